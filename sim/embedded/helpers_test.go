@@ -1,0 +1,61 @@
+package embedded
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"paysim/sim"
+)
+
+// newStack starts an embedded stack for one test and tears it down after.
+func newStack(t *testing.T, mutate ...func(*sim.Topology)) *Stack {
+	t.Helper()
+	topo := sim.DefaultTopology()
+	topo.MySQL.FailoverAfter = 500 * time.Millisecond
+	topo.Redis.FailoverAfter = 300 * time.Millisecond
+	for _, m := range mutate {
+		m(&topo)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	s, err := Start(ctx, topo, Options{Dir: t.TempDir()})
+	if err != nil {
+		t.Fatalf("start stack: %v", err)
+	}
+	t.Cleanup(func() {
+		if err := s.Close(); err != nil {
+			t.Errorf("close stack: %v", err)
+		}
+	})
+	return s
+}
+
+// waitFor polls cond until it holds or the context ends.
+func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	for !cond() {
+		select {
+		case <-ctx.Done():
+			t.Fatalf("timed out after %v waiting for %s", timeout, what)
+		case <-tick.C:
+		}
+	}
+}
+
+func nodeOf(t *testing.T, s *Stack, svc sim.Service, idx int) *node {
+	t.Helper()
+	st := s.Registry().ByService(svc)
+	if idx >= len(st) {
+		t.Fatalf("no %s node %d", svc, idx)
+	}
+	n, ok := s.Node(st[idx].ID)
+	if !ok {
+		t.Fatalf("node %s missing", st[idx].ID)
+	}
+	return n.(*node)
+}

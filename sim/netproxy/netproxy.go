@@ -1,0 +1,167 @@
+// Package netproxy puts a toxiproxy proxy in front of every node, so the
+// chaos engine can cut, pause or impair a node's network path while the
+// address clients hold stays the same.
+package netproxy
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"sort"
+	"sync"
+
+	toxiproxy "github.com/Shopify/toxiproxy/v2"
+	"github.com/rs/zerolog"
+
+	"paysim/sim"
+)
+
+// Server owns the toxiproxy proxies of one stack.
+type Server struct {
+	api *toxiproxy.ApiServer
+}
+
+// NewServer returns a proxy server with logging off.
+func NewServer() *Server {
+	return &Server{api: toxiproxy.NewServer(toxiproxy.NewMetricsContainer(nil), zerolog.Nop())}
+}
+
+// Proxy is one stable listen address forwarding to a changeable upstream.
+type Proxy struct {
+	mu     sync.Mutex
+	p      *toxiproxy.Proxy
+	toxics map[string][]string // sim toxic name -> toxiproxy toxic names
+}
+
+// New starts a proxy on a fresh loopback port forwarding to upstream.
+func (s *Server) New(name, upstream string) (*Proxy, error) {
+	return s.NewAt(name, "127.0.0.1:0", upstream)
+}
+
+// NewAt starts a proxy listening on listen (a loopback host:port).
+func (s *Server) NewAt(name, listen, upstream string) (*Proxy, error) {
+	p := toxiproxy.NewProxy(s.api, name, listen, upstream)
+	if err := p.Start(); err != nil {
+		return nil, fmt.Errorf("proxy %s: start: %w", name, err)
+	}
+	return &Proxy{p: p, toxics: map[string][]string{}}, nil
+}
+
+// Addr is the address clients connect to; it never changes.
+func (p *Proxy) Addr() string {
+	p.p.Lock()
+	defer p.p.Unlock()
+	return p.p.Listen
+}
+
+// Upstream is where the proxy currently forwards.
+func (p *Proxy) Upstream() string {
+	p.p.Lock()
+	defer p.p.Unlock()
+	return p.p.Upstream
+}
+
+// Enabled reports whether the proxy is listening.
+func (p *Proxy) Enabled() bool {
+	p.p.Lock()
+	defer p.p.Unlock()
+	return p.p.Enabled
+}
+
+// SetUpstream re-points the proxy; existing connections drop, as they do when
+// a DNS-based endpoint flips and the old target goes away.
+func (p *Proxy) SetUpstream(addr string) error {
+	p.p.Lock()
+	in := &toxiproxy.Proxy{Name: p.p.Name, Listen: p.p.Listen, Upstream: addr, Enabled: p.p.Enabled}
+	p.p.Unlock()
+	if in.Upstream == p.Upstream() {
+		return nil
+	}
+	if err := p.p.Update(in); err != nil {
+		return fmt.Errorf("proxy %s: set upstream: %w", in.Name, err)
+	}
+	return nil
+}
+
+// Disable closes the listener and drops every connection (connection refused).
+func (p *Proxy) Disable() { p.p.Stop() }
+
+// Enable listens again on the same address.
+func (p *Proxy) Enable() error {
+	if p.Enabled() {
+		return nil
+	}
+	if err := p.p.Start(); err != nil {
+		return fmt.Errorf("proxy %s: enable: %w", p.p.Name, err)
+	}
+	return nil
+}
+
+// Close stops the proxy for good.
+func (p *Proxy) Close() { p.p.Stop() }
+
+// AddToxic installs an impairment; an empty Stream means both directions.
+func (p *Proxy) AddToxic(t sim.Toxic) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if _, ok := p.toxics[t.Name]; ok {
+		return fmt.Errorf("toxic %q: already on %s", t.Name, p.p.Name)
+	}
+	streams := []string{t.Stream}
+	if t.Stream == "" {
+		streams = []string{"upstream", "downstream"}
+	}
+	tox := t.Toxicity
+	if tox == 0 {
+		tox = 1
+	}
+	var added []string
+	for _, st := range streams {
+		name := t.Name + "_" + st
+		body, err := json.Marshal(map[string]any{
+			"name": name, "type": t.Type, "stream": st, "toxicity": tox, "attributes": t.Attributes,
+		})
+		if err != nil {
+			return fmt.Errorf("toxic %q: encode: %w", t.Name, err)
+		}
+		if _, err := p.p.Toxics.AddToxicJson(bytes.NewReader(body)); err != nil {
+			for _, a := range added {
+				_ = p.p.Toxics.RemoveToxic(context.Background(), a)
+			}
+			return fmt.Errorf("toxic %q: add: %w", t.Name, err)
+		}
+		added = append(added, name)
+	}
+	p.toxics[t.Name] = added
+	return nil
+}
+
+// RemoveToxic heals one impairment; removing an absent one is not an error.
+func (p *Proxy) RemoveToxic(ctx context.Context, name string) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	names, ok := p.toxics[name]
+	if !ok {
+		return nil
+	}
+	delete(p.toxics, name)
+	for _, n := range names {
+		if err := p.p.Toxics.RemoveToxic(ctx, n); err != nil {
+			return fmt.Errorf("toxic %q: remove: %w", name, err)
+		}
+	}
+	return nil
+}
+
+// Toxics lists the active impairments by name.
+func (p *Proxy) Toxics() []string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	out := make([]string, 0, len(p.toxics))
+	for n := range p.toxics {
+		out = append(out, n)
+	}
+	sort.Strings(out)
+	return out
+}

@@ -1,0 +1,127 @@
+// Package sim models the simulated payments stack: its region, AZs, nodes,
+// their roles and states, and the endpoints clients use. Backends (embedded,
+// containers) implement the model; the chaos engine, the checkers and the TUI
+// read it.
+package sim
+
+import (
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Topology is the shape of the stack to bring up.
+type Topology struct {
+	Region string
+	AZs    []string
+	App    AppTopology
+	MySQL  MySQLTopology
+	Redis  RedisTopology
+	Kafka  KafkaTopology
+}
+
+// AppTopology sizes the payment API tier.
+type AppTopology struct {
+	InstancesPerAZ int
+}
+
+// MySQLTopology configures the Aurora-like ledger cluster.
+type MySQLTopology struct {
+	// FailoverAfter is how long the writer endpoint stays unusable after the
+	// writer instance dies before a reader in a surviving AZ is promoted.
+	FailoverAfter time.Duration
+	User          string
+	Password      string
+	Database      string
+}
+
+// RedisTopology configures the ElastiCache-like primary and replica.
+type RedisTopology struct {
+	// FailoverAfter is how long after the primary dies the replica is promoted.
+	FailoverAfter time.Duration
+	// ReplicationLag delays every write on its way to the replica.
+	ReplicationLag time.Duration
+}
+
+// KafkaTopology configures the broker cluster (one broker per AZ).
+type KafkaTopology struct {
+	Partitions        int
+	ReplicationFactor int
+	MinInsyncReplicas int
+	// Retention bounds how long records are kept (and so memory on long runs).
+	Retention time.Duration
+}
+
+// Topic names used by the payment service.
+const (
+	TopicPayments = "payments"
+	TopicAppLogs  = "app-logs"
+)
+
+// DefaultTopology is the 3-AZ Tokyo layout the catalogue starts from.
+func DefaultTopology() Topology {
+	return Topology{
+		Region: "ap-northeast-1",
+		AZs:    []string{"ap-northeast-1a", "ap-northeast-1c", "ap-northeast-1d"},
+		App:    AppTopology{InstancesPerAZ: 1},
+		MySQL: MySQLTopology{
+			FailoverAfter: 10 * time.Second,
+			User:          "paysim",
+			Password:      "paysim",
+			Database:      "paysim",
+		},
+		Redis: RedisTopology{FailoverAfter: 5 * time.Second, ReplicationLag: 50 * time.Millisecond},
+		Kafka: KafkaTopology{Partitions: 6, ReplicationFactor: 3, MinInsyncReplicas: 2, Retention: time.Hour},
+	}
+}
+
+// Validate reports every inconsistency in the topology.
+func (t Topology) Validate() error {
+	var errs []error
+	if t.Region == "" {
+		errs = append(errs, errors.New("region: must not be empty"))
+	}
+	if len(t.AZs) == 0 {
+		errs = append(errs, errors.New("azs: at least one AZ is needed"))
+	}
+	seen := map[string]bool{}
+	for i, az := range t.AZs {
+		switch {
+		case az == "":
+			errs = append(errs, fmt.Errorf("azs[%d]: must not be empty", i))
+		case seen[az]:
+			errs = append(errs, fmt.Errorf("azs[%d]: duplicate AZ %q", i, az))
+		}
+		seen[az] = true
+	}
+	if t.App.InstancesPerAZ < 1 {
+		errs = append(errs, fmt.Errorf("app.instances_per_az: %d, want >= 1", t.App.InstancesPerAZ))
+	}
+	if t.MySQL.FailoverAfter < 0 {
+		errs = append(errs, errors.New("mysql.failover_after: must not be negative"))
+	}
+	if t.MySQL.User == "" || t.MySQL.Database == "" {
+		errs = append(errs, errors.New("mysql: user and database must be set"))
+	}
+	if t.Redis.FailoverAfter < 0 || t.Redis.ReplicationLag < 0 {
+		errs = append(errs, errors.New("redis: durations must not be negative"))
+	}
+	k := t.Kafka
+	if k.Partitions < 1 {
+		errs = append(errs, fmt.Errorf("kafka.partitions: %d, want >= 1", k.Partitions))
+	}
+	if k.ReplicationFactor < 1 {
+		errs = append(errs, fmt.Errorf("kafka.replication_factor: %d, want >= 1", k.ReplicationFactor))
+	}
+	if k.MinInsyncReplicas < 1 || k.MinInsyncReplicas > k.ReplicationFactor {
+		errs = append(errs, fmt.Errorf("kafka.min_insync_replicas: %d, want 1..replication_factor (%d)", k.MinInsyncReplicas, k.ReplicationFactor))
+	}
+	if k.Retention <= 0 {
+		errs = append(errs, errors.New("kafka.retention: must be positive"))
+	}
+	return errors.Join(errs...)
+}
+
+// AZAt returns the i-th AZ, wrapping around so a one-AZ topology still places
+// a replica somewhere.
+func (t Topology) AZAt(i int) string { return t.AZs[i%len(t.AZs)] }
