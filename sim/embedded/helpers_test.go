@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"paysim/sim"
+	"paysim/sim/netproxy"
 )
 
 // newStack starts an embedded stack for one test and tears it down after.
@@ -47,7 +48,7 @@ func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool)
 	}
 }
 
-func nodeOf(t *testing.T, s *Stack, svc sim.Service, idx int) *node {
+func nodeOf(t *testing.T, s *Stack, svc sim.Service, idx int) *netproxy.Node {
 	t.Helper()
 	st := s.Registry().ByService(svc)
 	if idx >= len(st) {
@@ -57,5 +58,5 @@ func nodeOf(t *testing.T, s *Stack, svc sim.Service, idx int) *node {
 	if !ok {
 		t.Fatalf("node %s missing", st[idx].ID)
 	}
-	return n.(*node)
+	return n.(*netproxy.Node)
 }

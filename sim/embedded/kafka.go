@@ -22,7 +22,7 @@ type kafkaCluster struct {
 	topo    sim.KafkaTopology
 	c       *kfake.Cluster
 	proxies []*netproxy.Proxy // index = broker id
-	brokers []*node
+	brokers []*netproxy.Node
 
 	mu         sync.Mutex
 	registered map[int32]bool // brokers kfake currently has
@@ -112,11 +112,11 @@ func startKafka(reg *sim.Registry, px *netproxy.Server, topo sim.Topology) (*kaf
 	for i, az := range topo.AZs {
 		id := int32(i)
 		k.registered[id] = true
-		n := newNode(reg, fmt.Sprintf("kafka-%d-%s", i, az), sim.ServiceKafka, az, sim.RoleBroker, funcBackend{
-			killFn:  func() {},
-			startFn: func() error { return nil },
+		n := netproxy.NewNode(reg, fmt.Sprintf("kafka-%d-%s", i, az), sim.ServiceKafka, az, sim.RoleBroker, netproxy.FuncBackend{
+			KillFn:  func() {},
+			StartFn: func() error { return nil },
 		}, k.proxies[i])
-		n.onChange = func(n *node) { k.onChange(id, n) }
+		n.OnChange = func(n *netproxy.Node) { k.onChange(id, n) }
 		k.brokers = append(k.brokers, n)
 	}
 	k.refreshDetails()
@@ -128,7 +128,7 @@ func startKafka(reg *sim.Registry, px *netproxy.Server, topo sim.Topology) (*kaf
 // onChange reacts to a broker's state: a dead broker leaves the cluster at
 // once (leaders move); a paused or isolated one is fenced after the session
 // timeout; a broker that comes back rejoins.
-func (k *kafkaCluster) onChange(id int32, n *node) {
+func (k *kafkaCluster) onChange(id int32, n *netproxy.Node) {
 	k.mu.Lock()
 	if t := k.fences[id]; t != nil {
 		t.Stop()
@@ -187,7 +187,7 @@ func (k *kafkaCluster) register(id int32) {
 func (k *kafkaCluster) updateISRLocked() {
 	healthy := 0
 	for _, b := range k.brokers {
-		if b.healthy() {
+		if b.Healthy() {
 			healthy++
 		}
 	}
@@ -216,7 +216,7 @@ func (k *kafkaCluster) refreshDetails() {
 		}
 	}
 	for i, b := range k.brokers {
-		b.setDetail(fmt.Sprintf("leads %d/%d", leads[int32(i)], total))
+		b.SetDetail(fmt.Sprintf("leads %d/%d", leads[int32(i)], total))
 	}
 }
 

@@ -57,7 +57,7 @@ func Start(ctx context.Context, topo sim.Topology, opts Options) (_ *Stack, err 
 		return nil, err
 	}
 	for _, b := range s.kafka.brokers {
-		s.nodes[b.id] = b
+		s.nodes[b.ID()] = b
 	}
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("start: %w", err)

@@ -1,0 +1,207 @@
+package payments
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"paysim/sim"
+)
+
+// Consumer group names.
+const (
+	GroupBonus   = "bonus"
+	GroupCache   = "cache-updater"
+	GroupShipper = "log-shipper"
+)
+
+// BonusPoints is the bonus rule: 0.5% of a QR payment, rounded down.
+func BonusPoints(amount int64) int64 { return amount * 5 / 1000 }
+
+// consume runs a consumer group member: poll, handle the batch until it
+// succeeds, then commit its offsets (at least once).
+func (s *Service) consume(ctx context.Context, group, topic string, handle func(context.Context, []*kgo.Record) error) {
+	cl, err := kgo.NewClient(
+		kgo.SeedBrokers(s.cfg.KafkaBrokers...),
+		kgo.ConsumerGroup(group),
+		kgo.ConsumeTopics(topic),
+		kgo.DisableAutoCommit(),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
+		kgo.SessionTimeout(6*time.Second),
+		kgo.HeartbeatInterval(time.Second),
+		kgo.FetchMaxWait(200*time.Millisecond),
+		kgo.MetadataMinAge(250*time.Millisecond),
+		kgo.ClientID(s.cfg.Instance+"-"+group),
+	)
+	if err != nil {
+		return
+	}
+	defer cl.Close()
+	for ctx.Err() == nil {
+		fs := cl.PollRecords(ctx, 1000)
+		if ctx.Err() != nil {
+			return
+		}
+		recs := fs.Records()
+		if len(recs) == 0 {
+			continue
+		}
+		for ctx.Err() == nil {
+			if err := s.failpoint(FPConsumerApply); err != nil && ctx.Err() == nil {
+				sleepCtx(ctx, 100*time.Millisecond)
+				continue
+			}
+			if err := handle(ctx, recs); err == nil {
+				break
+			}
+			sleepCtx(ctx, 100*time.Millisecond)
+		}
+		if ctx.Err() == nil {
+			_ = cl.CommitRecords(ctx, recs...)
+		}
+	}
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) {
+	select {
+	case <-ctx.Done():
+	case <-time.After(d):
+	}
+}
+
+func (s *Service) runBonus(ctx context.Context) {
+	s.consume(ctx, GroupBonus, sim.TopicPayments, s.applyBonus)
+}
+
+// applyBonus grants points for QR payments, once per payment: the grant's
+// primary key makes a redelivered event a no-op.
+func (s *Service) applyBonus(ctx context.Context, recs []*kgo.Record) error {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("bonus: begin: %w", err)
+	}
+	defer tx.Rollback()
+	granted := 0
+	for _, r := range recs {
+		var ev Event
+		if json.Unmarshal(r.Value, &ev) != nil || ev.Kind != OpPayment {
+			continue
+		}
+		pts := BonusPoints(ev.Amount)
+		if pts == 0 {
+			continue
+		}
+		if _, err := tx.ExecContext(ctx, "INSERT INTO bonus_grants (payment_id, account_id, points) VALUES (?, ?, ?)", ev.PaymentID, ev.From, pts); err != nil {
+			if mysqlErrno(err) == errDuplicate {
+				continue // already applied
+			}
+			return fmt.Errorf("bonus: grant: %w", err)
+		}
+		if _, err := tx.ExecContext(ctx, "UPDATE accounts SET points = points + ? WHERE id = ?", pts, ev.From); err != nil {
+			return fmt.Errorf("bonus: points: %w", err)
+		}
+		granted++
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("bonus: commit: %w", err)
+	}
+	s.metrics.bonus.Add(float64(granted))
+	return nil
+}
+
+func (s *Service) runCacheUpdater(ctx context.Context) {
+	s.consume(ctx, GroupCache, sim.TopicPayments, s.applyCache)
+}
+
+// applyCache writes the event's post-commit balances to the cache; the
+// version check makes replays and reordering harmless.
+func (s *Service) applyCache(ctx context.Context, recs []*kgo.Record) error {
+	var bs []AccountBalance
+	for _, r := range recs {
+		var ev Event
+		if json.Unmarshal(r.Value, &ev) == nil {
+			bs = append(bs, ev.Balances...)
+		}
+	}
+	if len(bs) == 0 {
+		return nil
+	}
+	pipe := s.rdb.Pipeline()
+	for _, b := range bs {
+		pipe.Eval(ctx, casBalance, []string{balPrefix + b.ID}, b.Version, b.Balance, int(balTTL/time.Second))
+	}
+	if _, err := pipe.Exec(ctx); err != nil {
+		return fmt.Errorf("cache: %w", err)
+	}
+	return nil
+}
+
+func (s *Service) runShipper(ctx context.Context) {
+	s.consume(ctx, GroupShipper, sim.TopicAppLogs, s.ship)
+}
+
+// ship bulk-indexes log lines into the daily index; the log id is the
+// document id, so a redelivered line overwrites itself.
+func (s *Service) ship(ctx context.Context, recs []*kgo.Record) error {
+	var body bytes.Buffer
+	n := 0
+	for _, r := range recs {
+		var d LogDoc
+		if json.Unmarshal(r.Value, &d) != nil || d.ID == "" {
+			continue
+		}
+		ts, err := time.Parse(time.RFC3339Nano, d.Timestamp)
+		if err != nil {
+			ts = r.Timestamp
+		}
+		meta, _ := json.Marshal(map[string]any{"index": map[string]string{"_index": LogIndex(ts), "_id": d.ID}})
+		body.Write(meta)
+		body.WriteByte('\n')
+		body.Write(r.Value)
+		body.WriteByte('\n')
+		n++
+	}
+	if n == 0 {
+		return nil
+	}
+	resp, err := s.es.Bulk(bytes.NewReader(body.Bytes()), s.es.Bulk.WithContext(ctx))
+	if err != nil {
+		return fmt.Errorf("ship: %w", err)
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	if resp.IsError() {
+		return fmt.Errorf("ship: bulk %s", resp.Status())
+	}
+	var br struct {
+		Errors bool `json:"errors"`
+	}
+	if err := json.Unmarshal(raw, &br); err != nil {
+		return fmt.Errorf("ship: decode: %w", err)
+	}
+	if br.Errors {
+		return fmt.Errorf("ship: some bulk items failed")
+	}
+	s.metrics.shipped.Add(float64(n))
+	return nil
+}
+
+// logAsync emits an app log line to Kafka without waiting (best effort).
+func (s *Service) logAsync(_ context.Context, level, msg string, fields map[string]any) {
+	now := time.Now()
+	doc := map[string]any{"@timestamp": now.UTC().Format(time.RFC3339Nano), "level": level, "message": msg,
+		"instance": s.cfg.Instance, "az": s.cfg.AZ, "log_id": fmt.Sprintf("%s-%d", s.cfg.Instance, now.UnixNano())}
+	for k, v := range fields {
+		doc[k] = v
+	}
+	raw, err := json.Marshal(doc)
+	if err != nil {
+		return
+	}
+	s.kc.Produce(context.Background(), &kgo.Record{Topic: sim.TopicAppLogs, Value: raw}, nil)
+}

@@ -1,0 +1,36 @@
+package payments
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Failpoints on the dangerous points of the data path. Enable them on the
+// run's *failpoint.Failpoints with pingcap/failpoint terms, e.g.
+// `sleep(2000)` (a stall), `return("crash")` (the instance dies right there),
+// `return(true)` (the step fails), `50%return("crash")`.
+const (
+	FPBeforeCommit  = "paysim/payments/beforeCommit"
+	FPAfterCommit   = "paysim/payments/afterCommit"
+	FPBeforePublish = "paysim/payments/beforePublish"
+	FPAfterPublish  = "paysim/payments/afterPublish"
+	FPConsumerApply = "paysim/payments/consumerApply"
+)
+
+// ErrInjected is returned where a failpoint made a step fail.
+var ErrInjected = errors.New("failpoint injected")
+
+// failpoint evaluates one failpoint: a disabled one or a sleep returns nil;
+// "crash" kills the instance; any other value fails the step.
+func (s *Service) failpoint(name string) error {
+	val, err := s.cfg.Failpoints.Eval(name)
+	if err != nil || val == nil {
+		return nil
+	}
+	if v, ok := val.(string); ok && v == "crash" {
+		s.metrics.crashes.Inc()
+		go s.Kill()
+		return fmt.Errorf("%s: %w: instance crashed", name, ErrInjected)
+	}
+	return fmt.Errorf("%s: %w", name, ErrInjected)
+}

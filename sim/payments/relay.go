@@ -1,0 +1,136 @@
+package payments
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"paysim/sim"
+)
+
+const relayLease = "outbox-relay"
+
+// LogDoc is an app log line as shipped to Elasticsearch.
+type LogDoc struct {
+	ID        string `json:"log_id"`
+	Timestamp string `json:"@timestamp"`
+	Level     string `json:"level"`
+	Message   string `json:"message"`
+	Instance  string `json:"instance"`
+	AZ        string `json:"az"`
+	PaymentID string `json:"payment_id,omitempty"`
+	Key       string `json:"idem_key,omitempty"`
+	Kind      string `json:"kind,omitempty"`
+	Amount    int64  `json:"amount,omitempty"`
+	From      string `json:"from,omitempty"`
+	To        string `json:"to,omitempty"`
+	Error     string `json:"error,omitempty"`
+}
+
+// CommittedLogID is the log id of a payment's "committed" audit line.
+func CommittedLogID(paymentID string) string { return paymentID + "-committed" }
+
+// LogIndex is the daily Elasticsearch index a log line goes to.
+func LogIndex(t time.Time) string { return "paysim-logs-" + t.UTC().Format("2006.01.02") }
+
+// runRelay publishes outbox rows to Kafka while this instance holds the relay
+// lease: each row becomes a `payments` event and an `app-logs` audit line,
+// then is deleted. Delivery is at least once; consumers are idempotent.
+func (s *Service) runRelay(ctx context.Context) {
+	for ctx.Err() == nil {
+		n, err := s.relayOnce(ctx)
+		if n == 0 || err != nil {
+			wait := s.cfg.RelayInterval
+			if err != nil {
+				wait = 100 * time.Millisecond
+			}
+			select {
+			case <-ctx.Done():
+			case <-time.After(wait):
+			}
+		}
+	}
+}
+
+// acquireLease takes or renews the relay lease; only the holder relays.
+func (s *Service) acquireLease(ctx context.Context) (bool, error) {
+	now := time.Now().UnixNano()
+	exp := now + s.cfg.LeaseTTL.Nanoseconds()
+	r, err := s.db.ExecContext(ctx, "UPDATE leases SET holder = ?, expires_ns = ? WHERE name = ? AND (holder = ? OR expires_ns < ?)",
+		s.cfg.Instance, exp, relayLease, s.cfg.Instance, now)
+	if err != nil {
+		return false, fmt.Errorf("lease: %w", err)
+	}
+	if n, _ := r.RowsAffected(); n == 1 {
+		return true, nil
+	}
+	_, err = s.db.ExecContext(ctx, "INSERT INTO leases (name, holder, expires_ns) VALUES (?, ?, ?)", relayLease, s.cfg.Instance, exp)
+	if err == nil {
+		return true, nil
+	}
+	if mysqlErrno(err) == errDuplicate {
+		return false, nil
+	}
+	return false, fmt.Errorf("lease: %w", err)
+}
+
+// relayOnce moves one batch; it returns how many rows it published.
+func (s *Service) relayOnce(ctx context.Context) (int, error) {
+	leader, err := s.acquireLease(ctx)
+	if err != nil || !leader {
+		return 0, err
+	}
+	rows, err := s.db.QueryContext(ctx, "SELECT id, payload FROM outbox ORDER BY id LIMIT 500")
+	if err != nil {
+		return 0, fmt.Errorf("outbox read: %w", err)
+	}
+	var ids []string
+	var recs []*kgo.Record
+	for rows.Next() {
+		var id int64
+		var payload string
+		if err := rows.Scan(&id, &payload); err != nil {
+			rows.Close()
+			return 0, fmt.Errorf("outbox scan: %w", err)
+		}
+		var ev Event
+		if err := json.Unmarshal([]byte(payload), &ev); err != nil {
+			rows.Close()
+			return 0, fmt.Errorf("outbox decode %d: %w", id, err)
+		}
+		ids = append(ids, fmt.Sprint(id))
+		recs = append(recs, &kgo.Record{Topic: sim.TopicPayments, Key: []byte(ev.From), Value: []byte(payload)})
+		doc, _ := json.Marshal(LogDoc{
+			ID: CommittedLogID(ev.PaymentID), Timestamp: time.Unix(0, ev.CommittedNS).UTC().Format(time.RFC3339Nano),
+			Level: "info", Message: ev.Kind + " committed", Instance: ev.Instance, AZ: ev.AZ,
+			PaymentID: ev.PaymentID, Key: ev.Key, Kind: ev.Kind, Amount: ev.Amount, From: ev.From, To: ev.To,
+		})
+		recs = append(recs, &kgo.Record{Topic: sim.TopicAppLogs, Key: []byte(ev.PaymentID), Value: doc})
+	}
+	if err := rows.Err(); err != nil {
+		rows.Close()
+		return 0, fmt.Errorf("outbox read: %w", err)
+	}
+	rows.Close()
+	if len(ids) == 0 {
+		return 0, nil
+	}
+	if err := s.failpoint(FPBeforePublish); err != nil {
+		return 0, err
+	}
+	if err := s.kc.ProduceSync(ctx, recs...).FirstErr(); err != nil {
+		return 0, fmt.Errorf("publish: %w", err)
+	}
+	if err := s.failpoint(FPAfterPublish); err != nil {
+		return 0, err
+	}
+	if _, err := s.db.ExecContext(ctx, "DELETE FROM outbox WHERE id IN ("+strings.Join(ids, ",")+")"); err != nil {
+		return 0, fmt.Errorf("outbox delete: %w", err)
+	}
+	s.metrics.published.Add(float64(len(ids)))
+	return len(ids), nil
+}

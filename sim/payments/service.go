@@ -1,0 +1,322 @@
+// Package payments is the payment API under test: top-ups, QR payments, P2P
+// transfers, refunds and balance reads over a MySQL ledger, with Redis for
+// idempotency, balance cache and rate limits, a transactional outbox relayed
+// to Kafka, idempotent consumers, and app logs shipped to Elasticsearch.
+package payments
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/elastic/go-elasticsearch/v8"
+	"github.com/go-sql-driver/mysql"
+	"github.com/pingcap/failpoint"
+	"github.com/redis/go-redis/v9"
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// Config is one app instance's wiring and tuning.
+type Config struct {
+	Instance string // e.g. app-ap-northeast-1a-0
+	AZ       string
+	Addr     string // listen address; "127.0.0.1:0" picks a port
+
+	MySQLAddr    string // writer (cluster) endpoint
+	ReaderAddr   string // reader endpoint in this AZ; empty uses the writer
+	MySQLUser    string
+	MySQLPass    string
+	MySQLDB      string
+	RedisAddr    string
+	KafkaBrokers []string
+	SearchURLs   []string
+
+	// Failpoints are the run's failpoints (crash/delay points and seeded bugs).
+	Failpoints *failpoint.Failpoints
+
+	DBPool         int           // max open connections to the writer
+	DBTimeout      time.Duration // per statement I/O timeout
+	MaxDBAttempts  int           // attempts per movement on deadlock / broken connection
+	RetryBackoff   time.Duration // first backoff between attempts
+	RequestTimeout time.Duration // whole-request budget
+	RedisTimeout   time.Duration
+	RateLimit      int // writes per user per second; 0 disables
+	LeaseTTL       time.Duration
+	RelayInterval  time.Duration // outbox poll interval when idle
+}
+
+// WithDefaults fills unset tuning fields.
+func (c Config) WithDefaults() Config {
+	def := func(d *time.Duration, v time.Duration) {
+		if *d == 0 {
+			*d = v
+		}
+	}
+	if c.Addr == "" {
+		c.Addr = "127.0.0.1:0"
+	}
+	if c.DBPool == 0 {
+		c.DBPool = 32
+	}
+	if c.MaxDBAttempts == 0 {
+		c.MaxDBAttempts = 6
+	}
+	if c.RateLimit == 0 {
+		c.RateLimit = 100
+	}
+	def(&c.DBTimeout, 3*time.Second)
+	def(&c.RetryBackoff, 5*time.Millisecond)
+	def(&c.RequestTimeout, 4*time.Second)
+	def(&c.RedisTimeout, 200*time.Millisecond)
+	def(&c.LeaseTTL, 2*time.Second)
+	def(&c.RelayInterval, 20*time.Millisecond)
+	if c.Failpoints == nil {
+		c.Failpoints = &failpoint.Failpoints{}
+	}
+	return c
+}
+
+// Service is one running app instance.
+type Service struct {
+	cfg     Config
+	db      *sql.DB
+	reader  *sql.DB
+	rdb     *redis.Client
+	kc      *kgo.Client // producer: outbox relay and app logs
+	es      *elasticsearch.Client
+	metrics *metrics
+
+	ln     net.Listener
+	srv    *http.Server
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+	once   sync.Once
+}
+
+// DSN builds a go-sql-driver DSN for a ledger endpoint.
+func DSN(user, pass, addr, db string, timeout time.Duration) string {
+	c := mysql.NewConfig()
+	c.User, c.Passwd, c.Net, c.Addr, c.DBName = user, pass, "tcp", addr, db
+	c.InterpolateParams = true
+	c.Timeout = timeout
+	c.ReadTimeout = timeout
+	c.WriteTimeout = timeout
+	c.ParseTime = false
+	return c.FormatDSN()
+}
+
+// Start brings an instance up: pools, clients, HTTP listener and the
+// background workers (outbox relay, consumers, log shipper).
+func Start(ctx context.Context, cfg Config) (_ *Service, err error) {
+	cfg = cfg.WithDefaults()
+	s := &Service{cfg: cfg, metrics: newMetrics()}
+	defer func() {
+		if err != nil {
+			s.Kill()
+		}
+	}()
+	if s.db, err = sql.Open("mysql", DSN(cfg.MySQLUser, cfg.MySQLPass, cfg.MySQLAddr, cfg.MySQLDB, cfg.DBTimeout)); err != nil {
+		return nil, fmt.Errorf("open ledger: %w", err)
+	}
+	s.db.SetMaxOpenConns(cfg.DBPool)
+	s.db.SetMaxIdleConns(cfg.DBPool)
+	s.db.SetConnMaxLifetime(5 * time.Minute)
+	s.reader = s.db
+	if cfg.ReaderAddr != "" && cfg.ReaderAddr != cfg.MySQLAddr {
+		if s.reader, err = sql.Open("mysql", DSN(cfg.MySQLUser, cfg.MySQLPass, cfg.ReaderAddr, cfg.MySQLDB, cfg.DBTimeout)); err != nil {
+			return nil, fmt.Errorf("open reader: %w", err)
+		}
+		s.reader.SetMaxOpenConns(8)
+	}
+	s.rdb = redis.NewClient(&redis.Options{
+		Addr: cfg.RedisAddr, DialTimeout: cfg.RedisTimeout, ReadTimeout: cfg.RedisTimeout, WriteTimeout: cfg.RedisTimeout,
+		MaxRetries: 1, PoolSize: 64, MinIdleConns: 4,
+	})
+	if s.kc, err = kgo.NewClient(
+		kgo.SeedBrokers(cfg.KafkaBrokers...),
+		kgo.RequiredAcks(kgo.AllISRAcks()),
+		kgo.MetadataMinAge(250*time.Millisecond),
+		kgo.MetadataMaxAge(5*time.Second),
+		kgo.ProducerLinger(0),
+		kgo.RecordDeliveryTimeout(10*time.Second),
+		kgo.ProduceRequestTimeout(5*time.Second),
+	); err != nil {
+		return nil, fmt.Errorf("kafka producer: %w", err)
+	}
+	if s.es, err = elasticsearch.NewClient(elasticsearch.Config{Addresses: cfg.SearchURLs, MaxRetries: 2}); err != nil {
+		return nil, fmt.Errorf("elasticsearch client: %w", err)
+	}
+	if s.ln, err = net.Listen("tcp", cfg.Addr); err != nil {
+		return nil, fmt.Errorf("listen: %w", err)
+	}
+	s.srv = &http.Server{Handler: s.routes(), ReadHeaderTimeout: 5 * time.Second, IdleTimeout: 60 * time.Second}
+	wctx, cancel := context.WithCancel(context.Background())
+	s.cancel = cancel
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		_ = s.srv.Serve(s.ln)
+	}()
+	for _, w := range []func(context.Context){s.runRelay, s.runBonus, s.runCacheUpdater, s.runShipper} {
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			w(wctx)
+		}()
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("start: %w", err)
+	}
+	return s, nil
+}
+
+// Addr is the instance's listen address.
+func (s *Service) Addr() string { return s.ln.Addr().String() }
+
+// Kill stops the instance abruptly, like a crashed pod: connections drop,
+// in-flight transactions are rolled back by the database, nothing is flushed.
+func (s *Service) Kill() {
+	s.once.Do(func() {
+		if s.cancel != nil {
+			s.cancel()
+		}
+		if s.srv != nil {
+			_ = s.srv.Close()
+		} else if s.ln != nil {
+			_ = s.ln.Close()
+		}
+		if s.kc != nil {
+			s.kc.Close()
+		}
+		for _, db := range []*sql.DB{s.db, s.reader} {
+			if db != nil {
+				_ = db.Close()
+			}
+		}
+		if s.rdb != nil {
+			_ = s.rdb.Close()
+		}
+		s.wg.Wait()
+	})
+}
+
+// Close stops the instance gracefully: in-flight requests finish first.
+func (s *Service) Close(ctx context.Context) error {
+	var err error
+	if s.srv != nil {
+		err = s.srv.Shutdown(ctx)
+	}
+	s.Kill()
+	return err
+}
+
+func (s *Service) routes() http.Handler {
+	mux := http.NewServeMux()
+	for path := range routes {
+		mux.HandleFunc("POST "+path, s.handleMovement)
+	}
+	mux.HandleFunc("GET /v1/accounts/{id}", s.handleAccount)
+	mux.HandleFunc("GET /healthz", s.handleHealth)
+	mux.Handle("GET /metrics", s.metrics.handler())
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusNotFound, apiError{Error: fmt.Sprintf("no route %s %s", r.Method, r.URL.Path)})
+	})
+	return s.metrics.instrument(mux)
+}
+
+func (s *Service) handleMovement(w http.ResponseWriter, r *http.Request) {
+	if ct := r.Header.Get("Content-Type"); ct != "" && !strings.HasPrefix(ct, "application/json") {
+		writeJSON(w, http.StatusUnsupportedMediaType, apiError{Error: "Content-Type must be application/json"})
+		return
+	}
+	m, aerr := ParseMovement(r.URL.Path, r.Header.Get("Idempotency-Key"), r.Body)
+	if aerr != nil {
+		writeJSON(w, aerr.Status, aerr)
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), s.cfg.RequestTimeout)
+	defer cancel()
+	if cached, ok := s.cachedResult(ctx, m.Key); ok {
+		w.Header().Set("Idempotent-Replayed", "true")
+		writeJSON(w, cached.HTTPStatus, cached)
+		return
+	}
+	if m.From != "" && !s.allow(ctx, m.From) {
+		writeJSON(w, http.StatusTooManyRequests, apiError{Error: "rate limit exceeded for " + m.From})
+		return
+	}
+	res, err := s.apply(ctx, m)
+	if err != nil {
+		status := http.StatusServiceUnavailable
+		if errors.Is(err, context.DeadlineExceeded) {
+			status = http.StatusGatewayTimeout
+		}
+		s.logAsync(ctx, "error", "movement failed", map[string]any{"op": m.Op, "idem_key": m.Key, "error": err.Error()})
+		writeJSON(w, status, apiError{Error: "ledger unavailable, retry with the same Idempotency-Key: " + err.Error()})
+		return
+	}
+	s.rememberResult(ctx, m.Key, res)
+	writeJSON(w, res.HTTPStatus, res)
+}
+
+// Account is the balance read answer.
+type Account struct {
+	ID      string `json:"id"`
+	Kind    string `json:"kind"`
+	Balance int64  `json:"balance"`
+	Points  int64  `json:"points"`
+	Version int64  `json:"version"`
+	Source  string `json:"source"` // cache or db
+}
+
+func (s *Service) handleAccount(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	if !accountRe.MatchString(id) {
+		writeJSON(w, http.StatusBadRequest, apiError{Error: fmt.Sprintf("%q is not a valid account id", clip(id))})
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), s.cfg.RequestTimeout)
+	defer cancel()
+	if b, ok := s.cachedBalance(ctx, id); ok {
+		writeJSON(w, http.StatusOK, Account{ID: id, Kind: kindOf(id), Balance: b.Balance, Version: b.Version, Source: "cache"})
+		return
+	}
+	a, err := s.readAccount(ctx, s.reader, id)
+	if err != nil && !errors.Is(err, sql.ErrNoRows) && s.reader != s.db {
+		a, err = s.readAccount(ctx, s.db, id)
+	}
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		writeJSON(w, http.StatusNotFound, apiError{Error: "account " + id + " not found"})
+	case err != nil:
+		writeJSON(w, http.StatusServiceUnavailable, apiError{Error: "ledger unavailable: " + err.Error()})
+	default:
+		s.cacheBalances(ctx, []AccountBalance{{ID: a.ID, Balance: a.Balance, Version: a.Version}})
+		writeJSON(w, http.StatusOK, a)
+	}
+}
+
+func (s *Service) readAccount(ctx context.Context, db *sql.DB, id string) (Account, error) {
+	a := Account{Source: "db"}
+	err := db.QueryRowContext(ctx, "SELECT id, kind, balance, points, version FROM accounts WHERE id = ?", id).
+		Scan(&a.ID, &a.Kind, &a.Balance, &a.Points, &a.Version)
+	return a, err
+}
+
+// kindOf infers an account's kind from its id format.
+func kindOf(id string) string {
+	if strings.HasPrefix(id, "m-") {
+		return KindMerchant
+	}
+	return KindUser
+}
+
+func (s *Service) handleHealth(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ok", "instance": s.cfg.Instance, "az": s.cfg.AZ})
+}
