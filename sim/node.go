@@ -151,3 +151,11 @@ func (r *Registry) ByService(svc Service) []NodeStatus {
 	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
 	return out
 }
+
+// Backend is a running set of infrastructure nodes (embedded or containers).
+type Backend interface {
+	Endpoints() Endpoints
+	Registry() *Registry
+	Nodes() []Node
+	Close() error
+}

@@ -191,3 +191,8 @@ func retryable(err error) bool {
 	}
 	return false
 }
+
+// DefaultAccounts is the catalogue's default population.
+func DefaultAccounts() Accounts {
+	return Accounts{Users: 10000, Merchants: 500, InitialBalance: 50000}
+}

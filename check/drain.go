@@ -1,0 +1,83 @@
+package check
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"paysim/report"
+)
+
+// DrainTarget is what must be empty before the checkers run.
+type DrainTarget struct {
+	Ledger *sql.DB  // the outbox lives here
+	Kafka  []string // bootstrap brokers
+	Groups []string // consumer groups that must have caught up
+}
+
+// Drain waits, at most bound, until the outbox is empty and every consumer
+// group has no lag. It reports both the bound and the time it took.
+func Drain(ctx context.Context, t DrainTarget, bound time.Duration) report.Drain {
+	start := time.Now()
+	d := report.Drain{BoundS: bound.Seconds()}
+	ctx, cancel := context.WithTimeout(ctx, bound)
+	defer cancel()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(t.Kafka...), kgo.MetadataMinAge(250*time.Millisecond))
+	if err != nil {
+		d.Pending = "kafka client: " + err.Error()
+		return d
+	}
+	defer cl.Close()
+	adm := kadm.NewClient(cl)
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		pending := pendingWork(ctx, t, adm)
+		if pending == "" {
+			d.Complete = true
+			d.ActualS = time.Since(start).Seconds()
+			return d
+		}
+		select {
+		case <-ctx.Done():
+			d.ActualS = time.Since(start).Seconds()
+			d.Pending = pending
+			return d
+		case <-tick.C:
+		}
+	}
+}
+
+// pendingWork describes what is still in flight, or "" when drained.
+func pendingWork(ctx context.Context, t DrainTarget, adm *kadm.Client) string {
+	qctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	var outbox int
+	if err := t.Ledger.QueryRowContext(qctx, "SELECT COUNT(*) FROM outbox").Scan(&outbox); err != nil {
+		return "outbox: " + err.Error()
+	}
+	if outbox > 0 {
+		return fmt.Sprintf("outbox: %d rows not relayed", outbox)
+	}
+	lags, err := adm.Lag(qctx, t.Groups...)
+	if err != nil {
+		return "consumer lag: " + err.Error()
+	}
+	for _, g := range t.Groups {
+		l, ok := lags[g]
+		if !ok {
+			return "consumer group " + g + ": not found"
+		}
+		if l.Error() != nil {
+			return fmt.Sprintf("consumer group %s: %v", g, l.Error())
+		}
+		if n := l.Lag.Total(); n > 0 {
+			return fmt.Sprintf("consumer group %s: lag %d", g, n)
+		}
+	}
+	return ""
+}

@@ -1,0 +1,198 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+	"golang.org/x/term"
+
+	"paysim/loadgen"
+	"paysim/report"
+	"paysim/scenarios"
+	"paysim/sim/stack"
+)
+
+// runFlags are the overrides `paysim run` accepts.
+type runFlags struct {
+	file     string
+	mode     string
+	duration time.Duration
+	rate     string
+	seed     int64
+	ui       string
+	out      string
+	bugs     []string
+}
+
+func newRunCmd() *cobra.Command {
+	var f runFlags
+	cmd := &cobra.Command{
+		Use:   "run [SCENARIO ...]",
+		Short: "Run scenarios (default: the catalogue's default scenario) and write their reports",
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return runScenarios(cmd, f, args)
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringVarP(&f.file, "file", "f", "", "scenarios file (default ./scenarios.yaml if present, else built-in)")
+	fl.StringVar(&f.mode, "mode", "", "embedded|containers (default: the scenario's)")
+	fl.DurationVar(&f.duration, "duration", 0, "override the load duration, e.g. 30s")
+	fl.StringVar(&f.rate, "rate", "", "override the rate, e.g. 300, 300/s, 12000/m")
+	fl.Int64Var(&f.seed, "seed", 0, "override the seed")
+	fl.StringVar(&f.ui, "ui", "auto", "auto|tui|plain (auto = TUI on a terminal, plain otherwise)")
+	fl.StringVar(&f.out, "out", "", "artifact directory (default runs/<time>-<scenario>/)")
+	fl.StringSliceVar(&f.bugs, "bug", nil, "switch on seeded bugs in the payment service (see paysim list --bugs)")
+	return cmd
+}
+
+func runScenarios(cmd *cobra.Command, f runFlags, args []string) error {
+	switch f.ui {
+	case "auto", "plain", "tui":
+	default:
+		return withCode(exitUsage, fmt.Errorf("--ui %q: want auto, tui or plain", f.ui))
+	}
+	switch f.mode {
+	case "", stack.ModeEmbedded, stack.ModeContainers:
+	default:
+		return withCode(exitUsage, fmt.Errorf("--mode %q: want embedded or containers", f.mode))
+	}
+	if f.file != "" {
+		return withCode(exitUsage, fmt.Errorf("--file: scenario files are not supported yet; built-in scenarios: %s", names(scenarios.Builtin())))
+	}
+	if len(f.bugs) > 0 {
+		return withCode(exitUsage, fmt.Errorf("--bug: no seeded bugs exist yet"))
+	}
+	catalogue := scenarios.Builtin()
+	if len(args) == 0 {
+		args = []string{catalogue[0].Name}
+	}
+	var selected []scenarios.Scenario
+	for _, name := range args {
+		sc, err := scenarios.Find(catalogue, name)
+		if err != nil {
+			return withCode(exitUsage, err)
+		}
+		if err := applyOverrides(&sc, f); err != nil {
+			return withCode(exitUsage, err)
+		}
+		selected = append(selected, sc)
+	}
+	ui := f.ui
+	if ui == "auto" {
+		ui = "plain"
+		if term.IsTerminal(int(os.Stdout.Fd())) {
+			ui = "plain" // the TUI lands with its own issue; plain until then
+		}
+	}
+	w := cmd.OutOrStdout()
+	failed := false
+	for _, sc := range selected {
+		out := f.out
+		if out == "" {
+			out = filepath.Join("runs", time.Now().Format("20060102-150405")+"-"+sc.Name)
+		} else if len(selected) > 1 {
+			out = filepath.Join(out, sc.Name)
+		}
+		fmt.Fprintf(w, "== %s: %s (rate %v for %v, seed %d) -> %s\n", sc.Name, sc.Description, sc.Load.Rate, sc.Load.Duration, sc.Seed, out)
+		rep, err := scenarios.Run(cmd.Context(), sc, scenarios.Options{
+			Out:    out,
+			OnTick: func(t loadgen.Tick) { printTick(w, t) },
+			Progress: func(step string, done, total int) {
+				fmt.Fprintf(w, "setup [%d/%d] %s\n", done, total, step)
+			},
+			Events: w,
+		})
+		printVerdict(w, rep, out)
+		switch {
+		case errors.Is(err, scenarios.ErrInterrupted):
+			return withCode(exitInterrupted, err)
+		case errors.Is(err, stack.ErrEnvironment):
+			return withCode(exitEnvironment, err)
+		case err != nil:
+			fmt.Fprintln(cmd.ErrOrStderr(), "paysim:", err)
+			failed = true
+		case rep.Verdict != report.VerdictPass:
+			failed = true
+		}
+	}
+	if failed {
+		return withCode(exitFail, errors.New("a run failed"))
+	}
+	return nil
+}
+
+func applyOverrides(sc *scenarios.Scenario, f runFlags) error {
+	if f.mode != "" {
+		sc.Mode = f.mode
+	}
+	if f.duration < 0 {
+		return fmt.Errorf("--duration %v: must be positive", f.duration)
+	}
+	if f.duration > 0 {
+		sc.Load.Duration = f.duration
+	}
+	if f.rate != "" {
+		r, err := scenarios.ParseRate(f.rate)
+		if err != nil {
+			return fmt.Errorf("--rate: %w", err)
+		}
+		sc.Load.Rate, sc.Load.Pacer = r, nil
+	}
+	if f.seed != 0 {
+		sc.Seed = f.seed
+	}
+	return nil
+}
+
+func names(all []scenarios.Scenario) string {
+	var n []string
+	for _, s := range all {
+		n = append(n, s.Name)
+	}
+	return strings.Join(n, ", ")
+}
+
+// printTick is the plain reporter's one line per second.
+func printTick(w io.Writer, t loadgen.Tick) {
+	fmt.Fprintf(w, "t=%3.0fs rps=%6.1f ok=%5d failed=%4d errors=%4d p50=%7.2fms p99=%7.2fms\n",
+		t.T.Seconds(), t.RPS, t.OK, t.Failed, t.Errors, report.MS(t.P50), report.MS(t.P99))
+}
+
+func printVerdict(w io.Writer, r *report.Report, out string) {
+	if r == nil {
+		return
+	}
+	q := r.Requests
+	okPct := 0.0
+	if q.Total > 0 {
+		okPct = 100 * float64(q.OK) / float64(q.Total)
+	}
+	fmt.Fprintf(w, "requests: total=%d ok=%d (%.2f%%) failed=%d unknown=%d  throughput=%.1f/s  p50=%.2fms p95=%.2fms p99=%.2fms max=%.2fms\n",
+		q.Total, q.OK, okPct, q.Failed, q.Unknown, r.ThroughputRPS, r.LatencyMS.P50, r.LatencyMS.P95, r.LatencyMS.P99, r.LatencyMS.Max)
+	for _, inv := range r.Invariants {
+		fmt.Fprintf(w, "  invariant %-22s %-4s checked=%-8d violations=%-4d %s\n", inv.Name, okWord(inv.OK), inv.Checked, inv.Violations, inv.Detail)
+		for _, ex := range inv.Examples {
+			fmt.Fprintf(w, "      e.g. %s\n", ex)
+		}
+	}
+	for _, s := range r.SLOs {
+		fmt.Fprintf(w, "  slo       %-22s %-4s target=%s actual=%.4g\n", s.Name, okWord(s.OK), s.Target, s.Actual)
+	}
+	if r.Error != "" {
+		fmt.Fprintf(w, "  error: %s\n", r.Error)
+	}
+	fmt.Fprintf(w, "verdict: %s  (report: %s)\n", strings.ToUpper(r.Verdict), filepath.Join(out, "report.json"))
+}
+
+func okWord(ok bool) string {
+	if ok {
+		return "ok"
+	}
+	return "FAIL"
+}

@@ -1,0 +1,353 @@
+package loadgen
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	vegeta "github.com/tsenart/vegeta/v12/lib"
+)
+
+// Defaults for Config's zero values.
+const (
+	DefaultMaxWorkers     = 1024
+	DefaultMaxConnections = 1024
+)
+
+// tickGrace is how long after an interval ends Run waits before emitting it,
+// so results still on their way through vegeta's channel land in it.
+const tickGrace = 200 * time.Millisecond
+
+// advanceEvery is how often Run emits finished intervals.
+const advanceEvery = 100 * time.Millisecond
+
+// paceChunk bounds how long the pacing goroutine sleeps inside vegeta before
+// re-checking pause and stop: longer waits are slept in Pace, interruptibly.
+const paceChunk = 50 * time.Millisecond
+
+// Config is one load run.
+type Config struct {
+	Targets  []string      // base URLs of the payment API, e.g. http://127.0.0.1:8080; round robin
+	Pacer    vegeta.Pacer  // the rate over time (vegeta.Rate, Ramp, StepPacer, SpikePacer...)
+	Duration time.Duration // wall-clock length, pauses included; 0 runs until ctx is cancelled
+
+	MaxWorkers     uint64 // cap on vegeta's concurrent workers; default DefaultMaxWorkers
+	MaxConnections int    // cap on connections per target host; default DefaultMaxConnections
+
+	Mix   MixConfig
+	Seed  uint64 // seeds the mix: same seed, same operations
+	RunID string // prefix of idempotency keys; default derived from the start time and seed
+
+	Retry RetryPolicy
+	// Timeout is the per-attempt timeout; when set it overrides Retry.AttemptTimeout.
+	Timeout time.Duration
+
+	History       io.Writer // receives history.jsonl; nil records none
+	HistoryBuffer int       // events queued before Record blocks; default DefaultHistoryBuffer
+
+	OnTick func(Tick) // called once per second of the run, in order, from Run's goroutine
+	// Epoch is time zero for history t_ns and ticks, e.g. the stack's start
+	// so faults and traffic share a clock. Zero means when Run starts.
+	Epoch time.Time
+	// Transport carries the requests (e.g. through a fault proxy). Default: a
+	// keep-alive http.Transport limited to MaxConnections per host (a custom
+	// Transport must set its own limits).
+	Transport http.RoundTripper
+}
+
+func (c Config) withDefaults() Config {
+	if c.MaxWorkers == 0 {
+		c.MaxWorkers = DefaultMaxWorkers
+	}
+	if c.MaxConnections == 0 {
+		c.MaxConnections = DefaultMaxConnections
+	}
+	if c.Timeout > 0 {
+		c.Retry.AttemptTimeout = c.Timeout
+	}
+	c.Retry = c.Retry.withDefaults()
+	return c
+}
+
+// Validate reports a configuration Run would refuse.
+func (c Config) Validate() error {
+	switch {
+	case len(c.Targets) == 0:
+		return errors.New("config: no target URL")
+	case c.Pacer == nil:
+		return errors.New("config: no pacer")
+	case c.Duration < 0 || c.Timeout < 0:
+		return errors.New("config: negative duration or timeout")
+	case c.MaxConnections < 0:
+		return errors.New("config: negative max connections")
+	}
+	for _, t := range c.Targets {
+		if u, err := url.Parse(t); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return fmt.Errorf("config: target %q is not an http(s) base URL", t)
+		}
+	}
+	if err := c.Mix.Validate(); err != nil {
+		return fmt.Errorf("config: %w", err)
+	}
+	if err := c.withDefaults().Retry.Validate(); err != nil {
+		return fmt.Errorf("config: %w", err)
+	}
+	return nil
+}
+
+// Runner runs one load run and lets another goroutine (the TUI) pause it and
+// read live totals.
+type Runner struct {
+	cfg     Config
+	gate    gate
+	used    atomic.Bool
+	metrics atomic.Pointer[Metrics]
+}
+
+// NewRunner validates cfg and returns a Runner for one Run.
+func NewRunner(cfg Config) (*Runner, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	return &Runner{cfg: cfg.withDefaults()}, nil
+}
+
+// Run is NewRunner(cfg) followed by Run(ctx).
+func Run(ctx context.Context, cfg Config) (Summary, error) {
+	r, err := NewRunner(cfg)
+	if err != nil {
+		return Summary{}, err
+	}
+	return r.Run(ctx)
+}
+
+// Pause stops (true) or resumes (false) sending new operations; in-flight
+// ones complete. Paused time counts toward Duration; the pacer resumes where
+// it left off (a ramp does not jump ahead).
+func (r *Runner) Pause(paused bool) { r.gate.set(paused) }
+
+// Paused reports whether the load is paused.
+func (r *Runner) Paused() bool { return r.gate.resumeCh() != nil }
+
+// Snapshot returns the totals so far (zero before Run starts).
+func (r *Runner) Snapshot() Summary {
+	if m := r.metrics.Load(); m != nil {
+		return m.Summary()
+	}
+	return Summary{}
+}
+
+// Run sends the load until Duration has passed or ctx is cancelled, then
+// waits for in-flight operations (on cancellation they are abandoned at once
+// and recorded as unknown, or fail if never sent), flushes the history and
+// returns the summary. On cancellation the summary is still complete for what
+// was sent and the error is ctx's. A Runner runs once.
+func (r *Runner) Run(ctx context.Context) (Summary, error) {
+	if !r.used.CompareAndSwap(false, true) {
+		return Summary{}, errors.New("run: runner already used")
+	}
+	cfg := r.cfg
+	epoch := cfg.Epoch
+	if epoch.IsZero() {
+		epoch = time.Now()
+	}
+	runID := cfg.RunID
+	if runID == "" {
+		runID = strconv.FormatInt(time.Now().UnixNano(), 36) + "s" + strconv.FormatUint(cfg.Seed, 36)
+	}
+	mix, err := NewMix(cfg.Mix, cfg.Seed, runID, cfg.Targets...)
+	if err != nil {
+		return Summary{}, fmt.Errorf("run: %w", err)
+	}
+
+	var rec *Recorder
+	if cfg.History != nil {
+		rec = NewRecorder(cfg.History, cfg.HistoryBuffer)
+	}
+	sink := SinkFunc(func(e Event) {
+		if rec != nil {
+			rec.Record(e)
+		}
+		if e.Type == EventOK && e.Op == OpPayment {
+			mix.Paid(e.ResultID, e.Amount)
+		}
+	})
+
+	transport := cfg.Transport
+	var own *http.Transport
+	if transport == nil {
+		own = newTransport(cfg.MaxConnections)
+		transport = own
+	}
+	abortCtx, abort := context.WithCancel(context.Background())
+	defer abort()
+	client := &Client{Next: transport, Policy: cfg.Retry, History: sink, Epoch: epoch, Abort: abortCtx}
+
+	metrics := NewMetrics(epoch, time.Second, cfg.OnTick)
+	r.metrics.Store(metrics)
+
+	stop := make(chan struct{})
+	var stopOnce sync.Once
+	stopPacing := func() { stopOnce.Do(func() { close(stop) }) }
+	defer stopPacing()
+	pacer := &pausablePacer{inner: cfg.Pacer, gate: &r.gate, stop: stop, du: cfg.Duration}
+
+	atk := vegeta.NewAttacker(
+		vegeta.Client(&http.Client{
+			Transport: client,
+			// Following a redirect would re-invoke the operation under the same key.
+			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+		}),
+		vegeta.Workers(min(vegeta.DefaultWorkers, cfg.MaxWorkers)),
+		vegeta.MaxWorkers(cfg.MaxWorkers),
+		vegeta.MaxBody(-1),
+	)
+	results := atk.Attack(mix.Targeter(), pacer, cfg.Duration, "paysim")
+
+	ticker := time.NewTicker(advanceEvery)
+	defer ticker.Stop()
+	var runErr error
+	done := ctx.Done()
+loop:
+	for {
+		select {
+		case res, ok := <-results:
+			if !ok {
+				break loop
+			}
+			metrics.Add(res)
+		case <-ticker.C:
+			metrics.Advance(time.Since(epoch) - tickGrace)
+		case <-done:
+			done = nil
+			runErr = ctx.Err()
+			stopPacing()
+			atk.Stop()
+			abort()
+		}
+	}
+	sum := metrics.Close()
+	if rec != nil {
+		if err := rec.Close(); err != nil {
+			runErr = errors.Join(runErr, fmt.Errorf("run: %w", err))
+		}
+	}
+	if own != nil {
+		own.CloseIdleConnections()
+	}
+	return sum, runErr
+}
+
+func newTransport(maxConns int) *http.Transport {
+	return &http.Transport{
+		DialContext:         (&net.Dialer{KeepAlive: 30 * time.Second}).DialContext,
+		MaxIdleConnsPerHost: maxConns,
+		MaxConnsPerHost:     maxConns,
+		IdleConnTimeout:     90 * time.Second,
+		DisableCompression:  true,
+	}
+}
+
+// gate is the pause switch: while paused, resumeCh returns a channel closed
+// on resume.
+type gate struct {
+	mu     sync.Mutex
+	resume chan struct{} // nil when running
+}
+
+func (g *gate) set(paused bool) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	switch {
+	case paused && g.resume == nil:
+		g.resume = make(chan struct{})
+	case !paused && g.resume != nil:
+		close(g.resume)
+		g.resume = nil
+	}
+}
+
+func (g *gate) resumeCh() <-chan struct{} {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.resume
+}
+
+// pausablePacer wraps the configured pacer with pause/resume and prompt
+// stopping. Paused time is subtracted from the elapsed time the inner pacer
+// sees, so it resumes where it left off. Pace is only called by vegeta's
+// single pacing goroutine.
+type pausablePacer struct {
+	inner  vegeta.Pacer
+	gate   *gate
+	stop   <-chan struct{}
+	du     time.Duration
+	offset atomic.Int64 // total paused time, ns
+}
+
+var _ vegeta.Pacer = (*pausablePacer)(nil)
+
+func (p *pausablePacer) Pace(elapsed time.Duration, hits uint64) (time.Duration, bool) {
+	for {
+		if p.du > 0 && elapsed >= p.du {
+			return 0, true
+		}
+		if resume := p.gate.resumeCh(); resume != nil {
+			t0 := time.Now()
+			if !p.wait(resume, elapsed) {
+				return 0, true
+			}
+			blocked := time.Since(t0)
+			p.offset.Add(int64(blocked))
+			elapsed += blocked
+			continue
+		}
+		wait, stop := p.inner.Pace(elapsed-time.Duration(p.offset.Load()), hits)
+		if stop || wait <= paceChunk {
+			return wait, stop
+		}
+		// A long wait: sleep here, interruptibly, then re-evaluate.
+		t0 := time.Now()
+		t := time.NewTimer(paceChunk)
+		select {
+		case <-t.C:
+		case <-p.stop:
+			t.Stop()
+			return 0, true
+		}
+		elapsed += time.Since(t0)
+	}
+}
+
+// wait blocks until resumed (true), or stopped or out of time (false).
+func (p *pausablePacer) wait(resume <-chan struct{}, elapsed time.Duration) bool {
+	var timeout <-chan time.Time
+	if p.du > 0 {
+		t := time.NewTimer(p.du - elapsed)
+		defer t.Stop()
+		timeout = t.C
+	}
+	select {
+	case <-resume:
+		return true
+	case <-p.stop:
+		return false
+	case <-timeout:
+		return false
+	}
+}
+
+func (p *pausablePacer) Rate(elapsed time.Duration) float64 {
+	if p.gate.resumeCh() != nil {
+		return 0
+	}
+	return p.inner.Rate(elapsed - time.Duration(p.offset.Load()))
+}

@@ -1,0 +1,344 @@
+package loadgen
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"net/http"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	vegeta "github.com/tsenart/vegeta/v12/lib"
+)
+
+// runHistory reads the history a run wrote and checks every invoke has
+// exactly one completion.
+func runHistory(t *testing.T, buf *bytes.Buffer) []Event {
+	t.Helper()
+	lines := strings.Count(buf.String(), "\n")
+	evs, err := ReadHistory(buf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(evs) != lines {
+		t.Fatalf("%d events from %d lines", len(evs), lines)
+	}
+	if _, err := CheckPairs(evs); err != nil {
+		t.Fatal(err)
+	}
+	return evs
+}
+
+// completions counts completion events by type.
+func completions(evs []Event) map[string]int {
+	n := map[string]int{}
+	for _, e := range evs {
+		if e.Type != EventInvoke {
+			n[e.Type]++
+		}
+	}
+	return n
+}
+
+func TestRunConstantRate(t *testing.T) {
+	f, srv := newFakePay(t)
+	var hist bytes.Buffer
+	var ticks []Tick
+	cfg := Config{
+		Targets:  []string{srv.URL},
+		Pacer:    vegeta.Rate{Freq: 200, Per: time.Second},
+		Duration: 2 * time.Second,
+		Mix:      MixConfig{Users: 20, Merchants: 5},
+		Seed:     1,
+		RunID:    "t1",
+		Retry:    RetryPolicy{}, // defaults: a slow moment on a busy machine must not cause retries
+		History:  &hist,
+		OnTick:   func(tk Tick) { ticks = append(ticks, tk) },
+	}
+	s, err := Run(testCtx(t), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("summary: total=%d ok=%d failed=%d unknown=%d rate=%.1f/s p99=%s by_status=%v ticks=%d",
+		s.Total, s.OK, s.Failed, s.Unknown, s.Rate, s.P99, s.ByStatus, len(ticks))
+	if want := 400; s.Total < want*98/100 || s.Total > want*102/100 {
+		t.Errorf("total %d, want %d ±2%%", s.Total, want)
+	}
+	if s.OK+s.Failed+s.Unknown != s.Total || s.Unknown != 0 || s.OK == 0 {
+		t.Errorf("summary %+v: want ok+failed = total and nothing unknown against a healthy server", s)
+	}
+
+	evs := runHistory(t, &hist)
+	if len(evs) != 2*s.Total {
+		t.Errorf("history has %d lines, want 2 × %d", len(evs), s.Total)
+	}
+	c := completions(evs)
+	if c[EventOK] != s.OK || c[EventFail] != s.Failed || c[EventUnknown] != s.Unknown {
+		t.Errorf("history completions %v disagree with summary ok=%d failed=%d unknown=%d", c, s.OK, s.Failed, s.Unknown)
+	}
+	sum := 0
+	for _, tk := range ticks {
+		sum += tk.Requests
+	}
+	if sum != s.Total || len(ticks) < 2 || len(s.Timeline) != len(ticks) {
+		t.Errorf("%d ticks adding up to %d, want ≥ 2 adding up to %d", len(ticks), sum, s.Total)
+	}
+
+	// Refunds only name payments that had already succeeded.
+	paid := map[string]bool{}
+	refunds := 0
+	for _, e := range evs {
+		switch {
+		case e.Type == EventOK && e.Op == OpPayment:
+			paid[e.ResultID] = true
+		case e.Type == EventInvoke && e.Op == OpRefund:
+			refunds++
+			if !paid[e.PaymentID] {
+				t.Errorf("refund %s of %q, not an earlier successful payment", e.Key, e.PaymentID)
+			}
+		}
+	}
+	if refunds == 0 {
+		t.Error("no refunds in 2 s of default mix")
+	}
+	f.mu.Lock()
+	writes := f.writes
+	f.mu.Unlock()
+	writeOps := 0
+	for _, e := range evs {
+		if e.Type == EventInvoke && e.Op != OpBalance {
+			writeOps++
+		}
+	}
+	if writes != writeOps {
+		t.Errorf("server saw %d writes, history invoked %d", writes, writeOps)
+	}
+}
+
+func TestRunConnectionRefused(t *testing.T) {
+	var hist bytes.Buffer
+	s, err := Run(testCtx(t), Config{
+		Targets:  []string{"http://" + refusedAddr(t)},
+		Pacer:    vegeta.Rate{Freq: 50, Per: time.Second},
+		Duration: 400 * time.Millisecond,
+		Retry:    fastPolicy(),
+		History:  &hist,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	evs := runHistory(t, &hist)
+	c := completions(evs)
+	if s.Total == 0 || s.Failed != s.Total || c[EventFail] != s.Total || s.ByStatus[0] != s.Total {
+		t.Errorf("summary %+v, history %v: every operation must fail (never sent)", s, c)
+	}
+}
+
+func TestRunCancelAbandonsInFlight(t *testing.T) {
+	// Every 5th write hangs until the client gives up.
+	var n atomic.Int64
+	_, fake := newFakePay(t)
+	release := make(chan struct{})
+	srv := newHandlerServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodPost && n.Add(1)%5 == 0 {
+			select {
+			case <-r.Context().Done():
+			case <-release:
+			}
+			return
+		}
+		fake.Config.Handler.ServeHTTP(w, r)
+	}))
+	t.Cleanup(func() { close(release) })
+
+	var hist bytes.Buffer
+	ticks := make(chan Tick, 100)
+	ctx, cancel := context.WithCancel(testCtx(t))
+	defer cancel()
+	type out struct {
+		s   Summary
+		err error
+	}
+	done := make(chan out, 1)
+	go func() {
+		s, err := Run(ctx, Config{
+			Targets: []string{srv.URL},
+			Pacer:   vegeta.Rate{Freq: 100, Per: time.Second},
+			Retry:   RetryPolicy{MaxAttempts: 3, AttemptTimeout: 20 * time.Second, Deadline: time.Minute},
+			History: &hist,
+			OnTick:  func(tk Tick) { ticks <- tk },
+		})
+		done <- out{s, err}
+	}()
+	waitTick(t, ticks, func(tk Tick) bool { return tk.Requests > 0 })
+	cancel()
+
+	bounded, stop := context.WithTimeout(context.Background(), 5*time.Second)
+	defer stop()
+	var o out
+	select {
+	case o = <-done:
+	case <-bounded.Done():
+		t.Fatal("Run did not return promptly after cancellation")
+	}
+	if !errors.Is(o.err, context.Canceled) {
+		t.Errorf("err = %v, want context.Canceled", o.err)
+	}
+	evs := runHistory(t, &hist)
+	c := completions(evs)
+	if o.s.Unknown == 0 || c[EventUnknown] != o.s.Unknown || c[EventOK] != o.s.OK || 2*o.s.Total != len(evs) {
+		t.Errorf("summary %+v vs history %v (%d events): hung operations must end unknown in both", o.s, c, len(evs))
+	}
+}
+
+func TestRunPauseResume(t *testing.T) {
+	_, srv := newFakePay(t)
+	ticks := make(chan Tick, 100)
+	r, err := NewRunner(Config{
+		Targets: []string{srv.URL},
+		Pacer:   vegeta.Rate{Freq: 200, Per: time.Second},
+		Retry:   fastPolicy(),
+		OnTick:  func(tk Tick) { ticks <- tk },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(testCtx(t))
+	defer cancel()
+	done := make(chan error, 1)
+	go func() {
+		_, err := r.Run(ctx)
+		done <- err
+	}()
+
+	waitTick(t, ticks, func(tk Tick) bool { return tk.Requests > 0 })
+	r.Pause(true)
+	r.Pause(true) // idempotent
+	if !r.Paused() {
+		t.Fatal("Paused() = false after Pause(true)")
+	}
+	waitTick(t, ticks, func(tk Tick) bool { return tk.Requests == 0 }) // a whole second with nothing sent
+	before := r.Snapshot().Total
+	waitTick(t, ticks, func(tk Tick) bool { return tk.Requests == 0 }) // and another
+	if after := r.Snapshot().Total; after != before {
+		t.Errorf("%d operations completed while paused", after-before)
+	}
+
+	r.Pause(false)
+	r.Pause(false)
+	// The pacer resumes where it left off: no catch-up burst for the paused time.
+	for range 2 {
+		tk := waitTick(t, ticks, func(tk Tick) bool { return tk.Requests > 0 })
+		if tk.Requests > 230 {
+			t.Errorf("tick %+v after resume: a burst above the 200/s rate", tk)
+		}
+	}
+	cancel()
+	if err := <-done; !errors.Is(err, context.Canceled) {
+		t.Errorf("Run: %v", err)
+	}
+	if r.Snapshot().Total == 0 {
+		t.Error("empty snapshot after the run")
+	}
+	if _, err := r.Run(testCtx(t)); err == nil || !strings.Contains(err.Error(), "already") {
+		t.Errorf("second Run = %v, want refused", err)
+	}
+}
+
+func TestConfigValidate(t *testing.T) {
+	ok := Config{Targets: []string{"http://127.0.0.1:1"}, Pacer: vegeta.Rate{Freq: 1, Per: time.Second}}
+	tests := []struct {
+		name   string
+		change func(*Config)
+		want   string
+	}{
+		{"valid", func(*Config) {}, ""},
+		{"no targets", func(c *Config) { c.Targets = nil }, "no target"},
+		{"no pacer", func(c *Config) { c.Pacer = nil }, "no pacer"},
+		{"negative duration", func(c *Config) { c.Duration = -time.Second }, "negative"},
+		{"negative timeout", func(c *Config) { c.Timeout = -time.Second }, "negative"},
+		{"negative connections", func(c *Config) { c.MaxConnections = -1 }, "connections"},
+		{"bad mix", func(c *Config) { c.Mix.Users = 1 }, "users"},
+		{"bad retry", func(c *Config) { c.Retry.MaxAttempts = -2 }, "attempts"},
+		{"bad url", func(c *Config) { c.Targets = []string{"localhost:80"} }, "http"},
+		{"no host", func(c *Config) { c.Targets = []string{"http://"} }, "http"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg := ok
+			tt.change(&cfg)
+			_, err := NewRunner(cfg)
+			switch {
+			case tt.want == "" && err != nil:
+				t.Fatalf("unexpected error %v", err)
+			case tt.want != "" && (err == nil || !strings.Contains(err.Error(), tt.want)):
+				t.Fatalf("err = %v, want it to mention %q", err, tt.want)
+			}
+		})
+	}
+}
+
+// waitTick reads ticks until one satisfies cond, bounded by the test context.
+func waitTick(t *testing.T, ticks <-chan Tick, cond func(Tick) bool) Tick {
+	t.Helper()
+	ctx := testCtx(t)
+	for {
+		select {
+		case tk := <-ticks:
+			if cond(tk) {
+				return tk
+			}
+		case <-ctx.Done():
+			t.Fatal("no matching tick before the test deadline")
+		}
+	}
+}
+
+func TestRunCancelDuringLongPacerWait(t *testing.T) {
+	_, srv := newFakePay(t)
+	r, err := NewRunner(Config{Targets: []string{srv.URL}, Pacer: vegeta.Rate{Freq: 1, Per: time.Hour}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(testCtx(t))
+	done := make(chan error, 1)
+	go func() {
+		_, err := r.Run(ctx)
+		done <- err
+	}()
+	waitFor(t, func() bool { return r.metrics.Load() != nil }) // running, first hit due in an hour
+	cancel()
+	bounded, stop := context.WithTimeout(context.Background(), 5*time.Second)
+	defer stop()
+	select {
+	case err := <-done:
+		if !errors.Is(err, context.Canceled) {
+			t.Errorf("err = %v, want context.Canceled", err)
+		}
+	case <-bounded.Done():
+		t.Fatal("Run stuck in the pacer's hour-long wait")
+	}
+}
+
+func TestRunDoesNotFollowRedirects(t *testing.T) {
+	srv := newHandlerServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, "/v1/payments", http.StatusTemporaryRedirect)
+	}))
+	var hist bytes.Buffer
+	s, err := Run(testCtx(t), Config{
+		Targets:  []string{srv.URL},
+		Pacer:    vegeta.Rate{Freq: 50, Per: time.Second},
+		Duration: 300 * time.Millisecond,
+		Retry:    fastPolicy(),
+		History:  &hist,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	evs := runHistory(t, &hist) // a followed redirect would invoke a key twice
+	if s.Total == 0 || s.ByStatus[307] != s.Total || completions(evs)[EventUnknown] != s.Total {
+		t.Errorf("summary %+v: want every operation to end on its 307 as unknown", s)
+	}
+}

@@ -1,0 +1,203 @@
+package scenarios
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strconv"
+	"time"
+
+	"paysim/check"
+	"paysim/loadgen"
+	"paysim/report"
+	"paysim/sim/payments"
+	"paysim/sim/stack"
+)
+
+// Options controls one run.
+type Options struct {
+	Out        string                             // artifact directory (created)
+	OnTick     func(loadgen.Tick)                 // per-second metrics, e.g. for the plain reporter
+	Progress   func(step string, done, total int) // setup progress
+	Events     io.Writer                          // human-readable run events; nil discards
+	DrainBound time.Duration                      // bound on the pre-check drain; default 30s
+}
+
+// ErrInterrupted marks a run stopped by Ctrl-C / SIGTERM; the report is partial.
+var ErrInterrupted = errors.New("interrupted")
+
+// Run brings the scenario's stack up, drives its load, drains, checks every
+// invariant and writes report.json and history.jsonl. It always returns a
+// report, partial if ctx was cancelled (the error is then ErrInterrupted);
+// everything it started is torn down before it returns.
+func Run(ctx context.Context, sc Scenario, opt Options) (rep *report.Report, err error) {
+	if opt.DrainBound == 0 {
+		opt.DrainBound = 30 * time.Second
+	}
+	events := opt.Events
+	if events == nil {
+		events = io.Discard
+	}
+	started := time.Now()
+	rep = &report.Report{
+		Scenario: sc.Name, Mode: orDefault(sc.Mode, stack.ModeEmbedded), Seed: sc.Seed, StartedAt: started.UTC(),
+		TargetRate: sc.Load.pacer().Rate(0), Faults: []report.Fault{}, Invariants: []report.Invariant{}, SLOs: []report.SLO{}, Timeline: []report.Point{},
+	}
+	if err := os.MkdirAll(opt.Out, 0o755); err != nil {
+		return rep, fmt.Errorf("out dir: %w", err)
+	}
+	defer func() {
+		rep.DurationS = time.Since(started).Seconds()
+		if err != nil {
+			rep.Error = err.Error()
+			rep.Interrupted = errors.Is(err, ErrInterrupted)
+		}
+		rep.Decide()
+		if werr := rep.WriteJSON(opt.Out); werr != nil && err == nil {
+			err = werr
+		}
+	}()
+
+	st, err := stack.Up(ctx, stack.Config{
+		Mode: sc.Mode, Topology: sc.Topology, Accounts: sc.Accounts,
+		Dir: filepath.Join(opt.Out, "state"), Progress: opt.Progress,
+	})
+	if err != nil {
+		if ctx.Err() != nil {
+			return rep, fmt.Errorf("%w during setup: %v", ErrInterrupted, err)
+		}
+		return rep, fmt.Errorf("setup: %w", err)
+	}
+	defer func() {
+		if cerr := st.Close(); cerr != nil && err == nil {
+			err = fmt.Errorf("teardown: %w", cerr)
+		}
+		_ = os.RemoveAll(filepath.Join(opt.Out, "state"))
+	}()
+	rep.SetupS = time.Since(started).Seconds()
+	fmt.Fprintf(events, "stack up in %.2fs: %d nodes, API %s\n", rep.SetupS, len(st.Nodes()), st.Endpoints().API.URL)
+
+	hf, err := os.Create(filepath.Join(opt.Out, "history.jsonl"))
+	if err != nil {
+		return rep, fmt.Errorf("history: %w", err)
+	}
+	defer hf.Close()
+	loadStart := time.Now()
+	sum, lerr := loadgen.Run(ctx, loadgen.Config{
+		Targets:  []string{st.Endpoints().API.URL},
+		Pacer:    sc.Load.pacer(),
+		Duration: sc.Load.Duration,
+		Mix: loadgen.MixConfig{
+			Weights: sc.Load.Mix, Users: sc.Accounts.Users, Merchants: sc.Accounts.Merchants,
+		},
+		Seed:    uint64(sc.Seed),
+		RunID:   fmt.Sprintf("%s-%d-%d", sc.Name, sc.Seed, started.Unix()),
+		Retry:   loadgen.DefaultRetryPolicy(),
+		History: hf,
+		OnTick:  opt.OnTick,
+		Epoch:   loadStart,
+	})
+	fillTraffic(rep, sum)
+	interrupted := lerr != nil && ctx.Err() != nil
+	if lerr != nil && !interrupted {
+		return rep, fmt.Errorf("load: %w", lerr)
+	}
+	if err := hf.Sync(); err != nil {
+		return rep, fmt.Errorf("history: %w", err)
+	}
+
+	// Drain and check on a fresh context: an interrupted run still reports
+	// what it can, within a short bound.
+	cctx, cancel := context.WithTimeout(context.Background(), opt.DrainBound+30*time.Second)
+	defer cancel()
+	bound := opt.DrainBound
+	if interrupted {
+		bound = min(bound, 3*time.Second)
+	}
+	ep := st.Endpoints()
+	d := check.Drain(cctx, check.DrainTarget{
+		Ledger: st.Ledger(), Kafka: ep.Kafka.Bootstrap,
+		Groups: []string{payments.GroupBonus, payments.GroupCache, payments.GroupShipper},
+	}, bound)
+	rep.Drain = &d
+	fmt.Fprintf(events, "drain: complete=%v in %.2fs (bound %.0fs) %s\n", d.Complete, d.ActualS, d.BoundS, d.Pending)
+	if err := runChecks(cctx, st, filepath.Join(opt.Out, "history.jsonl"), rep); err != nil {
+		return rep, err
+	}
+	judgeSLOs(sc.SLOs, rep)
+	if interrupted {
+		return rep, ErrInterrupted
+	}
+	return rep, nil
+}
+
+func runChecks(ctx context.Context, st *stack.Stack, historyPath string, rep *report.Report) error {
+	f, err := os.Open(historyPath)
+	if err != nil {
+		return fmt.Errorf("checks: %w", err)
+	}
+	defer f.Close()
+	hist, err := loadgen.ReadHistory(f)
+	if err != nil {
+		return fmt.Errorf("checks: history: %w", err)
+	}
+	led, err := check.LoadLedger(ctx, st.Ledger())
+	if err != nil {
+		return fmt.Errorf("checks: %w", err)
+	}
+	dur, lost := check.Durability(hist, led)
+	rep.Invariants = append(rep.Invariants,
+		check.Conservation(led),
+		check.NoNegative(led),
+		check.Idempotency(hist, led),
+		dur,
+	)
+	rep.Recovery.RPOLostPayments = lost
+	return nil
+}
+
+// fillTraffic copies the load summary into the report.
+func fillTraffic(rep *report.Report, s loadgen.Summary) {
+	rep.Requests = report.Requests{Total: s.Total, OK: s.OK, Failed: s.Failed, Unknown: s.Unknown, ByStatus: map[string]int{}}
+	for code, n := range s.ByStatus {
+		label := strconv.Itoa(code)
+		if code == 0 {
+			label = "no_response"
+		}
+		rep.Requests.ByStatus[label] = n
+	}
+	rep.ThroughputRPS = s.Throughput
+	rep.LatencyMS = report.Latency{P50: report.MS(s.P50), P95: report.MS(s.P95), P99: report.MS(s.P99), Max: report.MS(s.Max)}
+	for _, t := range s.Timeline {
+		rep.Timeline = append(rep.Timeline, report.Point{TS: t.T.Seconds(), RPS: t.RPS, OK: t.OK, Errors: t.Errors, P99MS: report.MS(t.P99)})
+	}
+}
+
+// judgeSLOs compares what the run achieved with the scenario's objectives.
+func judgeSLOs(s SLOs, rep *report.Report) {
+	total := float64(max(rep.Requests.Total, 1))
+	if s.Availability > 0 {
+		a := 1 - float64(rep.Requests.Unknown)/total
+		rep.SLOs = append(rep.SLOs, report.SLO{Name: "availability", Target: pct(s.Availability), Actual: a, OK: a >= s.Availability})
+	}
+	if s.OKRatio > 0 {
+		a := float64(rep.Requests.OK) / total
+		rep.SLOs = append(rep.SLOs, report.SLO{Name: "ok_ratio", Target: pct(s.OKRatio), Actual: a, OK: a >= s.OKRatio})
+	}
+	if s.P99 > 0 {
+		rep.SLOs = append(rep.SLOs, report.SLO{Name: "p99", Target: s.P99.String(), Actual: rep.LatencyMS.P99, OK: rep.LatencyMS.P99 <= report.MS(s.P99)})
+	}
+	rep.SLOs = append(rep.SLOs, report.SLO{Name: "rpo", Target: strconv.Itoa(s.RPO), Actual: float64(rep.Recovery.RPOLostPayments), OK: rep.Recovery.RPOLostPayments <= s.RPO})
+}
+
+func pct(f float64) string { return strconv.FormatFloat(f*100, 'f', -1, 64) + "%" }
+
+func orDefault(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
+}

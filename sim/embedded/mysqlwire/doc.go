@@ -1,0 +1,20 @@
+// Package mysqlwire is a MySQL wire-protocol server over SQLite, modelled on
+// Aurora MySQL: one shared storage volume (a SQLite database file in WAL
+// mode) served by several DB instances, one writer and readers.
+//
+// Clients speak the real MySQL protocol (go-sql-driver/mysql, the mysql and
+// mariadb CLIs). Each client connection gets its own SQLite connection, so
+// transactions are per wire connection; a dropped connection rolls back.
+// MySQL statements are rewritten into SQLite dialect by a small token-based
+// rewriter (FOR UPDATE, AUTO_INCREMENT, inline KEYs, table options, INSERT
+// IGNORE, ON DUPLICATE KEY UPDATE, NOW(), backslash escapes...). SQLite
+// errors are mapped to MySQL errors: busy/locked -> 1213 (retry as on a
+// deadlock), unique/primary key -> 1062, syntax -> 1064, others -> 1105.
+//
+// Writers are serialised by one gate per Storage (SQLite has one writer per
+// file): a transaction on the writer takes it at its first statement (BEGIN
+// IMMEDIATE) and holds it until COMMIT/ROLLBACK; autocommit writes take it
+// per statement; reads outside write transactions never wait (WAL
+// snapshots). Isolation is therefore serializable: lost-update anomalies
+// that MySQL's REPEATABLE READ allows cannot happen here.
+package mysqlwire

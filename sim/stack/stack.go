@@ -1,0 +1,242 @@
+// Package stack assembles a full paysim stack: the infrastructure backend
+// (embedded or containers), the ledger schema and seed accounts, the payment
+// API instances in every AZ, and the load balancer in front of them.
+package stack
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/pingcap/failpoint"
+
+	"paysim/sim"
+	"paysim/sim/embedded"
+	"paysim/sim/lb"
+	"paysim/sim/netproxy"
+	"paysim/sim/payments"
+)
+
+// Modes a stack can run in.
+const (
+	ModeEmbedded   = "embedded"
+	ModeContainers = "containers"
+)
+
+// ErrEnvironment marks a failure of the environment (e.g. no Docker engine).
+var ErrEnvironment = errors.New("environment")
+
+// Config describes the stack to bring up.
+type Config struct {
+	Mode     string
+	Topology sim.Topology
+	Accounts payments.Accounts
+	// Dir holds on-disk state; empty means a temporary directory.
+	Dir string
+	// Failpoints is the run's failpoint registry, shared by every instance.
+	Failpoints *failpoint.Failpoints
+	// App is a template for every instance's tuning (addresses are filled in).
+	App payments.Config
+	LB  lb.Config
+	// Progress, if set, is told about each setup step as it completes.
+	Progress func(step string, done, total int)
+}
+
+// Stack is a running full stack.
+type Stack struct {
+	cfg     Config
+	backend sim.Backend
+	px      *netproxy.Server
+	apps    []*appNode
+	lb      *lb.Balancer
+	ledger  *sql.DB
+	once    sync.Once
+}
+
+// appNode is one payment API instance and its fault handle.
+type appNode struct {
+	*netproxy.Node
+	mu  sync.Mutex
+	cfg payments.Config
+	svc *payments.Service
+}
+
+// Up starts everything and seeds the ledger. On error it tears down what it
+// started.
+func Up(ctx context.Context, cfg Config) (_ *Stack, err error) {
+	if cfg.Failpoints == nil {
+		cfg.Failpoints = &failpoint.Failpoints{}
+	}
+	progress := cfg.Progress
+	if progress == nil {
+		progress = func(string, int, int) {}
+	}
+	const steps = 4
+	s := &Stack{cfg: cfg, px: netproxy.NewServer()}
+	defer func() {
+		if err != nil {
+			s.Close()
+		}
+	}()
+	switch cfg.Mode {
+	case "", ModeEmbedded:
+		if s.backend, err = embedded.Start(ctx, cfg.Topology, embedded.Options{Dir: cfg.Dir}); err != nil {
+			return nil, fmt.Errorf("embedded backend: %w", err)
+		}
+	case ModeContainers:
+		return nil, fmt.Errorf("%w: containers mode is not available in this build yet", ErrEnvironment)
+	default:
+		return nil, fmt.Errorf("unknown mode %q (want embedded or containers)", cfg.Mode)
+	}
+	progress("infrastructure nodes", 1, steps)
+	ep := s.backend.Endpoints()
+	s.ledger, err = sql.Open("mysql", payments.DSN(ep.MySQL.User, ep.MySQL.Password, ep.MySQL.Addr, ep.MySQL.Database, 5*time.Second))
+	if err != nil {
+		return nil, fmt.Errorf("ledger: %w", err)
+	}
+	s.ledger.SetMaxOpenConns(4)
+	if err := payments.Migrate(ctx, s.ledger); err != nil {
+		return nil, err
+	}
+	if err := payments.Seed(ctx, s.ledger, cfg.Accounts); err != nil {
+		return nil, err
+	}
+	progress("ledger seeded", 2, steps)
+	if err := s.startApps(ctx, ep); err != nil {
+		return nil, err
+	}
+	progress("payment API instances", 3, steps)
+	var targets []lb.Target
+	for _, a := range s.apps {
+		targets = append(targets, lb.Target{Name: a.ID(), AZ: a.AZ(), Addr: a.Front().Addr()})
+	}
+	if s.lb, err = lb.Start(cfg.LB, targets); err != nil {
+		return nil, err
+	}
+	progress("load balancer", 4, steps)
+	return s, nil
+}
+
+func (s *Stack) startApps(ctx context.Context, ep sim.Endpoints) error {
+	topo := s.cfg.Topology
+	for _, az := range topo.AZs {
+		for i := 0; i < topo.App.InstancesPerAZ; i++ {
+			id := fmt.Sprintf("app-%s-%d", az, i)
+			c := s.cfg.App
+			c.Instance, c.AZ, c.Addr = id, az, "127.0.0.1:0"
+			c.MySQLAddr, c.ReaderAddr = ep.MySQL.Addr, ep.MySQL.Readers[az]
+			c.MySQLUser, c.MySQLPass, c.MySQLDB = ep.MySQL.User, ep.MySQL.Password, ep.MySQL.Database
+			c.RedisAddr = ep.Redis.Addr
+			c.KafkaBrokers = ep.Kafka.Bootstrap
+			c.SearchURLs = []string{ep.Elasticsearch.URL}
+			c.Failpoints = s.cfg.Failpoints
+			svc, err := payments.Start(ctx, c)
+			if err != nil {
+				return fmt.Errorf("app %s: %w", id, err)
+			}
+			c.Addr = svc.Addr() // a restart comes back on the same port
+			a := &appNode{cfg: c, svc: svc}
+			front, err := s.px.New(id, svc.Addr())
+			if err != nil {
+				svc.Kill()
+				return fmt.Errorf("app %s: %w", id, err)
+			}
+			a.Node = netproxy.NewNode(s.backend.Registry(), id, sim.ServiceApp, az, sim.RoleMember, netproxy.FuncBackend{
+				KillFn:  a.kill,
+				StartFn: a.start,
+			}, front)
+			s.apps = append(s.apps, a)
+		}
+	}
+	return nil
+}
+
+func (a *appNode) kill() {
+	a.mu.Lock()
+	svc := a.svc
+	a.svc = nil
+	a.mu.Unlock()
+	if svc != nil {
+		svc.Kill()
+	}
+}
+
+func (a *appNode) start() error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.svc != nil {
+		return nil
+	}
+	svc, err := payments.Start(context.Background(), a.cfg)
+	if err != nil {
+		return err
+	}
+	a.svc = svc
+	return nil
+}
+
+// Endpoints returns every client address, including the payment API.
+func (s *Stack) Endpoints() sim.Endpoints {
+	ep := s.backend.Endpoints()
+	if s.lb != nil {
+		ep.API = &sim.APIEndpoint{URL: s.lb.URL()}
+	}
+	return ep
+}
+
+// Registry is the live view of every node.
+func (s *Stack) Registry() *sim.Registry { return s.backend.Registry() }
+
+// Ledger is a connection pool on the writer endpoint, for checkers.
+func (s *Stack) Ledger() *sql.DB { return s.ledger }
+
+// Balancer is the load balancer.
+func (s *Stack) Balancer() *lb.Balancer { return s.lb }
+
+// Failpoints is the run's failpoint registry.
+func (s *Stack) Failpoints() *failpoint.Failpoints { return s.cfg.Failpoints }
+
+// Nodes returns every node (infrastructure and app), sorted by ID.
+func (s *Stack) Nodes() []sim.Node {
+	out := s.backend.Nodes()
+	for _, a := range s.apps {
+		out = append(out, a)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Status().ID < out[j].Status().ID })
+	return out
+}
+
+// Node finds a node by ID.
+func (s *Stack) Node(id string) (sim.Node, bool) {
+	for _, n := range s.Nodes() {
+		if n.Status().ID == id {
+			return n, true
+		}
+	}
+	return nil, false
+}
+
+// Close tears everything down; it is safe to call more than once.
+func (s *Stack) Close() error {
+	var errs []error
+	s.once.Do(func() {
+		if s.lb != nil {
+			errs = append(errs, s.lb.Close())
+		}
+		for _, a := range s.apps {
+			a.Front().Close()
+			a.kill()
+		}
+		if s.ledger != nil {
+			errs = append(errs, s.ledger.Close())
+		}
+		if s.backend != nil {
+			errs = append(errs, s.backend.Close())
+		}
+	})
+	return errors.Join(errs...)
+}
