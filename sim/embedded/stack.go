@@ -31,6 +31,8 @@ type Stack struct {
 	ownsDir bool
 
 	kafka *kafkaCluster
+	mysql *auroraCluster
+	redis *redisCluster
 	nodes map[string]sim.Node
 }
 
@@ -56,8 +58,16 @@ func Start(ctx context.Context, topo sim.Topology, opts Options) (_ *Stack, err 
 	if s.kafka, err = startKafka(s.reg, s.px, topo); err != nil {
 		return nil, err
 	}
-	for _, b := range s.kafka.brokers {
-		s.nodes[b.ID()] = b
+	if s.mysql, err = startAurora(s.reg, s.px, topo, s.dir); err != nil {
+		return nil, err
+	}
+	if s.redis, err = startRedis(s.reg, s.px, topo); err != nil {
+		return nil, err
+	}
+	for _, group := range [][]*netproxy.Node{s.kafka.brokers, s.mysql.nodes, s.redis.nodes} {
+		for _, n := range group {
+			s.nodes[n.ID()] = n
+		}
 	}
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("start: %w", err)
@@ -97,6 +107,12 @@ func (s *Stack) Endpoints() sim.Endpoints {
 	if s.kafka != nil {
 		e.Kafka.Bootstrap = s.kafka.bootstrap()
 	}
+	if s.mysql != nil {
+		e.MySQL = s.mysql.endpoint(s.topo.MySQL)
+	}
+	if s.redis != nil {
+		e.Redis = s.redis.endpoint()
+	}
 	return e
 }
 
@@ -106,6 +122,14 @@ func (s *Stack) MoveKafkaLeaders(ctx context.Context) { s.kafka.moveLeaders(ctx)
 // Close tears everything down; it is safe to call more than once.
 func (s *Stack) Close() error {
 	var errs []error
+	if s.redis != nil {
+		s.redis.close()
+		s.redis = nil
+	}
+	if s.mysql != nil {
+		s.mysql.close()
+		s.mysql = nil
+	}
 	if s.kafka != nil {
 		s.kafka.close()
 		s.kafka = nil
