@@ -33,6 +33,7 @@ type Stack struct {
 	kafka *kafkaCluster
 	mysql *auroraCluster
 	redis *redisCluster
+	es    *searchCluster
 	nodes map[string]sim.Node
 }
 
@@ -64,7 +65,10 @@ func Start(ctx context.Context, topo sim.Topology, opts Options) (_ *Stack, err 
 	if s.redis, err = startRedis(s.reg, s.px, topo); err != nil {
 		return nil, err
 	}
-	for _, group := range [][]*netproxy.Node{s.kafka.brokers, s.mysql.nodes, s.redis.nodes} {
+	if s.es, err = startSearch(s.reg, s.px, topo); err != nil {
+		return nil, err
+	}
+	for _, group := range [][]*netproxy.Node{s.kafka.brokers, s.mysql.nodes, s.redis.nodes, s.es.nodes} {
 		for _, n := range group {
 			s.nodes[n.ID()] = n
 		}
@@ -113,6 +117,9 @@ func (s *Stack) Endpoints() sim.Endpoints {
 	if s.redis != nil {
 		e.Redis = s.redis.endpoint()
 	}
+	if s.es != nil {
+		e.Elasticsearch = s.es.endpoint()
+	}
 	return e
 }
 
@@ -122,6 +129,10 @@ func (s *Stack) MoveKafkaLeaders(ctx context.Context) { s.kafka.moveLeaders(ctx)
 // Close tears everything down; it is safe to call more than once.
 func (s *Stack) Close() error {
 	var errs []error
+	if s.es != nil {
+		s.es.close()
+		s.es = nil
+	}
 	if s.redis != nil {
 		s.redis.close()
 		s.redis = nil
