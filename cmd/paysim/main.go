@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"syscall"
 
 	"github.com/spf13/cobra"
@@ -42,9 +43,10 @@ func main() {
 
 // execute runs the CLI and maps errors to exit codes.
 func execute(ctx context.Context, args []string) int {
-	root := newRoot()
+	root, flush := newRoot()
 	root.SetArgs(args)
 	err := root.ExecuteContext(ctx)
+	flush()
 	if err == nil {
 		return exitPass
 	}
@@ -59,7 +61,9 @@ func execute(ctx context.Context, args []string) int {
 	return exitUsage
 }
 
-func newRoot() *cobra.Command {
+// newRoot builds the command tree; the returned func flushes the optional
+// CPU profile and must run on every exit path.
+func newRoot() (*cobra.Command, func()) {
 	root := &cobra.Command{
 		Use:           "paysim",
 		Short:         "Local full-stack simulator and chaos testbed for a mobile-payments platform",
@@ -69,6 +73,29 @@ func newRoot() *cobra.Command {
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
 		return withCode(exitUsage, fmt.Errorf("%w (see %s --help)", err, c.CommandPath()))
 	})
+	var cpuProfile string
+	var stopProfile func()
+	root.PersistentFlags().StringVar(&cpuProfile, "cpuprofile", "", "write a pprof CPU profile of the whole process to this file")
+	_ = root.PersistentFlags().MarkHidden("cpuprofile")
+	root.PersistentPreRunE = func(*cobra.Command, []string) error {
+		if cpuProfile == "" {
+			return nil
+		}
+		f, err := os.Create(cpuProfile)
+		if err != nil {
+			return withCode(exitUsage, fmt.Errorf("--cpuprofile: %w", err))
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			f.Close()
+			return withCode(exitUsage, fmt.Errorf("--cpuprofile: %w", err))
+		}
+		stopProfile = func() { pprof.StopCPUProfile(); f.Close() }
+		return nil
+	}
 	root.AddCommand(newUpCmd(), newRunCmd())
-	return root
+	return root, func() {
+		if stopProfile != nil {
+			stopProfile()
+		}
+	}
 }

@@ -55,6 +55,8 @@ func Start(ctx context.Context, topo sim.Topology, opts Options) (_ *Stack, err 
 			return nil, fmt.Errorf("state dir: %w", err)
 		}
 		s.ownsDir = true
+	} else if err = os.MkdirAll(s.dir, 0o755); err != nil {
+		return nil, fmt.Errorf("state dir: %w", err)
 	}
 	if s.kafka, err = startKafka(s.reg, s.px, topo); err != nil {
 		return nil, err

@@ -94,6 +94,20 @@ func (s *Service) cacheBalances(ctx context.Context, bs []AccountBalance) {
 	_, _ = pipe.Exec(ctx)
 }
 
+// invalidateBalances drops cached balances a commit changed, so the next
+// read sees the ledger; the cache updater then writes the new versions.
+func (s *Service) invalidateBalances(ctx context.Context, ids ...string) {
+	var keys []string
+	for _, id := range ids {
+		if id != "" {
+			keys = append(keys, balPrefix+id)
+		}
+	}
+	ctx, cancel := context.WithTimeout(ctx, s.cfg.RedisTimeout)
+	defer cancel()
+	_ = s.rdb.Del(ctx, keys...).Err()
+}
+
 // cachedBalance reads one account's cached balance.
 func (s *Service) cachedBalance(ctx context.Context, id string) (AccountBalance, bool) {
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.RedisTimeout)

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"strings"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -43,7 +44,7 @@ func (s *Service) consume(ctx context.Context, group, topic string, handle func(
 	}
 	defer cl.Close()
 	for ctx.Err() == nil {
-		fs := cl.PollRecords(ctx, 1000)
+		fs := cl.PollRecords(ctx, 500)
 		if ctx.Err() != nil {
 			return
 		}
@@ -79,14 +80,12 @@ func (s *Service) runBonus(ctx context.Context) {
 }
 
 // applyBonus grants points for QR payments, once per payment: the grant's
-// primary key makes a redelivered event a no-op.
+// primary key makes a redelivered event a no-op, and each touched account's
+// points are recomputed from its grants, so replays cannot double-count.
 func (s *Service) applyBonus(ctx context.Context, recs []*kgo.Record) error {
-	tx, err := s.db.BeginTx(ctx, nil)
-	if err != nil {
-		return fmt.Errorf("bonus: begin: %w", err)
-	}
-	defer tx.Rollback()
-	granted := 0
+	var rows []string
+	var args []any
+	accts := map[string]bool{}
 	for _, r := range recs {
 		var ev Event
 		if json.Unmarshal(r.Value, &ev) != nil || ev.Kind != OpPayment {
@@ -96,21 +95,33 @@ func (s *Service) applyBonus(ctx context.Context, recs []*kgo.Record) error {
 		if pts == 0 {
 			continue
 		}
-		if _, err := tx.ExecContext(ctx, "INSERT INTO bonus_grants (payment_id, account_id, points) VALUES (?, ?, ?)", ev.PaymentID, ev.From, pts); err != nil {
-			if mysqlErrno(err) == errDuplicate {
-				continue // already applied
-			}
-			return fmt.Errorf("bonus: grant: %w", err)
-		}
-		if _, err := tx.ExecContext(ctx, "UPDATE accounts SET points = points + ? WHERE id = ?", pts, ev.From); err != nil {
-			return fmt.Errorf("bonus: points: %w", err)
-		}
-		granted++
+		rows = append(rows, "(?, ?, ?)")
+		args = append(args, ev.PaymentID, ev.From, pts)
+		accts[ev.From] = true
+	}
+	if len(rows) == 0 {
+		return nil
+	}
+	ids := make([]any, 0, len(accts))
+	for a := range accts {
+		ids = append(ids, a)
+	}
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("bonus: begin: %w", err)
+	}
+	defer tx.Rollback()
+	if _, err := tx.ExecContext(ctx, "INSERT IGNORE INTO bonus_grants (payment_id, account_id, points) VALUES "+strings.Join(rows, ","), args...); err != nil {
+		return fmt.Errorf("bonus: grant: %w", err)
+	}
+	if _, err := tx.ExecContext(ctx, `UPDATE accounts SET points = (SELECT COALESCE(SUM(points), 0) FROM bonus_grants WHERE bonus_grants.account_id = accounts.id)
+		WHERE id IN (?`+strings.Repeat(", ?", len(ids)-1)+")", ids...); err != nil {
+		return fmt.Errorf("bonus: points: %w", err)
 	}
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("bonus: commit: %w", err)
 	}
-	s.metrics.bonus.Add(float64(granted))
+	s.metrics.bonus.Add(float64(len(rows)))
 	return nil
 }
 
@@ -118,22 +129,46 @@ func (s *Service) runCacheUpdater(ctx context.Context) {
 	s.consume(ctx, GroupCache, sim.TopicPayments, s.applyCache)
 }
 
-// applyCache writes the event's post-commit balances to the cache; the
-// version check makes replays and reordering harmless.
+// applyCache refreshes the cache for every account an event touched: it
+// reads their balances and versions from the ledger and writes them with a
+// version check, so replays and reordering are harmless.
 func (s *Service) applyCache(ctx context.Context, recs []*kgo.Record) error {
-	var bs []AccountBalance
+	seen := map[string]bool{}
+	var ids []any
 	for _, r := range recs {
 		var ev Event
-		if json.Unmarshal(r.Value, &ev) == nil {
-			bs = append(bs, ev.Balances...)
+		if json.Unmarshal(r.Value, &ev) != nil {
+			continue
+		}
+		for _, id := range []string{ev.From, ev.To} {
+			if id != "" && id != FundingAccount && !seen[id] {
+				seen[id] = true
+				ids = append(ids, id)
+			}
 		}
 	}
-	if len(bs) == 0 {
+	if len(ids) == 0 {
 		return nil
 	}
+	q := "SELECT id, balance, version FROM accounts WHERE id IN (?" + strings.Repeat(", ?", len(ids)-1) + ")"
+	rows, err := s.reader.QueryContext(ctx, q, ids...)
+	if err != nil && s.reader != s.db {
+		rows, err = s.db.QueryContext(ctx, q, ids...) // this AZ's reader is down
+	}
+	if err != nil {
+		return fmt.Errorf("cache: read balances: %w", err)
+	}
+	defer rows.Close()
 	pipe := s.rdb.Pipeline()
-	for _, b := range bs {
+	for rows.Next() {
+		var b AccountBalance
+		if err := rows.Scan(&b.ID, &b.Balance, &b.Version); err != nil {
+			return fmt.Errorf("cache: read balances: %w", err)
+		}
 		pipe.Eval(ctx, casBalance, []string{balPrefix + b.ID}, b.Version, b.Balance, int(balTTL/time.Second))
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("cache: read balances: %w", err)
 	}
 	if _, err := pipe.Exec(ctx); err != nil {
 		return fmt.Errorf("cache: %w", err)

@@ -52,6 +52,7 @@ var schema = []string{
 		account_id VARCHAR(32) NOT NULL,
 		points BIGINT NOT NULL
 	)`,
+	`CREATE INDEX bonus_grants_account ON bonus_grants (account_id)`,
 	`CREATE TABLE IF NOT EXISTS leases (
 		name VARCHAR(32) NOT NULL PRIMARY KEY,
 		holder VARCHAR(64) NOT NULL,

@@ -46,7 +46,6 @@ type Event struct {
 	To          string           `json:"to"`
 	Amount      int64            `json:"amount"`
 	RefundOf    string           `json:"refund_of,omitempty"`
-	Balances    []AccountBalance `json:"balances"`
 	CommittedNS int64            `json:"committed_ns"`
 	Instance    string           `json:"instance"`
 	AZ          string           `json:"az"`
@@ -139,47 +138,59 @@ func (s *Service) tryApply(ctx context.Context, m Movement) (Result, error) {
 		res.From, res.To = merchant, payer
 	}
 	now := time.Now().UnixNano()
-	if _, err := tx.ExecContext(ctx, `INSERT INTO payments (id, idem_key, kind, from_account, to_account, amount, refund_of, status, http_status, created_ns)
-		VALUES (?, ?, ?, ?, ?, ?, ?, 'committed', 201, ?)`, id, m.Key, m.Op, orFunding(res.From), res.To, m.Amount, m.PaymentID, now); err != nil {
-		if mysqlErrno(err) == errDuplicate {
-			_ = tx.Rollback()
-			return s.lookup(ctx, m.Key)
-		}
-		return Result{}, fmt.Errorf("claim key: %w", err)
-	}
-	if m.Op == OpRefund {
-		r, err := tx.ExecContext(ctx, "UPDATE payments SET refunded = refunded + ? WHERE id = ? AND refunded + ? <= amount", m.Amount, m.PaymentID, m.Amount)
-		if err != nil {
-			return Result{}, fmt.Errorf("refund mark: %w", err)
-		}
-		if n, _ := r.RowsAffected(); n != 1 {
-			return Result{}, reject(http.StatusUnprocessableEntity, "refund of %d exceeds what is left to refund on %s", m.Amount, m.PaymentID)
-		}
-	}
-	if res.From != "" {
-		if err := s.debit(ctx, tx, m.Op, res.From, m.Amount); err != nil {
-			return Result{}, err
-		}
-	}
-	if err := s.credit(ctx, tx, m.Op, res.To, m.Amount); err != nil {
-		return Result{}, err
-	}
-	balances, err := readBalances(ctx, tx, res.From, res.To)
-	if err != nil {
-		return Result{}, err
-	}
-	if _, err := tx.ExecContext(ctx, "INSERT INTO ledger_entries (payment_id, account_id, amount) VALUES (?, ?, ?), (?, ?, ?)",
-		id, orFunding(res.From), -m.Amount, id, res.To, m.Amount); err != nil {
-		return Result{}, fmt.Errorf("ledger: %w", err)
-	}
 	ev := Event{PaymentID: id, Key: m.Key, Kind: m.Op, From: orFunding(res.From), To: res.To, Amount: m.Amount,
-		RefundOf: m.PaymentID, Balances: balances, CommittedNS: now, Instance: s.cfg.Instance, AZ: s.cfg.AZ}
+		RefundOf: m.PaymentID, CommittedNS: now, Instance: s.cfg.Instance, AZ: s.cfg.AZ}
 	payload, err := json.Marshal(ev)
 	if err != nil {
 		return Result{}, fmt.Errorf("outbox encode: %w", err)
 	}
-	if _, err := tx.ExecContext(ctx, "INSERT INTO outbox (payment_id, payload, created_ns) VALUES (?, ?, ?)", id, string(payload), now); err != nil {
-		return Result{}, fmt.Errorf("outbox: %w", err)
+	// The writer holds the ledger's lock from the first statement to the
+	// commit, so statements travel in batches: each batch is one round trip
+	// and its last statement's affected rows decide whether to go on. An
+	// error (a duplicate key) stops the batch before later statements run.
+	claim := stmt{`INSERT INTO payments (id, idem_key, kind, from_account, to_account, amount, refund_of, status, http_status, created_ns)
+		VALUES (?, ?, ?, ?, ?, ?, ?, 'committed', 201, ?)`, []any{id, m.Key, m.Op, orFunding(res.From), res.To, m.Amount, m.PaymentID, now}}
+	debitKind, creditKind := wantKind(m.Op, true), wantKind(m.Op, false)
+	debit := stmt{"UPDATE accounts SET balance = balance - ?, version = version + 1 WHERE id = ? AND kind = ? AND balance >= ?",
+		[]any{m.Amount, res.From, debitKind, m.Amount}}
+	credit := stmt{"UPDATE accounts SET balance = balance + ?, version = version + 1 WHERE id = ? AND kind = ?",
+		[]any{m.Amount, res.To, creditKind}}
+	tail := []stmt{
+		{"INSERT INTO ledger_entries (payment_id, account_id, amount) VALUES (?, ?, ?), (?, ?, ?)",
+			[]any{id, orFunding(res.From), -m.Amount, id, res.To, m.Amount}},
+		{"INSERT INTO outbox (payment_id, payload, created_ns) VALUES (?, ?, ?)", []any{id, string(payload), now}},
+		credit,
+	}
+	var steps [][]stmt
+	switch m.Op {
+	case OpTopup:
+		steps = [][]stmt{append([]stmt{claim}, tail...)}
+	case OpRefund:
+		mark := stmt{"UPDATE payments SET refunded = refunded + ? WHERE id = ? AND refunded + ? <= amount", []any{m.Amount, m.PaymentID, m.Amount}}
+		steps = [][]stmt{{claim, mark}, {debit}, tail}
+	default:
+		steps = [][]stmt{{claim, debit}, tail}
+	}
+	for i, batch := range steps {
+		n, err := execBatch(ctx, tx, batch)
+		if err != nil {
+			if i == 0 && mysqlErrno(err) == errDuplicate {
+				_ = tx.Rollback()
+				return s.lookup(ctx, m.Key)
+			}
+			return Result{}, fmt.Errorf("movement: %w", err)
+		}
+		if n == 1 {
+			continue
+		}
+		switch last := batch[len(batch)-1].query; {
+		case m.Op == OpRefund && i == 0:
+			return Result{}, reject(http.StatusUnprocessableEntity, "refund of %d exceeds what is left to refund on %s", m.Amount, m.PaymentID)
+		case last == debit.query:
+			return Result{}, diagnose(ctx, tx, res.From, debitKind, true)
+		default:
+			return Result{}, diagnose(ctx, tx, res.To, creditKind, false)
+		}
 	}
 	if err := s.failpoint(FPBeforeCommit); err != nil {
 		return Result{}, err
@@ -190,8 +201,33 @@ func (s *Service) tryApply(ctx context.Context, m Movement) (Result, error) {
 	if err := s.failpoint(FPAfterCommit); err != nil {
 		return Result{}, err
 	}
-	s.cacheBalances(ctx, balances)
+	s.invalidateBalances(ctx, res.From, res.To)
 	return res, nil
+}
+
+// stmt is one SQL statement and its arguments.
+type stmt struct {
+	query string
+	args  []any
+}
+
+// execBatch sends statements as one multi-statement round trip and returns
+// the last statement's affected rows.
+func execBatch(ctx context.Context, tx *sql.Tx, batch []stmt) (int64, error) {
+	var q strings.Builder
+	var args []any
+	for i, st := range batch {
+		if i > 0 {
+			q.WriteString(";\n")
+		}
+		q.WriteString(st.query)
+		args = append(args, st.args...)
+	}
+	r, err := tx.ExecContext(ctx, q.String(), args...)
+	if err != nil {
+		return 0, err
+	}
+	return r.RowsAffected()
 }
 
 func orFunding(acct string) string {
@@ -210,30 +246,6 @@ func wantKind(op string, debit bool) string {
 	return KindUser
 }
 
-func (s *Service) debit(ctx context.Context, tx *sql.Tx, op, acct string, amount int64) error {
-	kind := wantKind(op, true)
-	r, err := tx.ExecContext(ctx, "UPDATE accounts SET balance = balance - ?, version = version + 1 WHERE id = ? AND kind = ? AND balance >= ?", amount, acct, kind, amount)
-	if err != nil {
-		return fmt.Errorf("debit: %w", err)
-	}
-	if n, _ := r.RowsAffected(); n == 1 {
-		return nil
-	}
-	return diagnose(ctx, tx, acct, kind, true)
-}
-
-func (s *Service) credit(ctx context.Context, tx *sql.Tx, op, acct string, amount int64) error {
-	kind := wantKind(op, false)
-	r, err := tx.ExecContext(ctx, "UPDATE accounts SET balance = balance + ?, version = version + 1 WHERE id = ? AND kind = ?", amount, acct, kind)
-	if err != nil {
-		return fmt.Errorf("credit: %w", err)
-	}
-	if n, _ := r.RowsAffected(); n == 1 {
-		return nil
-	}
-	return diagnose(ctx, tx, acct, kind, false)
-}
-
 // diagnose explains why a conditional balance update touched no row.
 func diagnose(ctx context.Context, tx *sql.Tx, acct, kind string, debit bool) error {
 	var got string
@@ -249,34 +261,6 @@ func diagnose(ctx context.Context, tx *sql.Tx, acct, kind string, debit bool) er
 		return reject(http.StatusPaymentRequired, "insufficient funds in %s", acct)
 	}
 	return fmt.Errorf("diagnose: update of %s matched no row", acct)
-}
-
-func readBalances(ctx context.Context, tx *sql.Tx, ids ...string) ([]AccountBalance, error) {
-	var want []string
-	for _, id := range ids {
-		if id != "" {
-			want = append(want, id)
-		}
-	}
-	q := "SELECT id, balance, version FROM accounts WHERE id IN (?" + strings.Repeat(", ?", len(want)-1) + ")"
-	args := make([]any, len(want))
-	for i, w := range want {
-		args[i] = w
-	}
-	rows, err := tx.QueryContext(ctx, q, args...)
-	if err != nil {
-		return nil, fmt.Errorf("read balances: %w", err)
-	}
-	defer rows.Close()
-	var out []AccountBalance
-	for rows.Next() {
-		var b AccountBalance
-		if err := rows.Scan(&b.ID, &b.Balance, &b.Version); err != nil {
-			return nil, fmt.Errorf("read balances: %w", err)
-		}
-		out = append(out, b)
-	}
-	return out, rows.Err()
 }
 
 // lookup returns the stored answer for an idempotency key.

@@ -41,8 +41,9 @@ func LogIndex(t time.Time) string { return "paysim-logs-" + t.UTC().Format("2006
 // lease: each row becomes a `payments` event and an `app-logs` audit line,
 // then is deleted. Delivery is at least once; consumers are idempotent.
 func (s *Service) runRelay(ctx context.Context) {
+	var leaseUntil time.Time
 	for ctx.Err() == nil {
-		n, err := s.relayOnce(ctx)
+		n, err := s.relayOnce(ctx, &leaseUntil)
 		if n == 0 || err != nil {
 			wait := s.cfg.RelayInterval
 			if err != nil {
@@ -78,11 +79,20 @@ func (s *Service) acquireLease(ctx context.Context) (bool, error) {
 	return false, fmt.Errorf("lease: %w", err)
 }
 
-// relayOnce moves one batch; it returns how many rows it published.
-func (s *Service) relayOnce(ctx context.Context) (int, error) {
-	leader, err := s.acquireLease(ctx)
-	if err != nil || !leader {
-		return 0, err
+// relayOnce moves one batch; it returns how many rows it published. The
+// lease is renewed once half of it has run out, not on every poll.
+func (s *Service) relayOnce(ctx context.Context, leaseUntil *time.Time) (int, error) {
+	if time.Until(*leaseUntil) < s.cfg.LeaseTTL/2 {
+		asked := time.Now()
+		leader, err := s.acquireLease(ctx)
+		if err != nil || !leader {
+			*leaseUntil = time.Time{}
+			if err == nil {
+				sleepCtx(ctx, s.cfg.LeaseTTL/4) // a follower checks now and then
+			}
+			return 0, err
+		}
+		*leaseUntil = asked.Add(s.cfg.LeaseTTL)
 	}
 	rows, err := s.db.QueryContext(ctx, "SELECT id, payload FROM outbox ORDER BY id LIMIT 500")
 	if err != nil {

@@ -104,6 +104,7 @@ func DSN(user, pass, addr, db string, timeout time.Duration) string {
 	c := mysql.NewConfig()
 	c.User, c.Passwd, c.Net, c.Addr, c.DBName = user, pass, "tcp", addr, db
 	c.InterpolateParams = true
+	c.MultiStatements = true // a movement sends its statements in few round trips
 	c.Timeout = timeout
 	c.ReadTimeout = timeout
 	c.WriteTimeout = timeout

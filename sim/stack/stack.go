@@ -84,9 +84,11 @@ func Up(ctx context.Context, cfg Config) (_ *Stack, err error) {
 	}()
 	switch cfg.Mode {
 	case "", ModeEmbedded:
-		if s.backend, err = embedded.Start(ctx, cfg.Topology, embedded.Options{Dir: cfg.Dir}); err != nil {
+		b, err := embedded.Start(ctx, cfg.Topology, embedded.Options{Dir: cfg.Dir})
+		if err != nil {
 			return nil, fmt.Errorf("embedded backend: %w", err)
 		}
+		s.backend = b
 	case ModeContainers:
 		return nil, fmt.Errorf("%w: containers mode is not available in this build yet", ErrEnvironment)
 	default:

@@ -1,0 +1,17 @@
+// Package search is paysim's embedded Elasticsearch: an Elasticsearch 8
+// compatible HTTP API (the subset the log shipper, the checkers and a user
+// with curl or the official go-elasticsearch client need) over in-memory
+// bleve indices.
+//
+// A Store holds every index. It models a cluster whose indices are fully
+// replicated to every node, so any node that is up can serve every document.
+// A Node is one Elasticsearch node (one per Availability Zone): an HTTP
+// frontend over the shared Store that can be killed and restarted on the same
+// address.
+//
+// Writes are visible to search as soon as they are acknowledged, so refresh
+// is a no-op that is accepted everywhere ES accepts it. Strings are mapped as
+// ES dynamic mapping does: an analysed text field plus an exact ".keyword"
+// subfield (ignore_above 256); RFC 3339 strings become dates; numbers are
+// numeric; nested objects become dotted field names.
+package search
