@@ -39,16 +39,16 @@ type Result struct {
 
 // Event is the outbox payload published to Kafka `payments`.
 type Event struct {
-	PaymentID   string           `json:"payment_id"`
-	Key         string           `json:"idem_key"`
-	Kind        string           `json:"kind"`
-	From        string           `json:"from"`
-	To          string           `json:"to"`
-	Amount      int64            `json:"amount"`
-	RefundOf    string           `json:"refund_of,omitempty"`
-	CommittedNS int64            `json:"committed_ns"`
-	Instance    string           `json:"instance"`
-	AZ          string           `json:"az"`
+	PaymentID   string `json:"payment_id"`
+	Key         string `json:"idem_key"`
+	Kind        string `json:"kind"`
+	From        string `json:"from"`
+	To          string `json:"to"`
+	Amount      int64  `json:"amount"`
+	RefundOf    string `json:"refund_of,omitempty"`
+	CommittedNS int64  `json:"committed_ns"`
+	Instance    string `json:"instance"`
+	AZ          string `json:"az"`
 }
 
 // AccountBalance is an account's balance at a version, for cache updates.
