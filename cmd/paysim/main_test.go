@@ -1,0 +1,110 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// listeningSockets returns the inodes of this process's listening TCP sockets.
+func listeningSockets(t *testing.T) map[string]bool {
+	t.Helper()
+	listen := map[string]bool{}
+	for _, f := range []string{"/proc/net/tcp", "/proc/net/tcp6"} {
+		fh, err := os.Open(f)
+		if err != nil {
+			t.Skipf("no %s: %v", f, err)
+		}
+		sc := bufio.NewScanner(fh)
+		for sc.Scan() {
+			fields := strings.Fields(sc.Text())
+			if len(fields) > 9 && fields[3] == "0A" { // TCP_LISTEN
+				listen["socket:["+fields[9]+"]"] = true
+			}
+		}
+		fh.Close()
+	}
+	mine := map[string]bool{}
+	fds, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		t.Skipf("no /proc/self/fd: %v", err)
+	}
+	for _, fd := range fds {
+		if target, err := os.Readlink(filepath.Join("/proc/self/fd", fd.Name())); err == nil && listen[target] {
+			mine[target] = true
+		}
+	}
+	return mine
+}
+
+func TestInterruptedRunTearsDownAndReports(t *testing.T) {
+	before := listeningSockets(t)
+	out := t.TempDir()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() {
+		// Interrupt once traffic is flowing.
+		deadline := time.After(60 * time.Second)
+		for {
+			if fi, err := os.Stat(filepath.Join(out, "history.jsonl")); err == nil && fi.Size() > 0 {
+				time.Sleep(500 * time.Millisecond) // let some operations complete
+				cancel()
+				return
+			}
+			select {
+			case <-deadline:
+				cancel()
+				return
+			case <-time.After(50 * time.Millisecond):
+			}
+		}
+	}()
+	code := execute(ctx, []string{"run", "baseline", "--duration", "60s", "--rate", "50", "--ui", "plain", "--out", out})
+	if code != exitInterrupted {
+		t.Fatalf("exit code %d, want %d", code, exitInterrupted)
+	}
+	raw, err := os.ReadFile(filepath.Join(out, "report.json"))
+	if err != nil {
+		t.Fatalf("no partial report: %v", err)
+	}
+	var rep struct {
+		Interrupted bool   `json:"interrupted"`
+		Verdict     string `json:"verdict"`
+		Requests    struct{ Total int }
+	}
+	if err := json.Unmarshal(raw, &rep); err != nil {
+		t.Fatal(err)
+	}
+	if !rep.Interrupted || rep.Requests.Total == 0 {
+		t.Fatalf("report: interrupted=%v total=%d, want an interrupted report with traffic", rep.Interrupted, rep.Requests.Total)
+	}
+	if after := listeningSockets(t); len(after) > len(before) {
+		t.Fatalf("listeners left open: %d before, %d after", len(before), len(after))
+	}
+}
+
+func TestUsageErrorsExit2(t *testing.T) {
+	tests := []struct {
+		name string
+		args []string
+	}{
+		{"unknown scenario", []string{"run", "no-such-scenario"}},
+		{"bad rate", []string{"run", "--rate", "-5"}},
+		{"bad ui", []string{"run", "--ui", "fancy"}},
+		{"bad mode", []string{"run", "--mode", "cloud"}},
+		{"unknown flag", []string{"run", "--nope"}},
+		{"unknown command", []string{"frobnicate"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if code := execute(context.Background(), tc.args); code != exitUsage {
+				t.Fatalf("exit code %d, want %d", code, exitUsage)
+			}
+		})
+	}
+}
