@@ -46,3 +46,26 @@ func BenchmarkBulkIndex(b *testing.B) {
 	el := time.Since(start)
 	b.ReportMetric(float64(b.N*perBulk)/el.Seconds(), "docs/s")
 }
+
+// BenchmarkSearch measures a typical checker query (bool filter + match +
+// sort, size 20) over 20,000 log documents in two daily indices.
+func BenchmarkSearch(b *testing.B) {
+	_, nodes := newCluster(b, 1)
+	u := nodes[0].URL()
+	base := time.Date(2024, 5, 1, 0, 0, 0, 0, time.UTC)
+	for i := 0; i < 40; i++ {
+		idx := fmt.Sprintf("paysim-logs-2024.05.%02d", i%2+1)
+		if r := do(b, "POST", u+"/_bulk", bulkBody(idx, i*500, (i+1)*500, base)); r.status != 200 {
+			b.Fatalf("seed: %s", r.raw)
+		}
+	}
+	do(b, "POST", u+"/_refresh", "")
+	body := `{"query":{"bool":{"must":{"match":{"message":"processed"}},"filter":[{"term":{"level.keyword":"error"}},{"range":{"amount":{"gte":500}}}]}},"sort":[{"@timestamp":"desc"}],"size":20}`
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		r := do(b, "POST", u+"/paysim-logs-*/_search", body)
+		if r.status != 200 || hitsTotal(r.body) != 4000 {
+			b.Fatalf("search: %d %d", r.status, hitsTotal(r.body))
+		}
+	}
+}

@@ -9,8 +9,11 @@
 // frontend over the shared Store that can be killed and restarted on the same
 // address.
 //
-// Writes are visible to search as soon as they are acknowledged, so refresh
-// is a no-op that is accepted everywhere ES accepts it. Strings are mapped as
+// As in ES, writes are visible to GET at once and to search after a
+// refresh: every RefreshInterval, on POST /_refresh, with ?refresh=true or
+// wait_for, or when 10,000 writes are pending. Indices are in-memory scorch
+// bleve indices (lost on Close); each refresh adds one segment and nothing
+// merges them. Strings are mapped as
 // ES dynamic mapping does: an analysed text field plus an exact ".keyword"
 // subfield (ignore_above 256); RFC 3339 strings become dates; numbers are
 // numeric; nested objects become dotted field names.

@@ -330,12 +330,12 @@ var metadataFields = map[string]bool{
 // docBuilder turns one JSON source into a bleve document, collecting the
 // mapping additions it needs (committed only if the whole document parses).
 type docBuilder struct {
-	m         *mapping
-	an        analyzers
-	id        string
-	doc       *document.Document
-	added     map[string]fieldDef
-	names     map[string]struct{}
+	m     *mapping
+	an    analyzers
+	id    string
+	doc   *document.Document
+	added map[string]fieldDef
+	names map[string]struct{}
 }
 
 func docParseError(format string, args ...any) *esError {
