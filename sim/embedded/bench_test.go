@@ -128,3 +128,21 @@ func benchTransfers(b *testing.B, addrOf func(*Stack) string) {
 	b.ReportMetric(float64(b.N)/elapsed.Seconds(), "txn/s")
 	b.ReportMetric(float64(retries.Load())/float64(b.N), "retries/txn")
 }
+
+// BenchmarkColdStart measures bringing the whole 3-AZ embedded stack from
+// nothing to ready (every node listening behind its proxy) and tearing it down.
+func BenchmarkColdStart(b *testing.B) {
+	var up time.Duration
+	for i := 0; i < b.N; i++ {
+		start := time.Now()
+		s, err := Start(context.Background(), sim.DefaultTopology(), Options{Dir: b.TempDir()})
+		if err != nil {
+			b.Fatal(err)
+		}
+		up += time.Since(start)
+		if err := s.Close(); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(up.Milliseconds())/float64(b.N), "ms-to-ready")
+}

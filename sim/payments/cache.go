@@ -6,6 +6,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/redis/go-redis/v9"
 )
 
 // Redis key layout.
@@ -17,40 +19,57 @@ const (
 	balTTL     = time.Hour
 )
 
-// casBalance stores "version:balance" only if it is newer than what is
-// cached, so out-of-order updates converge to the latest version. It runs as
-// EVAL (not EVALSHA) so the replica replays the same script.
-const casBalance = `
-local cur = redis.call('GET', KEYS[1])
-if cur then
-  local v = tonumber(string.match(cur, '^(%d+):'))
-  if v and v >= tonumber(ARGV[1]) then return 0 end
-end
-redis.call('SET', KEYS[1], ARGV[1] .. ':' .. ARGV[2], 'EX', ARGV[3])
-return 1`
+// The balance cache keeps, per account, a sorted set of "version:balance"
+// members scored by version and trimmed to the highest one. Writers add and
+// trim without reading, so concurrent and out-of-order updates converge to
+// the newest version with plain commands (no scripts).
 
-// cachedResult is the idempotency fast path; the DB unique key stays the
-// source of truth, so a Redis miss or outage only costs a DB round trip.
-func (s *Service) cachedResult(ctx context.Context, key string) (Result, bool) {
+// queueBalance adds a versioned balance write to a pipeline.
+func queueBalance(ctx context.Context, pipe redis.Pipeliner, b AccountBalance) {
+	key := balPrefix + b.ID
+	member := strconv.FormatInt(b.Version, 10) + ":" + strconv.FormatInt(b.Balance, 10)
+	pipe.ZAdd(ctx, key, redis.Z{Score: float64(b.Version), Member: member})
+	pipe.ZRemRangeByRank(ctx, key, 0, -2)
+	pipe.Expire(ctx, key, balTTL)
+}
+
+// precheck is one Redis round trip before a movement: the idempotency fast
+// path (the DB unique key stays the source of truth, so a miss or an outage
+// only costs a DB round trip) and the per-user fixed-window rate limit,
+// which fails open when Redis is down.
+func (s *Service) precheck(ctx context.Context, m Movement) (cached Result, hit, allowed bool) {
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.RedisTimeout)
 	defer cancel()
-	raw, err := s.rdb.Get(ctx, idemPrefix+key).Bytes()
+	pipe := s.rdb.Pipeline()
+	get := pipe.Get(ctx, idemPrefix+m.Key)
+	var incr *redis.IntCmd
+	if m.From != "" && s.cfg.RateLimit > 0 {
+		key := ratePrefix + m.From + ":" + strconv.FormatInt(time.Now().Unix(), 10)
+		incr = pipe.Incr(ctx, key)
+		pipe.Expire(ctx, key, 2*time.Second)
+	}
+	_, _ = pipe.Exec(ctx)
+	allowed = incr == nil || incr.Err() != nil || incr.Val() <= int64(s.cfg.RateLimit)
+	raw, err := get.Bytes()
 	if err != nil {
-		return Result{}, false
+		return Result{}, false, allowed
 	}
 	var c struct {
 		Result
 		HTTP int `json:"http"`
 	}
 	if json.Unmarshal(raw, &c) != nil || c.HTTP == 0 {
-		return Result{}, false
+		return Result{}, false, allowed
 	}
 	c.Result.HTTPStatus = c.HTTP
 	s.metrics.idemHits.Inc()
-	return c.Result, true
+	return c.Result, true, true
 }
 
-func (s *Service) rememberResult(ctx context.Context, key string, r Result) {
+// remember is one Redis round trip after a movement: it stores the answer
+// for replays and drops the cached balances a commit changed, so the next
+// read sees the ledger; the cache updater then writes the new versions.
+func (s *Service) remember(ctx context.Context, key string, r Result) {
 	raw, err := json.Marshal(struct {
 		Result
 		HTTP int `json:"http"`
@@ -60,24 +79,16 @@ func (s *Service) rememberResult(ctx context.Context, key string, r Result) {
 	}
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.RedisTimeout)
 	defer cancel()
-	_ = s.rdb.Set(ctx, idemPrefix+key, raw, idemTTL).Err()
-}
-
-// allow is a fixed-window per-user rate limit; it fails open when Redis is down.
-func (s *Service) allow(ctx context.Context, user string) bool {
-	if s.cfg.RateLimit <= 0 {
-		return true
-	}
-	ctx, cancel := context.WithTimeout(ctx, s.cfg.RedisTimeout)
-	defer cancel()
-	key := ratePrefix + user + ":" + strconv.FormatInt(time.Now().Unix(), 10)
 	pipe := s.rdb.Pipeline()
-	incr := pipe.Incr(ctx, key)
-	pipe.Expire(ctx, key, 2*time.Second)
-	if _, err := pipe.Exec(ctx); err != nil {
-		return true
+	pipe.Set(ctx, idemPrefix+key, raw, idemTTL)
+	if r.Status == StatusCommitted {
+		for _, id := range []string{r.From, r.To} {
+			if id != "" {
+				pipe.Del(ctx, balPrefix+id)
+			}
+		}
 	}
-	return incr.Val() <= int64(s.cfg.RateLimit)
+	_, _ = pipe.Exec(ctx)
 }
 
 // cacheBalances writes balances through to the cache, newest version wins.
@@ -89,37 +100,23 @@ func (s *Service) cacheBalances(ctx context.Context, bs []AccountBalance) {
 	defer cancel()
 	pipe := s.rdb.Pipeline()
 	for _, b := range bs {
-		pipe.Eval(ctx, casBalance, []string{balPrefix + b.ID}, b.Version, b.Balance, int(balTTL/time.Second))
+		queueBalance(ctx, pipe, b)
 	}
 	_, _ = pipe.Exec(ctx)
-}
-
-// invalidateBalances drops cached balances a commit changed, so the next
-// read sees the ledger; the cache updater then writes the new versions.
-func (s *Service) invalidateBalances(ctx context.Context, ids ...string) {
-	var keys []string
-	for _, id := range ids {
-		if id != "" {
-			keys = append(keys, balPrefix+id)
-		}
-	}
-	ctx, cancel := context.WithTimeout(ctx, s.cfg.RedisTimeout)
-	defer cancel()
-	_ = s.rdb.Del(ctx, keys...).Err()
 }
 
 // cachedBalance reads one account's cached balance.
 func (s *Service) cachedBalance(ctx context.Context, id string) (AccountBalance, bool) {
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.RedisTimeout)
 	defer cancel()
-	raw, err := s.rdb.Get(ctx, balPrefix+id).Result()
-	if err != nil {
+	top, err := s.rdb.ZRevRange(ctx, balPrefix+id, 0, 0).Result()
+	if err != nil || len(top) == 0 {
 		return AccountBalance{}, false
 	}
-	return ParseCachedBalance(id, raw)
+	return ParseCachedBalance(id, top[0])
 }
 
-// ParseCachedBalance decodes a balance cache value ("version:balance").
+// ParseCachedBalance decodes a balance cache member ("version:balance").
 func ParseCachedBalance(id, raw string) (AccountBalance, bool) {
 	v, b, ok := strings.Cut(raw, ":")
 	if !ok {
@@ -133,5 +130,5 @@ func ParseCachedBalance(id, raw string) (AccountBalance, bool) {
 	return AccountBalance{ID: id, Balance: bal, Version: ver}, true
 }
 
-// BalanceKey is the Redis key caching an account's balance.
+// BalanceKey is the Redis key (a sorted set) caching an account's balance.
 func BalanceKey(id string) string { return balPrefix + id }

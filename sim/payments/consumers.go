@@ -165,7 +165,7 @@ func (s *Service) applyCache(ctx context.Context, recs []*kgo.Record) error {
 		if err := rows.Scan(&b.ID, &b.Balance, &b.Version); err != nil {
 			return fmt.Errorf("cache: read balances: %w", err)
 		}
-		pipe.Eval(ctx, casBalance, []string{balPrefix + b.ID}, b.Version, b.Balance, int(balTTL/time.Second))
+		queueBalance(ctx, pipe, b)
 	}
 	if err := rows.Err(); err != nil {
 		return fmt.Errorf("cache: read balances: %w", err)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"database/sql"
+	"database/sql/driver"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -116,17 +117,14 @@ func (s *Service) apply(ctx context.Context, m Movement) (Result, error) {
 // tryApply is one attempt: claim the key, move the money, write the ledger
 // and the outbox, all in one transaction.
 func (s *Service) tryApply(ctx context.Context, m Movement) (Result, error) {
-	tx, err := s.db.BeginTx(ctx, nil)
-	if err != nil {
-		return Result{}, fmt.Errorf("begin: %w", err)
-	}
-	defer tx.Rollback()
 	id := PaymentID(m.Key)
 	res := Result{ID: id, Kind: m.Op, Status: StatusCommitted, From: m.From, To: m.To, Amount: m.Amount, RefundOf: m.PaymentID, HTTPStatus: http.StatusCreated}
 	if m.Op == OpRefund {
 		// The refund goes from the merchant back to the payer.
 		var kind, payer, merchant string
-		err := tx.QueryRowContext(ctx, "SELECT kind, from_account, to_account FROM payments WHERE id = ? AND status = 'committed'", m.PaymentID).Scan(&kind, &payer, &merchant)
+		// Read outside the transaction: a payment row never changes parties;
+		// the refunded amount is checked atomically by the mark below.
+		err := s.db.QueryRowContext(ctx, "SELECT kind, from_account, to_account FROM payments WHERE id = ? AND status = 'committed'", m.PaymentID).Scan(&kind, &payer, &merchant)
 		switch {
 		case errors.Is(err, sql.ErrNoRows):
 			return Result{}, reject(http.StatusNotFound, "payment %s not found", m.PaymentID)
@@ -171,11 +169,16 @@ func (s *Service) tryApply(ctx context.Context, m Movement) (Result, error) {
 	default:
 		steps = [][]stmt{{claim, debit}, tail}
 	}
+	tx, err := s.begin(ctx)
+	if err != nil {
+		return Result{}, err
+	}
+	defer tx.close()
 	for i, batch := range steps {
-		n, err := execBatch(ctx, tx, batch)
+		n, err := tx.exec(ctx, batch)
 		if err != nil {
 			if i == 0 && mysqlErrno(err) == errDuplicate {
-				_ = tx.Rollback()
+				tx.close()
 				return s.lookup(ctx, m.Key)
 			}
 			return Result{}, fmt.Errorf("movement: %w", err)
@@ -187,21 +190,20 @@ func (s *Service) tryApply(ctx context.Context, m Movement) (Result, error) {
 		case m.Op == OpRefund && i == 0:
 			return Result{}, reject(http.StatusUnprocessableEntity, "refund of %d exceeds what is left to refund on %s", m.Amount, m.PaymentID)
 		case last == debit.query:
-			return Result{}, diagnose(ctx, tx, res.From, debitKind, true)
+			return Result{}, diagnose(ctx, tx.c, res.From, debitKind, true)
 		default:
-			return Result{}, diagnose(ctx, tx, res.To, creditKind, false)
+			return Result{}, diagnose(ctx, tx.c, res.To, creditKind, false)
 		}
 	}
 	if err := s.failpoint(FPBeforeCommit); err != nil {
 		return Result{}, err
 	}
-	if err := tx.Commit(); err != nil {
+	if err := tx.commit(ctx); err != nil {
 		return Result{}, fmt.Errorf("commit: %w", err)
 	}
 	if err := s.failpoint(FPAfterCommit); err != nil {
 		return Result{}, err
 	}
-	s.invalidateBalances(ctx, res.From, res.To)
 	return res, nil
 }
 
@@ -211,11 +213,31 @@ type stmt struct {
 	args  []any
 }
 
-// execBatch sends statements as one multi-statement round trip and returns
-// the last statement's affected rows.
-func execBatch(ctx context.Context, tx *sql.Tx, batch []stmt) (int64, error) {
+// ledgerTx is a transaction on one pooled connection that opens lazily: its
+// START TRANSACTION travels with the first batch, saving a round trip.
+type ledgerTx struct {
+	c     *sql.Conn
+	begun bool
+	done  bool
+}
+
+func (s *Service) begin(ctx context.Context) (*ledgerTx, error) {
+	c, err := s.db.Conn(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("begin: %w", err)
+	}
+	return &ledgerTx{c: c}, nil
+}
+
+// exec sends statements as one multi-statement round trip and returns the
+// last statement's affected rows.
+func (t *ledgerTx) exec(ctx context.Context, batch []stmt) (int64, error) {
 	var q strings.Builder
 	var args []any
+	if !t.begun {
+		q.WriteString("START TRANSACTION;\n")
+		t.begun = true
+	}
 	for i, st := range batch {
 		if i > 0 {
 			q.WriteString(";\n")
@@ -223,11 +245,36 @@ func execBatch(ctx context.Context, tx *sql.Tx, batch []stmt) (int64, error) {
 		q.WriteString(st.query)
 		args = append(args, st.args...)
 	}
-	r, err := tx.ExecContext(ctx, q.String(), args...)
+	r, err := t.c.ExecContext(ctx, q.String(), args...)
 	if err != nil {
 		return 0, err
 	}
 	return r.RowsAffected()
+}
+
+func (t *ledgerTx) commit(ctx context.Context) error {
+	t.done = true
+	_, err := t.c.ExecContext(ctx, "COMMIT")
+	return err
+}
+
+// close rolls back an unfinished transaction and returns the connection;
+// a connection that cannot roll back is discarded (the server then rolls
+// back when it drops).
+func (t *ledgerTx) close() {
+	if t.c == nil {
+		return
+	}
+	if t.begun && !t.done {
+		t.done = true
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		if _, err := t.c.ExecContext(ctx, "ROLLBACK"); err != nil {
+			_ = t.c.Raw(func(any) error { return driver.ErrBadConn })
+		}
+		cancel()
+	}
+	_ = t.c.Close()
+	t.c = nil
 }
 
 func orFunding(acct string) string {
@@ -247,7 +294,7 @@ func wantKind(op string, debit bool) string {
 }
 
 // diagnose explains why a conditional balance update touched no row.
-func diagnose(ctx context.Context, tx *sql.Tx, acct, kind string, debit bool) error {
+func diagnose(ctx context.Context, tx *sql.Conn, acct, kind string, debit bool) error {
 	var got string
 	err := tx.QueryRowContext(ctx, "SELECT kind FROM accounts WHERE id = ?", acct).Scan(&got)
 	switch {

@@ -243,12 +243,13 @@ func (s *Service) handleMovement(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), s.cfg.RequestTimeout)
 	defer cancel()
-	if cached, ok := s.cachedResult(ctx, m.Key); ok {
+	cached, hit, allowed := s.precheck(ctx, m)
+	if hit {
 		w.Header().Set("Idempotent-Replayed", "true")
 		writeJSON(w, cached.HTTPStatus, cached)
 		return
 	}
-	if m.From != "" && !s.allow(ctx, m.From) {
+	if !allowed {
 		writeJSON(w, http.StatusTooManyRequests, apiError{Error: "rate limit exceeded for " + m.From})
 		return
 	}
@@ -262,7 +263,7 @@ func (s *Service) handleMovement(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, status, apiError{Error: "ledger unavailable, retry with the same Idempotency-Key: " + err.Error()})
 		return
 	}
-	s.rememberResult(ctx, m.Key, res)
+	s.remember(ctx, m.Key, res)
 	writeJSON(w, res.HTTPStatus, res)
 }
 
