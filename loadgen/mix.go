@@ -48,6 +48,11 @@ type MixConfig struct {
 	// PaidRing bounds how many paid payments are remembered as refund
 	// candidates. Default 4096.
 	PaidRing int
+	// DoubleRefund is the probability that a refund of a whole remainder
+	// leaves its payment refundable, so it is asked for again later (a
+	// merchant clicking refund twice, with a new key). The service must
+	// refuse the second one. Default 0.
+	DoubleRefund float64
 }
 
 func (c MixConfig) withDefaults() MixConfig {
@@ -73,6 +78,9 @@ func (c MixConfig) withDefaults() MixConfig {
 func (c MixConfig) Validate() error {
 	c = c.withDefaults()
 	w := c.Weights
+	if c.DoubleRefund < 0 || c.DoubleRefund > 1 {
+		return fmt.Errorf("mix: double refund probability %v is outside 0..1", c.DoubleRefund)
+	}
 	for _, v := range []float64{w.Payment, w.Topup, w.Transfer, w.Refund, w.Balance} {
 		if v < 0 {
 			return errors.New("mix: negative weight")
@@ -281,6 +289,9 @@ func (m *Mix) refund() (string, int64) {
 		amount = 1 + m.rng.Int64N(p.remaining-1) // partial
 	}
 	id := p.id
+	if amount == p.remaining && m.cfg.DoubleRefund > 0 && m.rng.Float64() < m.cfg.DoubleRefund {
+		return id, amount // a double click: the payment stays a candidate
+	}
 	p.remaining -= amount
 	if p.remaining <= 0 {
 		m.removeAt(i)

@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/pingcap/failpoint"
+
 	"paysim/check"
 	"paysim/loadgen"
 	"paysim/report"
@@ -24,6 +26,7 @@ type Options struct {
 	Progress   func(step string, done, total int) // setup progress
 	Events     io.Writer                          // human-readable run events; nil discards
 	DrainBound time.Duration                      // bound on the pre-check drain; default 30s
+	Bugs       []string                           // seeded bugs to switch on
 }
 
 // ErrInterrupted marks a run stopped by Ctrl-C / SIGTERM; the report is partial.
@@ -61,8 +64,13 @@ func Run(ctx context.Context, sc Scenario, opt Options) (rep *report.Report, err
 		}
 	}()
 
+	rep.Bugs = opt.Bugs
+	fps := &failpoint.Failpoints{}
+	if err := payments.EnableBugs(fps, opt.Bugs); err != nil {
+		return rep, err
+	}
 	st, err := stack.Up(ctx, stack.Config{
-		Mode: sc.Mode, Topology: sc.Topology, Accounts: sc.Accounts,
+		Mode: sc.Mode, Topology: sc.Topology, Accounts: sc.Accounts, Failpoints: fps,
 		Dir: filepath.Join(opt.Out, "state"), Progress: opt.Progress,
 	})
 	if err != nil {
@@ -85,6 +93,12 @@ func Run(ctx context.Context, sc Scenario, opt Options) (rep *report.Report, err
 		return rep, fmt.Errorf("history: %w", err)
 	}
 	defer hf.Close()
+	for name, term := range sc.Failpoints {
+		if err := fps.Enable(name, term); err != nil {
+			return rep, fmt.Errorf("failpoint %s: %w", name, err)
+		}
+		fmt.Fprintf(events, "failpoint %s = %s\n", name, term)
+	}
 	loadStart := time.Now()
 	sum, lerr := loadgen.Run(ctx, loadgen.Config{
 		Targets:  []string{st.Endpoints().API.URL},
@@ -92,6 +106,7 @@ func Run(ctx context.Context, sc Scenario, opt Options) (rep *report.Report, err
 		Duration: sc.Load.Duration,
 		Mix: loadgen.MixConfig{
 			Weights: sc.Load.Mix, Users: sc.Accounts.Users, Merchants: sc.Accounts.Merchants,
+			DoubleRefund: sc.Load.DoubleRefund,
 		},
 		Seed:    uint64(sc.Seed),
 		RunID:   fmt.Sprintf("%s-%d-%d", sc.Name, sc.Seed, started.Unix()),
@@ -100,6 +115,9 @@ func Run(ctx context.Context, sc Scenario, opt Options) (rep *report.Report, err
 		OnTick:  opt.OnTick,
 		Epoch:   loadStart,
 	})
+	for name := range sc.Failpoints {
+		_ = fps.Disable(name) // faults heal before the drain and the checks
+	}
 	fillTraffic(rep, sum)
 	interrupted := lerr != nil && ctx.Err() != nil
 	if lerr != nil && !interrupted {

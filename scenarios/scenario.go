@@ -24,6 +24,9 @@ type Scenario struct {
 	Accounts    payments.Accounts
 	Load        Load
 	SLOs        SLOs
+	// Failpoints are enabled while the load runs: failpoint name -> term
+	// (pingcap/failpoint syntax, e.g. "10%return(true)", "sleep(2000)").
+	Failpoints map[string]string
 }
 
 // Load is the traffic a scenario drives.
@@ -32,6 +35,8 @@ type Load struct {
 	Pacer    vegeta.Pacer // overrides Rate when set (ramp, step, spike)
 	Duration time.Duration
 	Mix      loadgen.Weights
+	// DoubleRefund is the share of full refunds a merchant asks for twice.
+	DoubleRefund float64
 }
 
 // SLOs are the objectives a run is judged by; zero values are not checked.
@@ -54,20 +59,37 @@ func (l Load) pacer() vegeta.Pacer {
 // Builtin is the catalogue compiled into the binary until scenarios.yaml
 // lands; the first entry is the default.
 func Builtin() []Scenario {
-	return []Scenario{{
-		Name:        "baseline",
-		Description: "steady payment mix, no faults",
-		Mode:        "embedded",
-		Seed:        1,
-		Topology:    sim.DefaultTopology(),
-		Accounts:    payments.DefaultAccounts(),
-		Load: Load{
-			Rate:     vegeta.Rate{Freq: 200, Per: time.Second},
-			Duration: time.Minute,
-			Mix:      loadgen.Weights{Payment: 70, Topup: 10, Transfer: 15, Refund: 5},
-		},
-		SLOs: SLOs{Availability: 0.99, OKRatio: 0.95, P99: 200 * time.Millisecond},
-	}}
+	base := func(name, desc string) Scenario {
+		return Scenario{
+			Name: name, Description: desc, Mode: "embedded", Seed: 1,
+			Topology: sim.DefaultTopology(), Accounts: payments.DefaultAccounts(),
+			Load: Load{
+				Rate:     vegeta.Rate{Freq: 200, Per: time.Second},
+				Duration: time.Minute,
+				Mix:      loadgen.Weights{Payment: 70, Topup: 10, Transfer: 15, Refund: 5},
+			},
+			SLOs: SLOs{Availability: 0.99, OKRatio: 0.95, P99: 200 * time.Millisecond},
+		}
+	}
+	redelivery := base("redelivery", "the outbox relay fails after publishing 20% of its batches, so events are delivered again")
+	redelivery.Failpoints = map[string]string{payments.FPAfterPublish: "20%return(true)"}
+	commitThenFail := base("commit-then-fail", "10% of requests fail after their commit; clients retry with the same key")
+	commitThenFail.Failpoints = map[string]string{payments.FPAfterCommit: "10%return(true)"}
+	commitThenFail.SLOs = SLOs{OKRatio: 0.95}
+	commitFails := base("commit-fails", "5% of commits fail; the service retries")
+	commitFails.Failpoints = map[string]string{payments.FPBeforeCommit: "5%return(true)"}
+	balanceReads := base("balance-reads", "a read-heavy mix: balance checks between payments")
+	balanceReads.Load.Mix = loadgen.Weights{Payment: 50, Topup: 10, Transfer: 10, Refund: 5, Balance: 25}
+	shipperRetry := base("shipper-retry", "20% of bulk requests from the log shipper to Elasticsearch fail")
+	shipperRetry.Failpoints = map[string]string{payments.FPShipBulk: "20%return(true)"}
+	doubleRefund := base("double-refund", "merchants click refund twice on half of their full refunds")
+	doubleRefund.Load.Mix = loadgen.Weights{Payment: 60, Topup: 10, Transfer: 10, Refund: 20}
+	doubleRefund.Load.DoubleRefund = 0.5
+	doubleRefund.SLOs.OKRatio = 0.8 // the second refunds are refused, by design
+	return []Scenario{
+		base("baseline", "steady payment mix, no faults"),
+		redelivery, commitThenFail, commitFails, balanceReads, shipperRetry, doubleRefund,
+	}
 }
 
 // Find returns the named scenario.

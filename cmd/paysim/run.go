@@ -9,12 +9,14 @@ import (
 	"strings"
 	"time"
 
+	"github.com/pingcap/failpoint"
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 
 	"paysim/loadgen"
 	"paysim/report"
 	"paysim/scenarios"
+	"paysim/sim/payments"
 	"paysim/sim/stack"
 )
 
@@ -65,8 +67,8 @@ func runScenarios(cmd *cobra.Command, f runFlags, args []string) error {
 	if f.file != "" {
 		return withCode(exitUsage, fmt.Errorf("--file: scenario files are not supported yet; built-in scenarios: %s", names(scenarios.Builtin())))
 	}
-	if len(f.bugs) > 0 {
-		return withCode(exitUsage, fmt.Errorf("--bug: no seeded bugs exist yet"))
+	if err := payments.EnableBugs(&failpoint.Failpoints{}, f.bugs); err != nil {
+		return withCode(exitUsage, fmt.Errorf("--bug: %w", err))
 	}
 	catalogue := scenarios.Builtin()
 	if len(args) == 0 {
@@ -107,6 +109,7 @@ func runScenarios(cmd *cobra.Command, f runFlags, args []string) error {
 				fmt.Fprintf(w, "setup [%d/%d] %s\n", done, total, step)
 			},
 			Events: w,
+			Bugs:   f.bugs,
 		})
 		printVerdict(w, rep, out)
 		switch {

@@ -114,6 +114,18 @@ func (s *Service) applyBonus(ctx context.Context, recs []*kgo.Record) error {
 	if _, err := tx.ExecContext(ctx, "INSERT IGNORE INTO bonus_grants (payment_id, account_id, points) VALUES "+strings.Join(rows, ","), args...); err != nil {
 		return fmt.Errorf("bonus: grant: %w", err)
 	}
+	if s.bug(BugBonusDoubleApply) {
+		// Seeded bug: add the points of every delivery, granted before or not.
+		for i := 0; i < len(args); i += 3 {
+			if _, err := tx.ExecContext(ctx, "UPDATE accounts SET points = points + ? WHERE id = ?", args[i+2], args[i+1]); err != nil {
+				return fmt.Errorf("bonus: points: %w", err)
+			}
+		}
+		if err := tx.Commit(); err != nil {
+			return fmt.Errorf("bonus: commit: %w", err)
+		}
+		return nil
+	}
 	if _, err := tx.ExecContext(ctx, `UPDATE accounts SET points = (SELECT COALESCE(SUM(points), 0) FROM bonus_grants WHERE bonus_grants.account_id = accounts.id)
 		WHERE id IN (?`+strings.Repeat(", ?", len(ids)-1)+")", ids...); err != nil {
 		return fmt.Errorf("bonus: points: %w", err)
@@ -133,6 +145,9 @@ func (s *Service) runCacheUpdater(ctx context.Context) {
 // reads their balances and versions from the ledger and writes them with a
 // version check, so replays and reordering are harmless.
 func (s *Service) applyCache(ctx context.Context, recs []*kgo.Record) error {
+	if s.bug(BugCacheNotInvalidated) {
+		return nil
+	}
 	seen := map[string]bool{}
 	var ids []any
 	for _, r := range recs {
@@ -203,6 +218,12 @@ func (s *Service) ship(ctx context.Context, recs []*kgo.Record) error {
 	}
 	if n == 0 {
 		return nil
+	}
+	if err := s.failpoint(FPShipBulk); err != nil {
+		if s.bug(BugShipperDropsOnRetry) {
+			return nil // seeded bug: the failed batch is skipped, its offsets committed
+		}
+		return err
 	}
 	resp, err := s.es.Bulk(bytes.NewReader(body.Bytes()), s.es.Bulk.WithContext(ctx))
 	if err != nil {

@@ -15,6 +15,7 @@ const (
 	FPBeforePublish = "paysim/payments/beforePublish"
 	FPAfterPublish  = "paysim/payments/afterPublish"
 	FPConsumerApply = "paysim/payments/consumerApply"
+	FPShipBulk      = "paysim/payments/shipBulk"
 )
 
 // ErrInjected is returned where a failpoint made a step fail.

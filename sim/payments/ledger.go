@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/go-sql-driver/mysql"
+	"github.com/pingcap/failpoint"
 )
 
 // Schema is the ledger's DDL, portable across MySQL 8, TiDB and the embedded
@@ -96,9 +97,15 @@ type Accounts struct {
 func UserID(i int) string     { return fmt.Sprintf("u-%d", i) }
 func MerchantID(i int) string { return fmt.Sprintf("m-%d", i) }
 
-// Migrate creates the schema.
-func Migrate(ctx context.Context, db *sql.DB) error {
+// Migrate creates the schema. With the idempotency-redis-only bug on, the
+// payments table has no unique key on the idempotency key.
+func Migrate(ctx context.Context, db *sql.DB, fps *failpoint.Failpoints) error {
 	for _, stmt := range schema {
+		if fps != nil && strings.Contains(stmt, "UNIQUE (idem_key)") {
+			if v, err := fps.Eval(bugPath(BugIdempotencyRedisOnly)); err == nil && v != nil {
+				stmt = strings.Replace(stmt, ",\n\t\tUNIQUE (idem_key)", "", 1)
+			}
+		}
 		if _, err := db.ExecContext(ctx, stmt); err != nil {
 			return fmt.Errorf("migrate: %w", err)
 		}

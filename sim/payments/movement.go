@@ -2,6 +2,7 @@ package payments
 
 import (
 	"context"
+	"crypto/rand"
 	"crypto/sha256"
 	"database/sql"
 	"database/sql/driver"
@@ -118,6 +119,9 @@ func (s *Service) apply(ctx context.Context, m Movement) (Result, error) {
 // and the outbox, all in one transaction.
 func (s *Service) tryApply(ctx context.Context, m Movement) (Result, error) {
 	id := PaymentID(m.Key)
+	if s.bug(BugIdempotencyRedisOnly) {
+		id = randomPaymentID() // seeded bug: nothing in the ledger ties a retry to its first attempt
+	}
 	res := Result{ID: id, Kind: m.Op, Status: StatusCommitted, From: m.From, To: m.To, Amount: m.Amount, RefundOf: m.PaymentID, HTTPStatus: http.StatusCreated}
 	if m.Op == OpRefund {
 		// The refund goes from the merchant back to the payer.
@@ -153,29 +157,48 @@ func (s *Service) tryApply(ctx context.Context, m Movement) (Result, error) {
 		[]any{m.Amount, res.From, debitKind, m.Amount}}
 	credit := stmt{"UPDATE accounts SET balance = balance + ?, version = version + 1 WHERE id = ? AND kind = ?",
 		[]any{m.Amount, res.To, creditKind}}
-	tail := []stmt{
-		{"INSERT INTO ledger_entries (payment_id, account_id, amount) VALUES (?, ?, ?), (?, ?, ?)",
-			[]any{id, orFunding(res.From), -m.Amount, id, res.To, m.Amount}},
-		{"INSERT INTO outbox (payment_id, payload, created_ns) VALUES (?, ?, ?)", []any{id, string(payload), now}},
-		credit,
+	if s.bug(BugRMWNoLock) {
+		// Seeded bug: read the balances first, outside the transaction, and
+		// write back absolute values computed in the app.
+		var err error
+		if debit, credit, err = s.rmwStatements(ctx, m, res, debitKind, creditKind); err != nil {
+			return Result{}, err
+		}
 	}
-	var steps [][]stmt
+	tail := []stmt{{"INSERT INTO ledger_entries (payment_id, account_id, amount) VALUES (?, ?, ?), (?, ?, ?)",
+		[]any{id, orFunding(res.From), -m.Amount, id, res.To, m.Amount}}}
+	publishEarly := s.bug(BugPublishBeforeCommit)
+	if !publishEarly {
+		tail = append(tail, stmt{"INSERT INTO outbox (payment_id, payload, created_ns) VALUES (?, ?, ?)", []any{id, string(payload), now}})
+	}
+	tail = append(tail, credit)
+	// Each batch ends with the statement whose single affected row says the
+	// movement may go on.
+	type batch struct {
+		stmts []stmt
+		check string // mark, debit or credit
+	}
+	var steps []batch
 	switch m.Op {
 	case OpTopup:
-		steps = [][]stmt{append([]stmt{claim}, tail...)}
+		steps = []batch{{append([]stmt{claim}, tail...), "credit"}}
 	case OpRefund:
-		mark := stmt{"UPDATE payments SET refunded = refunded + ? WHERE id = ? AND refunded + ? <= amount", []any{m.Amount, m.PaymentID, m.Amount}}
-		steps = [][]stmt{{claim, mark}, {debit}, tail}
+		cond := "refunded + ? <= amount"
+		if s.bug(BugRefundExceeds) {
+			cond = "? <= amount" // seeded bug: forgets what was already refunded
+		}
+		mark := stmt{"UPDATE payments SET refunded = refunded + ? WHERE id = ? AND " + cond, []any{m.Amount, m.PaymentID, m.Amount}}
+		steps = []batch{{[]stmt{claim, mark}, "mark"}, {[]stmt{debit}, "debit"}, {tail, "credit"}}
 	default:
-		steps = [][]stmt{{claim, debit}, tail}
+		steps = []batch{{[]stmt{claim, debit}, "debit"}, {tail, "credit"}}
 	}
 	tx, err := s.begin(ctx)
 	if err != nil {
 		return Result{}, err
 	}
 	defer tx.close()
-	for i, batch := range steps {
-		n, err := tx.exec(ctx, batch)
+	for i, b := range steps {
+		n, err := tx.exec(ctx, b.stmts)
 		if err != nil {
 			if i == 0 && mysqlErrno(err) == errDuplicate {
 				tx.close()
@@ -186,14 +209,27 @@ func (s *Service) tryApply(ctx context.Context, m Movement) (Result, error) {
 		if n == 1 {
 			continue
 		}
-		switch last := batch[len(batch)-1].query; {
-		case m.Op == OpRefund && i == 0:
+		switch b.check {
+		case "mark":
 			return Result{}, reject(http.StatusUnprocessableEntity, "refund of %d exceeds what is left to refund on %s", m.Amount, m.PaymentID)
-		case last == debit.query:
+		case "debit":
 			return Result{}, diagnose(ctx, tx.c, res.From, debitKind, true)
 		default:
 			return Result{}, diagnose(ctx, tx.c, res.To, creditKind, false)
 		}
+	}
+	if publishEarly {
+		// Seeded bug: publish straight to Kafka before the commit.
+		if err := s.kc.ProduceSync(ctx, eventRecords(ev, payload)...).FirstErr(); err != nil {
+			return Result{}, fmt.Errorf("publish: %w", err)
+		}
+	}
+	if s.bug(BugAckBeforeCommit) {
+		// Seeded bug: the answer is already decided; a failed commit is ignored.
+		if s.failpoint(FPBeforeCommit) == nil {
+			_ = tx.commit(ctx)
+		}
+		return res, nil
 	}
 	if err := s.failpoint(FPBeforeCommit); err != nil {
 		return Result{}, err
@@ -205,6 +241,39 @@ func (s *Service) tryApply(ctx context.Context, m Movement) (Result, error) {
 		return Result{}, err
 	}
 	return res, nil
+}
+
+// rmwStatements builds the seeded read-modify-write bug's balance updates:
+// balances read without a lock, written back as absolute values.
+func (s *Service) rmwStatements(ctx context.Context, m Movement, res Result, debitKind, creditKind string) (debit, credit stmt, err error) {
+	read := func(id string) (int64, error) {
+		var b int64
+		err := s.db.QueryRowContext(ctx, "SELECT balance FROM accounts WHERE id = ?", id).Scan(&b)
+		if errors.Is(err, sql.ErrNoRows) {
+			return 0, reject(http.StatusNotFound, "account %s not found", id)
+		}
+		return b, err
+	}
+	if res.From != "" {
+		b, err := read(res.From)
+		if err != nil {
+			return stmt{}, stmt{}, err
+		}
+		debit = stmt{"UPDATE accounts SET balance = ?, version = version + 1 WHERE id = ? AND kind = ? AND ? >= 0",
+			[]any{b - m.Amount, res.From, debitKind, b - m.Amount}}
+	}
+	b, err := read(res.To)
+	if err != nil {
+		return stmt{}, stmt{}, err
+	}
+	credit = stmt{"UPDATE accounts SET balance = ?, version = version + 1 WHERE id = ? AND kind = ?", []any{b + m.Amount, res.To, creditKind}}
+	return debit, credit, nil
+}
+
+func randomPaymentID() string {
+	var b [10]byte
+	_, _ = rand.Read(b[:])
+	return "pay-" + hex.EncodeToString(b[:])
 }
 
 // stmt is one SQL statement and its arguments.

@@ -37,6 +37,20 @@ func CommittedLogID(paymentID string) string { return paymentID + "-committed" }
 // LogIndex is the daily Elasticsearch index a log line goes to.
 func LogIndex(t time.Time) string { return "paysim-logs-" + t.UTC().Format("2006.01.02") }
 
+// eventRecords are the Kafka records of one committed movement: the
+// `payments` event and the `app-logs` audit line.
+func eventRecords(ev Event, payload []byte) []*kgo.Record {
+	doc, _ := json.Marshal(LogDoc{
+		ID: CommittedLogID(ev.PaymentID), Timestamp: time.Unix(0, ev.CommittedNS).UTC().Format(time.RFC3339Nano),
+		Level: "info", Message: ev.Kind + " committed", Instance: ev.Instance, AZ: ev.AZ,
+		PaymentID: ev.PaymentID, Key: ev.Key, Kind: ev.Kind, Amount: ev.Amount, From: ev.From, To: ev.To,
+	})
+	return []*kgo.Record{
+		{Topic: sim.TopicPayments, Key: []byte(ev.From), Value: payload},
+		{Topic: sim.TopicAppLogs, Key: []byte(ev.PaymentID), Value: doc},
+	}
+}
+
 // runRelay publishes outbox rows to Kafka while this instance holds the relay
 // lease: each row becomes a `payments` event and an `app-logs` audit line,
 // then is deleted. Delivery is at least once; consumers are idempotent.
@@ -113,13 +127,7 @@ func (s *Service) relayOnce(ctx context.Context, leaseUntil *time.Time) (int, er
 			return 0, fmt.Errorf("outbox decode %d: %w", id, err)
 		}
 		ids = append(ids, fmt.Sprint(id))
-		recs = append(recs, &kgo.Record{Topic: sim.TopicPayments, Key: []byte(ev.From), Value: []byte(payload)})
-		doc, _ := json.Marshal(LogDoc{
-			ID: CommittedLogID(ev.PaymentID), Timestamp: time.Unix(0, ev.CommittedNS).UTC().Format(time.RFC3339Nano),
-			Level: "info", Message: ev.Kind + " committed", Instance: ev.Instance, AZ: ev.AZ,
-			PaymentID: ev.PaymentID, Key: ev.Key, Kind: ev.Kind, Amount: ev.Amount, From: ev.From, To: ev.To,
-		})
-		recs = append(recs, &kgo.Record{Topic: sim.TopicAppLogs, Key: []byte(ev.PaymentID), Value: doc})
+		recs = append(recs, eventRecords(ev, []byte(payload))...)
 	}
 	if err := rows.Err(); err != nil {
 		rows.Close()

@@ -101,7 +101,7 @@ func Up(ctx context.Context, cfg Config) (_ *Stack, err error) {
 		return nil, fmt.Errorf("ledger: %w", err)
 	}
 	s.ledger.SetMaxOpenConns(4)
-	if err := payments.Migrate(ctx, s.ledger); err != nil {
+	if err := payments.Migrate(ctx, s.ledger, cfg.Failpoints); err != nil {
 		return nil, err
 	}
 	if err := payments.Seed(ctx, s.ledger, cfg.Accounts); err != nil {
