@@ -92,7 +92,7 @@ func newRoot() (*cobra.Command, func()) {
 		stopProfile = func() { pprof.StopCPUProfile(); f.Close() }
 		return nil
 	}
-	root.AddCommand(newUpCmd(), newRunCmd())
+	root.AddCommand(newUpCmd(), newRunCmd(), newListCmd(), newSelftestCmd())
 	return root, func() {
 		if stopProfile != nil {
 			stopProfile()

@@ -1,0 +1,73 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"text/tabwriter"
+
+	"github.com/spf13/cobra"
+
+	"paysim/scenarios"
+	"paysim/sim/payments"
+)
+
+// scenarioEntry is one line of `paysim list --json`.
+type scenarioEntry struct {
+	Name        string   `json:"name"`
+	Description string   `json:"description"`
+	Faults      []string `json:"faults"`
+	Duration    string   `json:"duration"`
+}
+
+func newListCmd() *cobra.Command {
+	var bugs, asJSON bool
+	cmd := &cobra.Command{
+		Use:   "list",
+		Short: "List scenarios (or seeded bugs) with one-line descriptions",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			w := cmd.OutOrStdout()
+			if bugs {
+				all := payments.Bugs()
+				if asJSON {
+					return writeJSONTo(w, all)
+				}
+				tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+				fmt.Fprintln(tw, "BUG\tSCENARIO\tCAUGHT BY\tDESCRIPTION")
+				for _, b := range all {
+					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", b.Name, b.Scenario, b.Invariant, b.Description)
+				}
+				return tw.Flush()
+			}
+			var entries []scenarioEntry
+			for _, s := range scenarios.Builtin() {
+				e := scenarioEntry{Name: s.Name, Description: s.Description, Faults: []string{}, Duration: s.Load.Duration.String()}
+				for name, term := range s.Failpoints {
+					e.Faults = append(e.Faults, "failpoint "+name+"="+term)
+				}
+				entries = append(entries, e)
+			}
+			if asJSON {
+				return writeJSONTo(w, entries)
+			}
+			tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "SCENARIO\tDURATION\tDESCRIPTION")
+			for _, e := range entries {
+				fmt.Fprintf(tw, "%s\t%s\t%s\n", e.Name, e.Duration, e.Description)
+			}
+			return tw.Flush()
+		},
+	}
+	cmd.Flags().BoolVar(&bugs, "bugs", false, "list the seeded bugs instead")
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	return cmd
+}
+
+func writeJSONTo(w interface{ Write([]byte) (int, error) }, v any) error {
+	raw, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return err
+	}
+	_, err = w.Write(append(raw, '\n'))
+	return err
+}
