@@ -17,9 +17,59 @@ type result struct {
 	name       string
 	checked    int
 	violations int
-	examples   []string
+	// keyed holds the examples from violateKey/violateIn, smallest first;
+	// they are reported before the examples from violate.
+	keyed    []keyedExample
+	examples []string
 }
 
+// keyedExample is an example found while walking a map.
+type keyedExample struct {
+	group     int
+	key, text string
+}
+
+func (a keyedExample) less(b keyedExample) bool {
+	if a.group != b.group {
+		return a.group < b.group
+	}
+	if a.key != b.key {
+		return a.key < b.key
+	}
+	return a.text < b.text
+}
+
+// violateKey records a violation found while walking a map in random order
+// (group 0). See violateIn.
+func (r *result) violateKey(key, format string, args ...any) {
+	r.violateIn(0, key, format, args...)
+}
+
+// violateIn records a violation found while walking a map in random order.
+// The examples kept are the smallest by (group, key, text): a checker that
+// walks several maps numbers them in the order it wants them reported. The
+// report is deterministic without sorting every key of a large map.
+func (r *result) violateIn(group int, key, format string, args ...any) {
+	r.violations++
+	if n := len(r.keyed); n == maxExamples {
+		if last := r.keyed[n-1]; group > last.group || group == last.group && key > last.key {
+			return
+		}
+	}
+	ex := keyedExample{group, key, fmt.Sprintf(format, args...)}
+	i := sort.Search(len(r.keyed), func(i int) bool { return ex.less(r.keyed[i]) })
+	if i == maxExamples {
+		return
+	}
+	r.keyed = append(r.keyed, keyedExample{})
+	copy(r.keyed[i+1:], r.keyed[i:])
+	r.keyed[i] = ex
+	if len(r.keyed) > maxExamples {
+		r.keyed = r.keyed[:maxExamples]
+	}
+}
+
+// violate records a violation found in a deterministic walk (history order).
 func (r *result) violate(format string, args ...any) {
 	r.violations++
 	if len(r.examples) < maxExamples {
@@ -28,7 +78,18 @@ func (r *result) violate(format string, args ...any) {
 }
 
 func (r *result) done(okDetail, badDetail string) report.Invariant {
-	inv := report.Invariant{Name: r.name, OK: r.violations == 0, Checked: r.checked, Violations: r.violations, Examples: r.examples}
+	examples := make([]string, 0, min(r.violations, maxExamples))
+	for _, ex := range r.keyed {
+		examples = append(examples, ex.text)
+	}
+	examples = append(examples, r.examples...)
+	if len(examples) > maxExamples {
+		examples = examples[:maxExamples]
+	}
+	if len(examples) == 0 {
+		examples = nil
+	}
+	inv := report.Invariant{Name: r.name, OK: r.violations == 0, Checked: r.checked, Violations: r.violations, Examples: examples}
 	if inv.OK {
 		inv.Detail = okDetail
 	} else {
@@ -37,37 +98,30 @@ func (r *result) done(okDetail, badDetail string) report.Invariant {
 	return inv
 }
 
-func sortedKeys[V any](m map[string]V) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
-}
-
 // Conservation checks double entry: every transaction's entries sum to zero,
 // every balance equals its account's entries, and the money in accounts
 // equals what entered from outside (opening balances and top-ups).
 func Conservation(l Ledger) report.Invariant {
 	r := result{name: "conservation"}
-	for _, id := range sortedKeys(l.EntrySum) {
+	for id, s := range l.EntrySum {
 		r.checked++
-		if s := l.EntrySum[id]; s != 0 {
-			r.violate("transaction %s: entries sum to %d", id, s)
+		if s != 0 {
+			r.violateIn(0, id, "transaction %s: entries sum to %d", id, s)
 		}
 	}
 	var total int64
-	for _, id := range sortedKeys(l.Accounts) {
-		a := l.Accounts[id]
+	for id, a := range l.Accounts {
 		r.checked++
 		total += a.Balance
 		if e := l.AccountEntrySum[id]; e != a.Balance {
-			r.violate("account %s: balance %d but ledger entries sum to %d", id, a.Balance, e)
+			r.violateIn(1, id, "account %s: balance %d but ledger entries sum to %d", id, a.Balance, e)
 		}
 	}
-	for _, id := range sortedKeys(l.Payments) {
-		p := l.Payments[id]
+	var funded int64
+	for id, p := range l.Payments {
+		if p.Status == payments.StatusCommitted && (p.Kind == payments.OpTopup || p.Kind == payments.OpOpening) {
+			funded += p.Amount
+		}
 		want := 0
 		if p.Status == payments.StatusCommitted && p.Kind != payments.OpOpening {
 			want = 2
@@ -77,13 +131,7 @@ func Conservation(l Ledger) report.Invariant {
 		}
 		r.checked++
 		if n := l.EntryCount[id]; n != want {
-			r.violate("payment %s (%s, %s): %d ledger entries, want %d", id, p.Kind, p.Status, n, want)
-		}
-	}
-	var funded int64
-	for _, p := range l.Payments {
-		if p.Status == payments.StatusCommitted && (p.Kind == payments.OpTopup || p.Kind == payments.OpOpening) {
-			funded += p.Amount
+			r.violateIn(2, id, "payment %s (%s, %s): %d ledger entries, want %d", id, p.Kind, p.Status, n, want)
 		}
 	}
 	r.checked++
@@ -100,10 +148,10 @@ func Conservation(l Ledger) report.Invariant {
 // NoNegative checks that no account balance went below zero.
 func NoNegative(l Ledger) report.Invariant {
 	r := result{name: "no-negative-balance"}
-	for _, id := range sortedKeys(l.Accounts) {
+	for id, a := range l.Accounts {
 		r.checked++
-		if b := l.Accounts[id].Balance; b < 0 {
-			r.violate("account %s: balance %d", id, b)
+		if b := a.Balance; b < 0 {
+			r.violateKey(id, "account %s: balance %d", id, b)
 		}
 	}
 	return r.done("every balance >= 0", "an account went negative")
@@ -113,9 +161,11 @@ func NoNegative(l Ledger) report.Invariant {
 // row per key, one ledger effect per payment, refunds within what was paid.
 func Idempotency(h []loadgen.Event, l Ledger) report.Invariant {
 	r := result{name: "idempotency"}
-	for _, key := range sortedKeys(l.PaymentsByKey) {
+	for key, ids := range l.PaymentsByKey {
 		r.checked++
-		ids := l.PaymentsByKey[key]
+		if len(ids) < 2 {
+			continue // one row: at most one effect
+		}
 		committed := 0
 		for _, id := range ids {
 			if l.Payments[id].Status == payments.StatusCommitted {
@@ -123,7 +173,7 @@ func Idempotency(h []loadgen.Event, l Ledger) report.Invariant {
 			}
 		}
 		if committed > 1 {
-			r.violate("key %s: %d committed payments %v", key, committed, ids)
+			r.violateIn(0, key, "key %s: %d committed payments %v", key, committed, ids)
 		}
 	}
 	refunded := map[string]int64{}
@@ -132,20 +182,20 @@ func Idempotency(h []loadgen.Event, l Ledger) report.Invariant {
 			refunded[p.RefundOf] += p.Amount
 		}
 	}
-	for _, id := range sortedKeys(refunded) {
+	for id, sum := range refunded {
 		r.checked++
 		orig, ok := l.Payments[id]
 		switch {
 		case !ok:
-			r.violate("refunds of unknown payment %s", id)
-		case refunded[id] > orig.Amount:
-			r.violate("payment %s: refunded %d of %d (double refund)", id, refunded[id], orig.Amount)
-		case refunded[id] != orig.Refunded:
-			r.violate("payment %s: refunds sum to %d but refunded column says %d", id, refunded[id], orig.Refunded)
+			r.violateIn(1, id, "refunds of unknown payment %s", id)
+		case sum > orig.Amount:
+			r.violateIn(1, id, "payment %s: refunded %d of %d (double refund)", id, sum, orig.Amount)
+		case sum != orig.Refunded:
+			r.violateIn(1, id, "payment %s: refunds sum to %d but refunded column says %d", id, sum, orig.Refunded)
 		}
 	}
 	// Every key the client used maps to at most one result id.
-	seen := map[string]string{}
+	seen := make(map[string]string, len(h)/2)
 	for _, e := range h {
 		if e.Type != loadgen.EventOK || e.Key == "" || e.ResultID == "" {
 			continue

@@ -43,8 +43,12 @@ type Ledger struct {
 	// AccountEntrySum aggregates ledger_entries per account (incl. the
 	// external funding account).
 	AccountEntrySum map[string]int64
-	// BonusGrants maps payment id to points granted.
+	// BonusGrants maps payment id to points granted (summed, should a
+	// payment ever hold more than one grant row).
 	BonusGrants map[string]int64
+	// GrantAccounts maps payment id to the account its grant credited.
+	// When nil or missing an id, checkers assume the payment's payer.
+	GrantAccounts map[string]string
 	// Outbox is the number of rows not yet relayed.
 	Outbox int
 }
@@ -54,7 +58,7 @@ func LoadLedger(ctx context.Context, db *sql.DB) (Ledger, error) {
 	l := Ledger{
 		Accounts: map[string]Account{}, Payments: map[string]Payment{}, PaymentsByKey: map[string][]string{},
 		EntrySum: map[string]int64{}, EntryCount: map[string]int{}, AccountEntrySum: map[string]int64{},
-		BonusGrants: map[string]int64{},
+		BonusGrants: map[string]int64{}, GrantAccounts: map[string]string{},
 	}
 	err := query(ctx, db, "SELECT id, kind, balance, points, version FROM accounts", func(r *sql.Rows) error {
 		var a Account
@@ -104,13 +108,14 @@ func LoadLedger(ctx context.Context, db *sql.DB) (Ledger, error) {
 	if err != nil {
 		return l, err
 	}
-	err = query(ctx, db, "SELECT payment_id, points FROM bonus_grants", func(r *sql.Rows) error {
-		var id string
+	err = query(ctx, db, "SELECT payment_id, account_id, points FROM bonus_grants", func(r *sql.Rows) error {
+		var id, acct string
 		var pts int64
-		if err := r.Scan(&id, &pts); err != nil {
+		if err := r.Scan(&id, &acct, &pts); err != nil {
 			return err
 		}
-		l.BonusGrants[id] = pts
+		l.BonusGrants[id] += pts
+		l.GrantAccounts[id] = acct
 		return nil
 	})
 	if err != nil {

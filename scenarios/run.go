@@ -15,6 +15,7 @@ import (
 	"paysim/check"
 	"paysim/loadgen"
 	"paysim/report"
+	"paysim/sim"
 	"paysim/sim/payments"
 	"paysim/sim/stack"
 )
@@ -166,12 +167,29 @@ func runChecks(ctx context.Context, st *stack.Stack, historyPath string, rep *re
 	if err != nil {
 		return fmt.Errorf("checks: %w", err)
 	}
+	ep := st.Endpoints()
+	events, err := check.LoadTopic(ctx, ep.Kafka.Bootstrap, sim.TopicPayments)
+	if err != nil {
+		return fmt.Errorf("checks: %w", err)
+	}
+	logs, err := check.LoadLogIDs(ctx, ep.Elasticsearch.URL)
+	if err != nil {
+		return fmt.Errorf("checks: %w", err)
+	}
+	cached, err := check.LoadCache(ctx, ep.Redis.Addr)
+	if err != nil {
+		return fmt.Errorf("checks: %w", err)
+	}
 	dur, lost := check.Durability(hist, led)
 	rep.Invariants = append(rep.Invariants,
 		check.Conservation(led),
 		check.NoNegative(led),
 		check.Idempotency(hist, led),
 		dur,
+		check.Events(led, events),
+		check.Logs(hist, led, logs),
+		check.Cache(led, cached),
+		check.Unknowns(hist, led),
 	)
 	rep.Recovery.RPOLostPayments = lost
 	return nil
