@@ -35,3 +35,9 @@ func (s *Service) failpoint(name string) error {
 	}
 	return fmt.Errorf("%s: %w", name, ErrInjected)
 }
+
+// failpointOn reports whether a failpoint is enabled, without evaluating it.
+func (s *Service) failpointOn(name string) bool {
+	_, err := s.cfg.Failpoints.Status(name)
+	return err == nil
+}

@@ -19,7 +19,8 @@ var schema = []string{
 		kind VARCHAR(16) NOT NULL,
 		balance BIGINT NOT NULL,
 		points BIGINT NOT NULL DEFAULT 0,
-		version BIGINT NOT NULL DEFAULT 0
+		version BIGINT NOT NULL DEFAULT 0,
+		CONSTRAINT balance_nonnegative CHECK (balance >= 0)
 	)`,
 	`CREATE TABLE IF NOT EXISTS payments (
 		id VARCHAR(64) NOT NULL PRIMARY KEY,
@@ -34,7 +35,8 @@ var schema = []string{
 		http_status INT NOT NULL DEFAULT 201,
 		error VARCHAR(255) NOT NULL DEFAULT '',
 		created_ns BIGINT NOT NULL,
-		UNIQUE (idem_key)
+		UNIQUE (idem_key),
+		CONSTRAINT refund_within_amount CHECK (refunded <= amount)
 	)`,
 	`CREATE TABLE IF NOT EXISTS ledger_entries (
 		id BIGINT NOT NULL PRIMARY KEY AUTO_INCREMENT,
@@ -103,7 +105,10 @@ func Migrate(ctx context.Context, db *sql.DB, fps *failpoint.Failpoints) error {
 	for _, stmt := range schema {
 		if fps != nil && strings.Contains(stmt, "UNIQUE (idem_key)") {
 			if v, err := fps.Eval(bugPath(BugIdempotencyRedisOnly)); err == nil && v != nil {
-				stmt = strings.Replace(stmt, ",\n\t\tUNIQUE (idem_key)", "", 1)
+				stmt = strings.Replace(stmt, "\n\t\tUNIQUE (idem_key),", "", 1)
+			}
+			if v, err := fps.Eval(bugPath(BugRefundExceeds)); err == nil && v != nil {
+				stmt = strings.Replace(stmt, ",\n\t\tCONSTRAINT refund_within_amount CHECK (refunded <= amount)", "", 1)
 			}
 		}
 		if _, err := db.ExecContext(ctx, stmt); err != nil {
@@ -177,6 +182,7 @@ const (
 	errDeadlock  = 1213
 	errLockWait  = 1205
 	errReadOnly  = 1290
+	errCheck     = 3819
 )
 
 func mysqlErrno(err error) uint16 {

@@ -103,6 +103,9 @@ func (s *Service) apply(ctx context.Context, m Movement) (Result, error) {
 		if err == nil {
 			return res, nil
 		}
+		if errors.Is(err, errReplay) {
+			return s.lookup(ctx, m.Key)
+		}
 		var b *bizError
 		if errors.As(err, &b) {
 			return s.storeRejection(ctx, m, b)
@@ -146,96 +149,83 @@ func (s *Service) tryApply(ctx context.Context, m Movement) (Result, error) {
 	if err != nil {
 		return Result{}, fmt.Errorf("outbox encode: %w", err)
 	}
-	// The writer holds the ledger's lock from the first statement to the
-	// commit, so statements travel in batches: each batch is one round trip
-	// and its last statement's affected rows decide whether to go on. An
-	// error (a duplicate key) stops the batch before later statements run.
-	claim := stmt{`INSERT INTO payments (id, idem_key, kind, from_account, to_account, amount, refund_of, status, http_status, created_ns)
-		VALUES (?, ?, ?, ?, ?, ?, ?, 'committed', 201, ?)`, []any{id, m.Key, m.Op, orFunding(res.From), res.To, m.Amount, m.PaymentID, now}}
+	// Accounts never change kind and are never deleted, so their kinds are
+	// checked before the transaction, from a per-instance directory.
 	debitKind, creditKind := wantKind(m.Op, true), wantKind(m.Op, false)
-	debit := stmt{"UPDATE accounts SET balance = balance - ?, version = version + 1 WHERE id = ? AND kind = ? AND balance >= ?",
-		[]any{m.Amount, res.From, debitKind, m.Amount}}
-	credit := stmt{"UPDATE accounts SET balance = balance + ?, version = version + 1 WHERE id = ? AND kind = ?",
-		[]any{m.Amount, res.To, creditKind}}
+	if res.From != "" {
+		if err := s.checkKind(ctx, res.From, debitKind); err != nil {
+			return Result{}, err
+		}
+	}
+	if err := s.checkKind(ctx, res.To, creditKind); err != nil {
+		return Result{}, err
+	}
+	// The writer holds the ledger's lock from the transaction's first
+	// statement to its commit, so the whole movement travels as one
+	// multi-statement round trip: the lock is never held across the network.
+	// What can still fail fails loudly and stops the batch before COMMIT: a
+	// duplicate idempotency key (1062), or a CHECK constraint (3819) on a
+	// balance going negative or a refund exceeding its payment.
+	batch := []stmt{{`INSERT INTO payments (id, idem_key, kind, from_account, to_account, amount, refund_of, status, http_status, created_ns)
+		VALUES (?, ?, ?, ?, ?, ?, ?, 'committed', 201, ?)`, []any{id, m.Key, m.Op, orFunding(res.From), res.To, m.Amount, m.PaymentID, now}}}
+	if m.Op == OpRefund {
+		batch = append(batch, stmt{"UPDATE payments SET refunded = refunded + ? WHERE id = ?", []any{m.Amount, m.PaymentID}})
+	}
+	debit := stmt{"UPDATE accounts SET balance = balance - ?, version = version + 1 WHERE id = ?", []any{m.Amount, res.From}}
+	credit := stmt{"UPDATE accounts SET balance = balance + ?, version = version + 1 WHERE id = ?", []any{m.Amount, res.To}}
 	if s.bug(BugRMWNoLock) {
 		// Seeded bug: read the balances first, outside the transaction, and
 		// write back absolute values computed in the app.
 		var err error
-		if debit, credit, err = s.rmwStatements(ctx, m, res, debitKind, creditKind); err != nil {
+		if debit, credit, err = s.rmwStatements(ctx, m, res); err != nil {
 			return Result{}, err
 		}
 	}
-	tail := []stmt{{"INSERT INTO ledger_entries (payment_id, account_id, amount) VALUES (?, ?, ?), (?, ?, ?)",
-		[]any{id, orFunding(res.From), -m.Amount, id, res.To, m.Amount}}}
+	if res.From != "" {
+		batch = append(batch, debit)
+	}
+	batch = append(batch, credit, stmt{"INSERT INTO ledger_entries (payment_id, account_id, amount) VALUES (?, ?, ?), (?, ?, ?)",
+		[]any{id, orFunding(res.From), -m.Amount, id, res.To, m.Amount}})
 	publishEarly := s.bug(BugPublishBeforeCommit)
 	if !publishEarly {
-		tail = append(tail, stmt{"INSERT INTO outbox (payment_id, payload, created_ns) VALUES (?, ?, ?)", []any{id, string(payload), now}})
+		batch = append(batch, stmt{"INSERT INTO outbox (payment_id, payload, created_ns) VALUES (?, ?, ?)", []any{id, string(payload), now}})
 	}
-	tail = append(tail, credit)
-	// Each batch ends with the statement whose single affected row says the
-	// movement may go on.
-	type batch struct {
-		stmts []stmt
-		check string // mark, debit or credit
-	}
-	var steps []batch
-	switch m.Op {
-	case OpTopup:
-		steps = []batch{{append([]stmt{claim}, tail...), "credit"}}
-	case OpRefund:
-		cond := "refunded + ? <= amount"
-		if s.bug(BugRefundExceeds) {
-			cond = "? <= amount" // seeded bug: forgets what was already refunded
-		}
-		mark := stmt{"UPDATE payments SET refunded = refunded + ? WHERE id = ? AND " + cond, []any{m.Amount, m.PaymentID, m.Amount}}
-		steps = []batch{{[]stmt{claim, mark}, "mark"}, {[]stmt{debit}, "debit"}, {tail, "credit"}}
-	default:
-		steps = []batch{{[]stmt{claim, debit}, "debit"}, {tail, "credit"}}
+	// A stall or failure before the commit (failpoint), and the seeded bugs
+	// acting between the work and the commit, need the commit sent apart.
+	split := publishEarly || s.bug(BugAckBeforeCommit) || s.failpointOn(FPBeforeCommit)
+	if !split {
+		batch = append(batch, stmt{query: "COMMIT"})
 	}
 	tx, err := s.begin(ctx)
 	if err != nil {
 		return Result{}, err
 	}
 	defer tx.close()
-	for i, b := range steps {
-		n, err := tx.exec(ctx, b.stmts)
-		if err != nil {
-			if i == 0 && mysqlErrno(err) == errDuplicate {
-				tx.close()
-				return s.lookup(ctx, m.Key)
+	if _, err := tx.exec(ctx, batch); err != nil {
+		return Result{}, s.batchError(ctx, tx, m, res, err)
+	}
+	if split {
+		if publishEarly {
+			// Seeded bug: publish straight to Kafka before the commit.
+			if err := s.kc.ProduceSync(ctx, eventRecords(ev, payload)...).FirstErr(); err != nil {
+				return Result{}, fmt.Errorf("publish: %w", err)
 			}
-			return Result{}, fmt.Errorf("movement: %w", err)
 		}
-		if n == 1 {
-			continue
+		if s.bug(BugAckBeforeCommit) {
+			// Seeded bug: the answer is already decided; a failed commit is ignored.
+			if s.failpoint(FPBeforeCommit) == nil {
+				_ = tx.commit(ctx)
+			}
+			return res, nil
 		}
-		switch b.check {
-		case "mark":
-			return Result{}, reject(http.StatusUnprocessableEntity, "refund of %d exceeds what is left to refund on %s", m.Amount, m.PaymentID)
-		case "debit":
-			return Result{}, diagnose(ctx, tx.c, res.From, debitKind, true)
-		default:
-			return Result{}, diagnose(ctx, tx.c, res.To, creditKind, false)
+		if err := s.failpoint(FPBeforeCommit); err != nil {
+			return Result{}, err
 		}
-	}
-	if publishEarly {
-		// Seeded bug: publish straight to Kafka before the commit.
-		if err := s.kc.ProduceSync(ctx, eventRecords(ev, payload)...).FirstErr(); err != nil {
-			return Result{}, fmt.Errorf("publish: %w", err)
+		if err := tx.commit(ctx); err != nil {
+			return Result{}, fmt.Errorf("commit: %w", err)
 		}
-	}
-	if s.bug(BugAckBeforeCommit) {
-		// Seeded bug: the answer is already decided; a failed commit is ignored.
-		if s.failpoint(FPBeforeCommit) == nil {
-			_ = tx.commit(ctx)
-		}
-		return res, nil
-	}
-	if err := s.failpoint(FPBeforeCommit); err != nil {
-		return Result{}, err
-	}
-	if err := tx.commit(ctx); err != nil {
-		return Result{}, fmt.Errorf("commit: %w", err)
+	} else {
+		tx.done = true
 	}
 	if err := s.failpoint(FPAfterCommit); err != nil {
 		return Result{}, err
@@ -243,9 +233,52 @@ func (s *Service) tryApply(ctx context.Context, m Movement) (Result, error) {
 	return res, nil
 }
 
+// batchError turns a failed movement batch into its answer: a replay of the
+// stored result, a business rejection, or a retryable error.
+func (s *Service) batchError(ctx context.Context, tx *ledgerTx, m Movement, res Result, err error) error {
+	switch mysqlErrno(err) {
+	case errDuplicate:
+		return errReplay
+	case errCheck:
+		msg := err.Error()
+		switch {
+		case strings.Contains(msg, "refund_within_amount"):
+			return reject(http.StatusUnprocessableEntity, "refund of %d exceeds what is left to refund on %s", m.Amount, m.PaymentID)
+		case strings.Contains(msg, "balance_nonnegative"):
+			return reject(http.StatusPaymentRequired, "insufficient funds in %s", res.From)
+		}
+	}
+	return fmt.Errorf("movement: %w", err)
+}
+
+// errReplay means the key already has a stored answer.
+var errReplay = errors.New("idempotency key already used")
+
+// checkKind rejects an unknown account or one of the wrong kind. Kinds are
+// cached per instance: accounts never change kind.
+func (s *Service) checkKind(ctx context.Context, id, want string) error {
+	kind, ok := s.kinds.Load(id)
+	if !ok {
+		var k string
+		err := s.db.QueryRowContext(ctx, "SELECT kind FROM accounts WHERE id = ?", id).Scan(&k)
+		switch {
+		case errors.Is(err, sql.ErrNoRows):
+			return reject(http.StatusNotFound, "account %s not found", id)
+		case err != nil:
+			return fmt.Errorf("account lookup: %w", err)
+		}
+		s.kinds.Store(id, k)
+		kind = k
+	}
+	if kind != want {
+		return reject(http.StatusUnprocessableEntity, "account %s is a %s, this operation needs a %s", id, kind, want)
+	}
+	return nil
+}
+
 // rmwStatements builds the seeded read-modify-write bug's balance updates:
 // balances read without a lock, written back as absolute values.
-func (s *Service) rmwStatements(ctx context.Context, m Movement, res Result, debitKind, creditKind string) (debit, credit stmt, err error) {
+func (s *Service) rmwStatements(ctx context.Context, m Movement, res Result) (debit, credit stmt, err error) {
 	read := func(id string) (int64, error) {
 		var b int64
 		err := s.db.QueryRowContext(ctx, "SELECT balance FROM accounts WHERE id = ?", id).Scan(&b)
@@ -259,14 +292,13 @@ func (s *Service) rmwStatements(ctx context.Context, m Movement, res Result, deb
 		if err != nil {
 			return stmt{}, stmt{}, err
 		}
-		debit = stmt{"UPDATE accounts SET balance = ?, version = version + 1 WHERE id = ? AND kind = ? AND ? >= 0",
-			[]any{b - m.Amount, res.From, debitKind, b - m.Amount}}
+		debit = stmt{"UPDATE accounts SET balance = ?, version = version + 1 WHERE id = ?", []any{b - m.Amount, res.From}}
 	}
 	b, err := read(res.To)
 	if err != nil {
 		return stmt{}, stmt{}, err
 	}
-	credit = stmt{"UPDATE accounts SET balance = ?, version = version + 1 WHERE id = ? AND kind = ?", []any{b + m.Amount, res.To, creditKind}}
+	credit = stmt{"UPDATE accounts SET balance = ?, version = version + 1 WHERE id = ?", []any{b + m.Amount, res.To}}
 	return debit, credit, nil
 }
 
@@ -360,23 +392,6 @@ func wantKind(op string, debit bool) string {
 		return KindMerchant
 	}
 	return KindUser
-}
-
-// diagnose explains why a conditional balance update touched no row.
-func diagnose(ctx context.Context, tx *sql.Conn, acct, kind string, debit bool) error {
-	var got string
-	err := tx.QueryRowContext(ctx, "SELECT kind FROM accounts WHERE id = ?", acct).Scan(&got)
-	switch {
-	case errors.Is(err, sql.ErrNoRows):
-		return reject(http.StatusNotFound, "account %s not found", acct)
-	case err != nil:
-		return fmt.Errorf("diagnose: %w", err)
-	case got != kind:
-		return reject(http.StatusUnprocessableEntity, "account %s is a %s, this operation needs a %s", acct, got, kind)
-	case debit:
-		return reject(http.StatusPaymentRequired, "insufficient funds in %s", acct)
-	}
-	return fmt.Errorf("diagnose: update of %s matched no row", acct)
 }
 
 // lookup returns the stored answer for an idempotency key.

@@ -91,6 +91,7 @@ type Service struct {
 	kc      *kgo.Client // producer: outbox relay and app logs
 	es      *elasticsearch.Client
 	metrics *metrics
+	kinds   sync.Map // account id -> kind; accounts never change kind
 
 	ln     net.Listener
 	srv    *http.Server
