@@ -118,7 +118,7 @@ func LoadTopic(ctx context.Context, brokers []string, topic string) ([]payments.
 // LoadLogIDs returns the ids of every document in the paysim-logs-* indices
 // (the shipper uses the log id as document id). It refreshes the indices
 // first, since search only sees refreshed writes, then pages through them
-// with search_after on log_id.keyword. No index yet reads as empty.
+// with search_after on log_id (a keyword in the paysim-logs template). No index yet reads as empty.
 func LoadLogIDs(ctx context.Context, esURL string) (map[string]bool, error) {
 	return loadLogIDs(ctx, esURL, logPageSize)
 }
@@ -146,7 +146,7 @@ func loadLogIDs(ctx context.Context, esURL string, pageSize int) (map[string]boo
 		q := map[string]any{
 			"size":             pageSize,
 			"query":            map[string]any{"match_all": map[string]any{}},
-			"sort":             []any{map[string]any{"log_id.keyword": map[string]any{"order": "asc", "unmapped_type": "keyword"}}},
+			"sort":             []any{map[string]any{"log_id": map[string]any{"order": "asc", "unmapped_type": "keyword"}}},
 			"_source":          false,
 			"track_total_hits": false,
 		}

@@ -2,8 +2,10 @@ package payments
 
 import (
 	"context"
+
 	"encoding/json"
 	"fmt"
+	"github.com/elastic/go-elasticsearch/v8"
 	"strings"
 	"time"
 
@@ -151,4 +153,48 @@ func (s *Service) relayOnce(ctx context.Context, leaseUntil *time.Time) (int, er
 	}
 	s.metrics.published.Add(float64(len(ids)))
 	return len(ids), nil
+}
+
+// LogTemplate is the index template for `paysim-logs-*`: ids and labels are
+// keywords (exact match, sortable), only the message is full text. Explicit
+// mappings keep the log index small, as they do on a real cluster.
+const LogTemplate = `{
+  "index_patterns": ["paysim-logs-*"],
+  "template": {
+    "mappings": {
+      "properties": {
+        "log_id":     {"type": "keyword"},
+        "@timestamp": {"type": "date"},
+        "level":      {"type": "keyword"},
+        "message":    {"type": "text"},
+        "instance":   {"type": "keyword"},
+        "az":         {"type": "keyword"},
+        "payment_id": {"type": "keyword"},
+        "idem_key":   {"type": "keyword"},
+        "kind":       {"type": "keyword"},
+        "amount":     {"type": "long"},
+        "from":       {"type": "keyword"},
+        "to":         {"type": "keyword"},
+        "op":         {"type": "keyword"},
+        "error":      {"type": "text"}
+      }
+    }
+  }
+}`
+
+// InstallLogTemplate puts LogTemplate on the cluster (idempotent).
+func InstallLogTemplate(ctx context.Context, urls []string) error {
+	es, err := elasticsearch.NewClient(elasticsearch.Config{Addresses: urls})
+	if err != nil {
+		return fmt.Errorf("log template: %w", err)
+	}
+	resp, err := es.Indices.PutIndexTemplate("paysim-logs", strings.NewReader(LogTemplate), es.Indices.PutIndexTemplate.WithContext(ctx))
+	if err != nil {
+		return fmt.Errorf("log template: %w", err)
+	}
+	defer resp.Body.Close()
+	if resp.IsError() {
+		return fmt.Errorf("log template: %s", resp.String())
+	}
+	return nil
 }

@@ -107,6 +107,9 @@ func Up(ctx context.Context, cfg Config) (_ *Stack, err error) {
 	if err := payments.Seed(ctx, s.ledger, cfg.Accounts); err != nil {
 		return nil, err
 	}
+	if err := payments.InstallLogTemplate(ctx, []string{ep.Elasticsearch.URL}); err != nil {
+		return nil, err
+	}
 	progress("ledger seeded", 2, steps)
 	if err := s.startApps(ctx, ep); err != nil {
 		return nil, err
