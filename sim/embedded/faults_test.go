@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"paysim/internal/testwait"
 	"strings"
 	"testing"
 	"time"
@@ -43,7 +44,7 @@ func TestSearchNodeLossKeepsDataSearchable(t *testing.T) {
 		t.Fatal(err)
 	}
 	var hits float64
-	waitFor(t, 5*time.Second, "search through the domain endpoint", func() bool {
+	testwait.For(t, 5*time.Second, "search through the domain endpoint", func() bool {
 		code, body := esDo(t, http.MethodPost, url+"/logs/_search", `{"query":{"match":{"msg":"payment"}}}`)
 		if code != http.StatusOK {
 			return false
@@ -81,7 +82,7 @@ func TestLatencyToxicSlowsTheNodesPath(t *testing.T) {
 	if err := primary.RemoveToxic(ctx, "slow"); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 5*time.Second, "fast path after healing", func() bool {
+	testwait.For(t, 5*time.Second, "fast path after healing", func() bool {
 		start := time.Now()
 		return c.Ping(ctx).Err() == nil && time.Since(start) < 100*time.Millisecond
 	})
@@ -101,7 +102,7 @@ func TestIsolatedReplicaStopsReplication(t *testing.T) {
 	if err := c.Set(ctx, "while-isolated", "1", 0).Err(); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 2*time.Second, "write queued for the isolated replica", func() bool { return s.redis.link.Pending() > 0 })
+	testwait.For(t, 2*time.Second, "write queued for the isolated replica", func() bool { return s.redis.link.Pending() > 0 })
 	direct := newRedisClient(t, replica.Status().Addr)
 	if err := direct.Ping(ctx).Err(); err == nil {
 		t.Fatal("an isolated replica answered a client")
@@ -110,5 +111,5 @@ func TestIsolatedReplicaStopsReplication(t *testing.T) {
 		t.Fatal(err)
 	}
 	reader := newRedisClient(t, s.Endpoints().Redis.Reader)
-	waitFor(t, 5*time.Second, "replication to resume", func() bool { return reader.Get(ctx, "while-isolated").Val() == "1" })
+	testwait.For(t, 5*time.Second, "replication to resume", func() bool { return reader.Get(ctx, "while-isolated").Val() == "1" })
 }

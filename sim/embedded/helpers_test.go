@@ -32,22 +32,6 @@ func newStack(t *testing.T, mutate ...func(*sim.Topology)) *Stack {
 	return s
 }
 
-// waitFor polls cond until it holds or the context ends.
-func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), timeout)
-	defer cancel()
-	tick := time.NewTicker(20 * time.Millisecond)
-	defer tick.Stop()
-	for !cond() {
-		select {
-		case <-ctx.Done():
-			t.Fatalf("timed out after %v waiting for %s", timeout, what)
-		case <-tick.C:
-		}
-	}
-}
-
 func nodeOf(t *testing.T, s *Stack, svc sim.Service, idx int) *netproxy.Node {
 	t.Helper()
 	st := s.Registry().ByService(svc)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"paysim/internal/testwait"
 	"testing"
 	"time"
 
@@ -119,7 +120,7 @@ func TestKafkaPauseStallsThenFences(t *testing.T) {
 	if err := b.Pause(ctx); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 5*time.Second, "paused broker fenced", func() bool {
+	testwait.For(t, 5*time.Second, "paused broker fenced", func() bool {
 		s.kafka.mu.Lock()
 		defer s.kafka.mu.Unlock()
 		return !s.kafka.registered[1]
@@ -131,7 +132,7 @@ func TestKafkaPauseStallsThenFences(t *testing.T) {
 	if err := b.Resume(ctx); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 5*time.Second, "broker rejoined", func() bool {
+	testwait.For(t, 5*time.Second, "broker rejoined", func() bool {
 		s.kafka.mu.Lock()
 		defer s.kafka.mu.Unlock()
 		return s.kafka.registered[1]

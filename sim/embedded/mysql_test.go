@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"paysim/internal/testwait"
 	"testing"
 	"time"
 
@@ -51,7 +52,7 @@ func TestMySQLWriterAZLossFailsOver(t *testing.T) {
 	// Writes fail until the failover delay has passed, then succeed.
 	failures := 0
 	var recovered time.Duration
-	waitFor(t, 10*time.Second, "a write to succeed after failover", func() bool {
+	testwait.For(t, 10*time.Second, "a write to succeed after failover", func() bool {
 		_, err := db.ExecContext(ctx, "INSERT INTO t VALUES (1000, 1)")
 		if err != nil {
 			failures++
@@ -102,7 +103,7 @@ func TestMySQLWriterRecoversBeforeFailover(t *testing.T) {
 	if err := writer.Resume(ctx); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 5*time.Second, "writer answering again", func() bool { return db.PingContext(ctx) == nil })
+	testwait.For(t, 5*time.Second, "writer answering again", func() bool { return db.PingContext(ctx) == nil })
 	if got := writer.Status().Role; got != sim.RolePrimary {
 		t.Fatalf("writer role %s after a short pause, want primary", got)
 	}

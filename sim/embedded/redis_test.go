@@ -2,6 +2,7 @@ package embedded
 
 import (
 	"context"
+	"paysim/internal/testwait"
 	"testing"
 	"time"
 
@@ -25,7 +26,7 @@ func TestRedisPrimaryKillLosesUnreplicatedWrites(t *testing.T) {
 	if err := c.Set(ctx, "replicated", "1", 0).Err(); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 5*time.Second, "key on the replica", func() bool { return reader.Get(ctx, "replicated").Val() == "1" })
+	testwait.For(t, 5*time.Second, "key on the replica", func() bool { return reader.Get(ctx, "replicated").Val() == "1" })
 	if err := c.Set(ctx, "in-flight", "1", 0).Err(); err != nil {
 		t.Fatal(err)
 	}
@@ -35,7 +36,7 @@ func TestRedisPrimaryKillLosesUnreplicatedWrites(t *testing.T) {
 	if err := c.Ping(ctx).Err(); err == nil {
 		t.Fatal("primary endpoint answered with the primary dead and no failover yet")
 	}
-	waitFor(t, 5*time.Second, "writes through the primary endpoint after failover", func() bool {
+	testwait.For(t, 5*time.Second, "writes through the primary endpoint after failover", func() bool {
 		return c.Set(ctx, "after", "1", 0).Err() == nil
 	})
 	if got := c.Get(ctx, "replicated").Val(); got != "1" {
@@ -53,7 +54,7 @@ func TestRedisPrimaryKillLosesUnreplicatedWrites(t *testing.T) {
 		t.Fatal(err)
 	}
 	direct := newRedisClient(t, old.Status().Addr)
-	waitFor(t, 5*time.Second, "old primary resynced", func() bool { return direct.Get(ctx, "after").Val() == "1" })
+	testwait.For(t, 5*time.Second, "old primary resynced", func() bool { return direct.Get(ctx, "after").Val() == "1" })
 	if err := direct.Set(ctx, "x", "1", 0).Err(); err == nil {
 		t.Fatal("the rejoined replica accepted a write")
 	}

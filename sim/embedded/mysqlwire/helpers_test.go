@@ -69,22 +69,6 @@ func code(err error) uint16 {
 	return 0
 }
 
-// waitFor polls cond until it holds or timeout passes.
-func waitFor(t testing.TB, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), timeout)
-	defer cancel()
-	tick := time.NewTicker(5 * time.Millisecond)
-	defer tick.Stop()
-	for !cond() {
-		select {
-		case <-ctx.Done():
-			t.Fatalf("timed out waiting for %s", what)
-		case <-tick.C:
-		}
-	}
-}
-
 // mustExec runs statements, failing the test on error.
 func mustExec(t testing.TB, db interface {
 	ExecContext(context.Context, string, ...any) (sql.Result, error)

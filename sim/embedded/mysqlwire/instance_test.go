@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"fmt"
 	"math/rand/v2"
+	"paysim/internal/testwait"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -245,7 +246,7 @@ func TestKill(t *testing.T) {
 		t.Fatal(err)
 	}
 	mustExec(t, tx, "INSERT INTO t VALUES (100, 'uncommitted')", "UPDATE t SET v = 'dirty' WHERE id = 1")
-	waitFor(t, 5*time.Second, "connections open", func() bool { return inst.Stats().OpenConnections >= 1 })
+	testwait.For(t, 5*time.Second, "connections open", func() bool { return inst.Stats().OpenConnections >= 1 })
 
 	inst.Kill()
 	if inst.Running() {
@@ -286,7 +287,7 @@ func TestKill(t *testing.T) {
 		t.Fatalf("uncommitted changes survived: %d rows", n)
 	}
 	// The old pool reconnects too (database/sql drops the dead connections).
-	waitFor(t, 10*time.Second, "old pool reconnect", func() bool {
+	testwait.For(t, 10*time.Second, "old pool reconnect", func() bool {
 		return db.PingContext(ctx) == nil
 	})
 	if s := inst.Stats(); s.Kills != 1 || !s.Running {
@@ -310,7 +311,7 @@ func TestKillInterruptsLockWait(t *testing.T) {
 		_, err := db.ExecContext(ctx, "INSERT INTO t VALUES (2)")
 		done <- err
 	}()
-	waitFor(t, 5*time.Second, "second connection", func() bool { return inst.Stats().OpenConnections >= 2 })
+	testwait.For(t, 5*time.Second, "second connection", func() bool { return inst.Stats().OpenConnections >= 2 })
 	inst.Kill()
 	select {
 	case err := <-done:
@@ -490,7 +491,7 @@ func TestConcurrentTransfers(t *testing.T) {
 			}
 		}()
 	}
-	waitFor(t, 30*time.Second, "a 1213 from SQLITE_BUSY", func() bool { return inst.Stats().Deadlocks > 0 })
+	testwait.For(t, 30*time.Second, "a 1213 from SQLITE_BUSY", func() bool { return inst.Stats().Deadlocks > 0 })
 	mustExec(t, ext, "COMMIT")
 	// Then the external writer keeps taking the lock now and then.
 	stop := make(chan struct{})
@@ -512,7 +513,7 @@ func TestConcurrentTransfers(t *testing.T) {
 			}
 		}
 	}()
-	waitFor(t, 2*time.Minute, "transfers to finish", func() bool { return finished.Load() == clients })
+	testwait.For(t, 2*time.Minute, "transfers to finish", func() bool { return finished.Load() == clients })
 	close(stop)
 	wg.Wait()
 	close(errs)
@@ -847,7 +848,7 @@ func TestConnectionLimitAndStats(t *testing.T) {
 		}
 		conns = append(conns, c)
 	}
-	waitFor(t, 5*time.Second, "two connections", func() bool { return inst.Stats().OpenConnections == 2 })
+	testwait.For(t, 5*time.Second, "two connections", func() bool { return inst.Stats().OpenConnections == 2 })
 	_, err := db.Conn(ctx)
 	if code(err) != ErTooManyConnection {
 		t.Fatalf("err = %v, want 1040", err)
@@ -857,7 +858,7 @@ func TestConnectionLimitAndStats(t *testing.T) {
 		_ = c.Close()
 	}
 	db.SetMaxIdleConns(0)
-	waitFor(t, 5*time.Second, "connections closed", func() bool { return inst.Stats().OpenConnections == 0 })
+	testwait.For(t, 5*time.Second, "connections closed", func() bool { return inst.Stats().OpenConnections == 0 })
 }
 
 func TestStartErrors(t *testing.T) {

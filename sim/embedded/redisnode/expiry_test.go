@@ -2,6 +2,7 @@ package redisnode
 
 import (
 	"errors"
+	"paysim/internal/testwait"
 	"testing"
 	"time"
 
@@ -19,7 +20,7 @@ func TestTTLReadsAreLive(t *testing.T) {
 		t.Fatal(err)
 	}
 	// miniredis alone would answer 10s until something fast-forwards it.
-	waitFor(t, 5*time.Second, "PTTL to go down", func() bool {
+	testwait.For(t, 5*time.Second, "PTTL to go down", func() bool {
 		return c.PTTL(ctx, "k").Val() < 9950*time.Millisecond
 	})
 	tests := []struct {
@@ -58,12 +59,12 @@ func TestExpiryFollowsTTLChanges(t *testing.T) {
 		run: func(t *testing.T, c *redis.Client) {
 			ctx := t.Context()
 			must(c.Set(ctx, "k", "v", 300*time.Millisecond).Result())(t)
-			waitFor(t, 5*time.Second, "PTTL below 150ms", func() bool { return c.PTTL(ctx, "k").Val() < 150*time.Millisecond })
+			testwait.For(t, 5*time.Second, "PTTL below 150ms", func() bool { return c.PTTL(ctx, "k").Val() < 150*time.Millisecond })
 			refreshed := time.Now()
 			if !must(c.PExpire(ctx, "k", 300*time.Millisecond).Result())(t) {
 				t.Fatal("PEXPIRE refused")
 			}
-			waitFor(t, 5*time.Second, "k to expire", func() bool { return c.Exists(ctx, "k").Val() == 0 })
+			testwait.For(t, 5*time.Second, "k to expire", func() bool { return c.Exists(ctx, "k").Val() == 0 })
 			if d := time.Since(refreshed); d < 250*time.Millisecond {
 				t.Fatalf("expired %v after the refresh, want ~300ms", d)
 			}
@@ -75,7 +76,7 @@ func TestExpiryFollowsTTLChanges(t *testing.T) {
 			must(c.Set(ctx, "k", "v", 100*time.Millisecond).Result())(t)
 			must(c.Set(ctx, "k", "v2", 0).Result())(t)
 			must(c.Set(ctx, "probe", "v", 150*time.Millisecond).Result())(t)
-			waitFor(t, 5*time.Second, "probe to expire", func() bool { return c.Exists(ctx, "probe").Val() == 0 })
+			testwait.For(t, 5*time.Second, "probe to expire", func() bool { return c.Exists(ctx, "probe").Val() == 0 })
 			if v := must(c.Get(ctx, "k").Result())(t); v != "v2" {
 				t.Fatalf("k = %q", v)
 			}
@@ -87,7 +88,7 @@ func TestExpiryFollowsTTLChanges(t *testing.T) {
 			must(c.Set(ctx, "k", "v", 100*time.Millisecond).Result())(t)
 			must(c.Persist(ctx, "k").Result())(t)
 			must(c.Set(ctx, "probe", "v", 150*time.Millisecond).Result())(t)
-			waitFor(t, 5*time.Second, "probe to expire", func() bool { return c.Exists(ctx, "probe").Val() == 0 })
+			testwait.For(t, 5*time.Second, "probe to expire", func() bool { return c.Exists(ctx, "probe").Val() == 0 })
 			if c.Exists(ctx, "k").Val() != 1 || c.TTL(ctx, "k").Val() != -1 {
 				t.Fatal("persisted key expired or has a TTL")
 			}
@@ -101,14 +102,14 @@ func TestExpiryFollowsTTLChanges(t *testing.T) {
 			if ttl := c.PTTL(ctx, "b").Val(); ttl <= 0 || ttl > 200*time.Millisecond {
 				t.Fatalf("PTTL b = %v", ttl)
 			}
-			waitFor(t, 5*time.Second, "b to expire", func() bool { return c.Exists(ctx, "b").Val() == 0 })
+			testwait.For(t, 5*time.Second, "b to expire", func() bool { return c.Exists(ctx, "b").Val() == 0 })
 		},
 	}, {
 		name: "EXPIRE LT compares with the remaining TTL",
 		run: func(t *testing.T, c *redis.Client) {
 			ctx := t.Context()
 			must(c.Set(ctx, "k", "v", 10*time.Second).Result())(t)
-			waitFor(t, 5*time.Second, "PTTL below 9.9s", func() bool { return c.PTTL(ctx, "k").Val() < 9900*time.Millisecond })
+			testwait.For(t, 5*time.Second, "PTTL below 9.9s", func() bool { return c.PTTL(ctx, "k").Val() < 9900*time.Millisecond })
 			if must(c.Do(ctx, "PEXPIRE", "k", 9950, "LT").Bool())(t) {
 				t.Fatal("PEXPIRE LT with a longer TTL than what is left was applied")
 			}
@@ -121,10 +122,10 @@ func TestExpiryFollowsTTLChanges(t *testing.T) {
 		run: func(t *testing.T, c *redis.Client) {
 			ctx := t.Context()
 			must(c.Set(ctx, "k", "v", 300*time.Millisecond).Result())(t)
-			waitFor(t, 5*time.Second, "PTTL below 150ms", func() bool { return c.PTTL(ctx, "k").Val() < 150*time.Millisecond })
+			testwait.For(t, 5*time.Second, "PTTL below 150ms", func() bool { return c.PTTL(ctx, "k").Val() < 150*time.Millisecond })
 			refreshed := time.Now()
 			must(c.Eval(ctx, "return redis.call('PEXPIRE', KEYS[1], 300)", []string{"k"}).Result())(t)
-			waitFor(t, 5*time.Second, "k to expire", func() bool { return c.Exists(ctx, "k").Val() == 0 })
+			testwait.For(t, 5*time.Second, "k to expire", func() bool { return c.Exists(ctx, "k").Val() == 0 })
 			if d := time.Since(refreshed); d < 250*time.Millisecond {
 				t.Fatalf("expired %v after the refresh", d)
 			}
@@ -147,7 +148,7 @@ func TestReplicaWaitsForThePrimarysExpiry(t *testing.T) {
 	}
 	drained(t, l)
 	l.Hold(true)
-	waitFor(t, 5*time.Second, "k to expire on the primary", func() bool { _, ok := p.Get("k"); return !ok })
+	testwait.For(t, 5*time.Second, "k to expire on the primary", func() bool { _, ok := p.Get("k"); return !ok })
 
 	// The DEL is queued on the held link: the replica keeps the key, but
 	// reports it as expired, as a Redis replica does.
@@ -158,7 +159,7 @@ func TestReplicaWaitsForThePrimarysExpiry(t *testing.T) {
 		t.Fatalf("TTL of an expired key on the replica = %v, want -2", ttl)
 	}
 	l.Hold(false)
-	waitFor(t, 5*time.Second, "the DEL to reach the replica", func() bool { _, ok := r.Get("k"); return !ok })
+	testwait.For(t, 5*time.Second, "the DEL to reach the replica", func() bool { _, ok := r.Get("k"); return !ok })
 }
 
 func TestLaggingReplicaKeepsARefreshedKey(t *testing.T) {
@@ -195,10 +196,10 @@ func TestPromotedReplicaExpiresDueKeys(t *testing.T) {
 	}
 	drained(t, l)
 	l.Hold(true)
-	waitFor(t, 5*time.Second, "k to expire on the primary", func() bool { _, ok := p.Get("k"); return !ok })
+	testwait.For(t, 5*time.Second, "k to expire on the primary", func() bool { _, ok := p.Get("k"); return !ok })
 	p.Kill() // the DEL dies with it
 	r.Promote()
-	waitFor(t, 5*time.Second, "the new primary to expire k", func() bool { _, ok := r.Get("k"); return !ok })
+	testwait.For(t, 5*time.Second, "the new primary to expire k", func() bool { _, ok := r.Get("k"); return !ok })
 	if err := newClient(t, r).Get(ctx, "k").Err(); !errors.Is(err, redis.Nil) {
 		t.Fatalf("GET k: %v", err)
 	}

@@ -2,9 +2,9 @@ package redisnode
 
 import (
 	"bufio"
-	"context"
 	"fmt"
 	"net"
+	"paysim/internal/testwait"
 	"strings"
 	"testing"
 	"time"
@@ -53,26 +53,10 @@ func newClient(t testing.TB, n *Node) *redis.Client {
 	return c
 }
 
-// waitFor polls cond until it holds or timeout passes.
-func waitFor(t testing.TB, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), timeout)
-	defer cancel()
-	tick := time.NewTicker(5 * time.Millisecond)
-	defer tick.Stop()
-	for !cond() {
-		select {
-		case <-ctx.Done():
-			t.Fatalf("timed out after %v waiting for %s", timeout, what)
-		case <-tick.C:
-		}
-	}
-}
-
 // drained waits until the link has applied everything queued.
 func drained(t testing.TB, l *Link) {
 	t.Helper()
-	waitFor(t, 5*time.Second, "replication to drain", func() bool { return l.Pending() == 0 })
+	testwait.For(t, 5*time.Second, "replication to drain", func() bool { return l.Pending() == 0 })
 }
 
 // must turns a (value, error) result into a value, failing t on error:

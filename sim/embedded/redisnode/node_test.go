@@ -2,6 +2,7 @@ package redisnode
 
 import (
 	"errors"
+	"paysim/internal/testwait"
 	"strings"
 	"testing"
 	"time"
@@ -37,7 +38,7 @@ func TestClientFailsWhileKilledAndRecoversAfterStart(t *testing.T) {
 	if n.Addr() != addr {
 		t.Fatalf("restarted on %s, was on %s", n.Addr(), addr)
 	}
-	waitFor(t, 5*time.Second, "client to work again", func() bool { return c.Ping(ctx).Err() == nil })
+	testwait.For(t, 5*time.Second, "client to work again", func() bool { return c.Ping(ctx).Err() == nil })
 	if err := c.Get(ctx, "k").Err(); !errors.Is(err, redis.Nil) {
 		t.Fatalf("GET k after restart: %v (a killed cache node comes back empty)", err)
 	}
@@ -153,7 +154,7 @@ func TestTTLTickerExpiresKeys(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	waitFor(t, 5*time.Second, "short to expire", func() bool { return c.Exists(ctx, "short").Val() == 0 })
+	testwait.For(t, 5*time.Second, "short to expire", func() bool { return c.Exists(ctx, "short").Val() == 0 })
 	for _, tc := range tests {
 		if got := c.Exists(ctx, tc.key).Val() == 0; got != tc.expires {
 			t.Fatalf("%s expired=%v, want %v", tc.key, got, tc.expires)

@@ -3,6 +3,7 @@ package redisnode
 import (
 	"errors"
 	"fmt"
+	"paysim/internal/testwait"
 	"slices"
 	"strconv"
 	"strings"
@@ -28,7 +29,7 @@ func TestWriteReachesReplicaAfterLag(t *testing.T) {
 			if time.Since(start) < lag && !errors.Is(err, redis.Nil) {
 				t.Fatalf("replica has the write before the lag: err=%v", err)
 			}
-			waitFor(t, 5*time.Second, "k on the replica", func() bool {
+			testwait.For(t, 5*time.Second, "k on the replica", func() bool {
 				v, err := cr.Get(ctx, "k").Result()
 				return err == nil && v == "v"
 			})
@@ -166,8 +167,8 @@ func TestStringWritesAndTTLs(t *testing.T) {
 		},
 		check: func(t *testing.T, p, r *Node, cp, cr *redis.Client, l *Link) {
 			start := time.Now()
-			waitFor(t, 5*time.Second, "tmp on the replica", func() bool { _, ok := r.Get("tmp"); return ok })
-			waitFor(t, 5*time.Second, "tmp to expire on both", func() bool {
+			testwait.For(t, 5*time.Second, "tmp on the replica", func() bool { _, ok := r.Get("tmp"); return ok })
+			testwait.For(t, 5*time.Second, "tmp to expire on both", func() bool {
 				_, okp := p.Get("tmp")
 				_, okr := r.Get("tmp")
 				return !okp && !okr
@@ -399,7 +400,7 @@ func TestKillPrimaryLosesPendingWrites(t *testing.T) {
 		if p.Addr() != addr {
 			t.Fatalf("restarted on %s, was %s", p.Addr(), addr)
 		}
-		waitFor(t, 5*time.Second, "client to reconnect", func() bool { return cp.Ping(ctx).Err() == nil })
+		testwait.For(t, 5*time.Second, "client to reconnect", func() bool { return cp.Ping(ctx).Err() == nil })
 		if n := must(cp.DBSize(ctx).Result())(t); n != 0 {
 			t.Fatalf("restarted node has %d keys", n)
 		}
@@ -422,7 +423,7 @@ func TestKillPrimaryLosesPendingWrites(t *testing.T) {
 		if err := cr.Set(ctx, "post-resync", "v", 0).Err(); err != nil {
 			t.Fatal(err)
 		}
-		waitFor(t, 5*time.Second, "post-resync on the old primary", func() bool {
+		testwait.For(t, 5*time.Second, "post-resync on the old primary", func() bool {
 			_, ok := p.Get("post-resync")
 			return ok
 		})
@@ -508,7 +509,7 @@ func TestSetLagAppliesToQueuedWrites(t *testing.T) {
 		t.Fatalf("pending %d", l.Pending())
 	}
 	l.SetLag(0)
-	waitFor(t, 5*time.Second, "k on the replica", func() bool { _, ok := r.Get("k"); return ok })
+	testwait.For(t, 5*time.Second, "k on the replica", func() bool { _, ok := r.Get("k"); return ok })
 }
 
 func TestTransactionsScriptsAndNonDeterministicCommands(t *testing.T) {

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"paysim/internal/testwait"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -231,7 +232,7 @@ func TestRefreshSemantics(t *testing.T) {
 		t.Fatalf("count after refresh %s", r.raw)
 	}
 	do(t, "PUT", u+"/nrt/_doc/2", `{"v":2}`)
-	waitUntil(t, 5*RefreshInterval, "periodic refresh", func() bool {
+	testwait.For(t, 5*RefreshInterval, "periodic refresh", func() bool {
 		r := do(t, "GET", u+"/nrt/_count", "")
 		return r.body["count"] == 2.0
 	})
