@@ -15,9 +15,9 @@ import (
 	"paysim/loadgen"
 	"paysim/report"
 	"paysim/sim"
-	"paysim/sim/lb"
+
 	"paysim/sim/payments"
-	"paysim/sim/stack"
+	"paysim/sim/stack/stacktest"
 )
 
 // TestLoadersAgainstEmbeddedStack drives a few payments through the real
@@ -30,20 +30,7 @@ func TestLoadersAgainstEmbeddedStack(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
-	st, err := stack.Up(ctx, stack.Config{
-		Topology: sim.DefaultTopology(),
-		Accounts: payments.Accounts{Users: 20, Merchants: 3, InitialBalance: 10_000},
-		Dir:      t.TempDir(),
-		LB:       lb.Config{Interval: 100 * time.Millisecond, Timeout: 200 * time.Millisecond},
-	})
-	if err != nil {
-		t.Fatalf("stack up: %v", err)
-	}
-	t.Cleanup(func() {
-		if err := st.Close(); err != nil {
-			t.Errorf("close: %v", err)
-		}
-	})
+	st := stacktest.New(t)
 	ep := st.Endpoints()
 
 	// Nothing shipped yet: no log index is an empty set, not an error.

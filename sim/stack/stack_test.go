@@ -1,4 +1,4 @@
-package stack
+package stack_test
 
 import (
 	"context"
@@ -13,37 +13,18 @@ import (
 	"time"
 
 	"paysim/sim"
-	"paysim/sim/lb"
-	"paysim/sim/payments"
+	"paysim/sim/stack"
+	"paysim/sim/stack/stacktest"
 )
 
-func newFullStack(t *testing.T) *Stack {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	s, err := Up(ctx, Config{
-		Topology: sim.DefaultTopology(),
-		Accounts: payments.Accounts{Users: 20, Merchants: 3, InitialBalance: 10_000},
-		Dir:      t.TempDir(),
-		LB:       lb.Config{Interval: 100 * time.Millisecond, Timeout: 200 * time.Millisecond},
-	})
-	if err != nil {
-		t.Fatalf("stack up: %v", err)
-	}
-	t.Cleanup(func() {
-		if err := s.Close(); err != nil {
-			t.Errorf("close: %v", err)
-		}
-	})
-	return s
-}
+func newFullStack(t *testing.T) *stack.Stack { return stacktest.New(t) }
 
 type reply struct {
 	status int
 	body   string
 }
 
-func post(t *testing.T, s *Stack, path, key, body string) reply {
+func post(t *testing.T, s *stack.Stack, path, key, body string) reply {
 	t.Helper()
 	req, err := http.NewRequest(http.MethodPost, s.Endpoints().API.URL+path, strings.NewReader(body))
 	if err != nil {
@@ -153,7 +134,7 @@ func TestBadInputGets4xxAndChangesNothing(t *testing.T) {
 }
 
 // waitDrained waits until the outbox relay has published everything.
-func waitDrained(t *testing.T, s *Stack) {
+func waitDrained(t *testing.T, s *stack.Stack) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
