@@ -107,7 +107,7 @@ func Run(ctx context.Context, sc Scenario, opt Options) (rep *report.Report, err
 		Duration: sc.Load.Duration,
 		Mix: loadgen.MixConfig{
 			Weights: sc.Load.Mix, Users: sc.Accounts.Users, Merchants: sc.Accounts.Merchants,
-			DoubleRefund: sc.Load.DoubleRefund,
+			DoubleRefund: sc.Load.DoubleRefund, MerchantSkew: sc.Load.MerchantSkew,
 		},
 		Seed:    uint64(sc.Seed),
 		RunID:   fmt.Sprintf("%s-%d-%d", sc.Name, sc.Seed, started.Unix()),

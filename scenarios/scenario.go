@@ -37,6 +37,9 @@ type Load struct {
 	Mix      loadgen.Weights
 	// DoubleRefund is the share of full refunds a merchant asks for twice.
 	DoubleRefund float64
+	// MerchantSkew is the Zipf exponent over merchants (> 1); 0 keeps the
+	// load generator's default.
+	MerchantSkew float64
 }
 
 // SLOs are the objectives a run is judged by; zero values are not checked.
@@ -86,9 +89,11 @@ func Builtin() []Scenario {
 	doubleRefund.Load.Mix = loadgen.Weights{Payment: 60, Topup: 10, Transfer: 10, Refund: 20}
 	doubleRefund.Load.DoubleRefund = 0.5
 	doubleRefund.SLOs.OKRatio = 0.8 // the second refunds are refused, by design
+	hot := base("hot-merchant", "a campaign at a few merchants: most payments hit the same accounts at once")
+	hot.Load.MerchantSkew = 3
 	return []Scenario{
 		base("baseline", "steady payment mix, no faults"),
-		redelivery, commitThenFail, commitFails, balanceReads, shipperRetry, doubleRefund,
+		hot, redelivery, commitThenFail, commitFails, balanceReads, shipperRetry, doubleRefund,
 	}
 }
 
