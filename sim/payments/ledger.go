@@ -95,8 +95,10 @@ type Accounts struct {
 	InitialBalance int64
 }
 
-// UserID and MerchantID name seeded accounts.
-func UserID(i int) string     { return fmt.Sprintf("u-%d", i) }
+// UserID names the i-th seeded user.
+func UserID(i int) string { return fmt.Sprintf("u-%d", i) }
+
+// MerchantID names the i-th seeded merchant.
 func MerchantID(i int) string { return fmt.Sprintf("m-%d", i) }
 
 // Migrate creates the schema. With the idempotency-redis-only bug on, the
