@@ -3,6 +3,7 @@ package embedded
 import (
 	"context"
 	"fmt"
+	"maps"
 	"net"
 	"strconv"
 	"sync"
@@ -104,6 +105,12 @@ func startKafka(reg *sim.Registry, px *netproxy.Server, topo sim.Topology) (*kaf
 		"min.insync.replicas": strconv.Itoa(topo.Kafka.MinInsyncReplicas),
 	}
 	for _, t := range []string{sim.TopicPayments, sim.TopicAppLogs} {
+		cfg := maps.Clone(cfg)
+		if t == sim.TopicAppLogs {
+			// Logs are shipped within seconds; keeping them longer only
+			// holds memory (kfake keeps the log in memory).
+			cfg["retention.ms"] = strconv.FormatInt(min(topo.Kafka.Retention, 10*time.Minute).Milliseconds(), 10)
+		}
 		if err := c.CreateTopic(t, int32(topo.Kafka.Partitions), cfg); err != nil {
 			k.close()
 			return nil, fmt.Errorf("kafka: create topic %s: %w", t, err)
@@ -223,7 +230,7 @@ func (k *kafkaCluster) refreshDetails() {
 // retention trims expired records so long runs keep memory bounded.
 func (k *kafkaCluster) retention() {
 	defer k.wg.Done()
-	t := time.NewTicker(30 * time.Second)
+	t := time.NewTicker(10 * time.Second)
 	defer t.Stop()
 	for {
 		select {
