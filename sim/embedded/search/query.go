@@ -768,13 +768,7 @@ func compileAnyField(c *compileCtx, fields []string, lenient bool, mk func(strin
 			qs = append(qs, q)
 		}
 	}
-	switch len(qs) {
-	case 0:
-		return matchNone(), nil
-	case 1:
-		return qs[0], nil
-	}
-	return query.NewDisjunctionQuery(qs), nil
+	return anyOf(qs), nil
 }
 
 // ---- range ----
@@ -1230,13 +1224,7 @@ func (q existsQ) compile(c *compileCtx) (query.Query, *esError) {
 		t.SetField(fieldNamesField)
 		qs = append(qs, t)
 	}
-	switch len(qs) {
-	case 0:
-		return matchNone(), nil
-	case 1:
-		return qs[0], nil
-	}
-	return query.NewDisjunctionQuery(qs), nil
+	return anyOf(qs), nil
 }
 
 type idsQ struct {
@@ -1431,4 +1419,16 @@ func (q disMaxQ) compile(c *compileCtx) (query.Query, *esError) {
 		return matchNone(), nil
 	}
 	return withBoost(query.NewDisjunctionQuery(qs), q.boost), nil
+}
+
+// anyOf matches what any of qs matches: nothing for none, the query itself
+// for one.
+func anyOf(qs []query.Query) query.Query {
+	switch len(qs) {
+	case 0:
+		return matchNone()
+	case 1:
+		return qs[0]
+	}
+	return query.NewDisjunctionQuery(qs)
 }
