@@ -88,10 +88,12 @@ func newRoot() (*cobra.Command, func()) {
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
 		return withCode(exitUsage, fmt.Errorf("%w (see %s --help)", err, c.CommandPath()))
 	})
-	var cpuProfile string
+	var cpuProfile, allocProfile string
 	var stopProfile func()
 	root.PersistentFlags().StringVar(&cpuProfile, "cpuprofile", "", "write a pprof CPU profile of the whole process to this file")
+	root.PersistentFlags().StringVar(&allocProfile, "allocprofile", "", "write a pprof allocation profile of the whole process to this file at exit")
 	_ = root.PersistentFlags().MarkHidden("cpuprofile")
+	_ = root.PersistentFlags().MarkHidden("allocprofile")
 	root.PersistentPreRunE = func(*cobra.Command, []string) error {
 		if cpuProfile == "" {
 			return nil
@@ -111,6 +113,12 @@ func newRoot() (*cobra.Command, func()) {
 	return root, func() {
 		if stopProfile != nil {
 			stopProfile()
+		}
+		if allocProfile != "" {
+			if f, err := os.Create(allocProfile); err == nil {
+				_ = pprof.Lookup("allocs").WriteTo(f, 0)
+				f.Close()
+			}
 		}
 	}
 }

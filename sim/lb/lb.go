@@ -83,7 +83,21 @@ type Balancer struct {
 	srv     *http.Server
 	cancel  context.CancelFunc
 	wg      sync.WaitGroup
+	buffers *bufferPool
 }
+
+// bufferPool recycles the proxy's copy buffers; without one every request
+// allocates 32 KiB.
+type bufferPool struct{ p sync.Pool }
+
+func (bp *bufferPool) Get() []byte {
+	if b, ok := bp.p.Get().(*[]byte); ok {
+		return *b
+	}
+	return make([]byte, 32<<10)
+}
+
+func (bp *bufferPool) Put(b []byte) { bp.p.Put(&b) }
 
 // Start listens and begins health checking; targets start healthy, as
 // instances registered after a successful deployment are.
@@ -99,12 +113,13 @@ func Start(cfg Config, targets []Target) (*Balancer, error) {
 		ResponseHeaderTimeout: cfg.TargetTimeout,
 		DialContext:           (&net.Dialer{Timeout: 2 * time.Second}).DialContext,
 	}
-	b := &Balancer{cfg: cfg, client: &http.Client{Transport: transport, Timeout: cfg.Timeout}}
+	b := &Balancer{cfg: cfg, client: &http.Client{Transport: transport, Timeout: cfg.Timeout}, buffers: &bufferPool{}}
 	for _, t := range targets {
 		u := &url.URL{Scheme: "http", Host: t.Addr}
 		tg := &target{Target: t}
 		rp := httputil.NewSingleHostReverseProxy(u)
 		rp.Transport = transport
+		rp.BufferPool = b.buffers
 		rp.ErrorHandler = func(w http.ResponseWriter, r *http.Request, err error) {
 			status := http.StatusBadGateway
 			if errors.Is(err, context.DeadlineExceeded) || isTimeout(err) {
