@@ -12,6 +12,7 @@ import (
 
 	"github.com/pingcap/failpoint"
 
+	"paysim/chaos"
 	"paysim/check"
 	"paysim/loadgen"
 	"paysim/report"
@@ -101,6 +102,20 @@ func Run(ctx context.Context, sc Scenario, opt Options) (rep *report.Report, err
 		fmt.Fprintf(events, "failpoint %s = %s\n", name, term)
 	}
 	loadStart := time.Now()
+	faultsDone := make(chan []chaos.Record, 1)
+	go func() {
+		recs, ferr := chaos.Run(ctx, st, loadStart, sc.Faults, func(r chaos.Record, injected bool) {
+			what := "healed"
+			if injected {
+				what = "injected"
+			}
+			fmt.Fprintf(events, "fault %s %s on %s at %.1fs\n", r.Kind, what, r.Target, time.Since(loadStart).Seconds())
+		})
+		if ferr != nil {
+			fmt.Fprintf(events, "faults: %v\n", ferr)
+		}
+		faultsDone <- recs
+	}()
 	sum, lerr := loadgen.Run(ctx, loadgen.Config{
 		Targets:  []string{st.Endpoints().API.URL},
 		Pacer:    sc.Load.pacer(),
@@ -120,6 +135,7 @@ func Run(ctx context.Context, sc Scenario, opt Options) (rep *report.Report, err
 		_ = fps.Disable(name) // faults heal before the drain and the checks
 	}
 	fillTraffic(rep, sum)
+	fillFaults(rep, <-faultsDone, sum, sc.Load.pacer().Rate(0))
 	interrupted := lerr != nil && ctx.Err() != nil
 	if lerr != nil && !interrupted {
 		return rep, fmt.Errorf("load: %w", lerr)
@@ -195,6 +211,43 @@ func runChecks(ctx context.Context, st *stack.Stack, historyPath string, rep *re
 	return nil
 }
 
+// fillFaults records each fault's window and its recovery time: from the
+// fault's start until the first of three seconds in a row with no errors
+// and at least 90% of the target rate answered ok (one-second resolution).
+func fillFaults(rep *report.Report, recs []chaos.Record, s loadgen.Summary, rate float64) {
+	for _, r := range recs {
+		f := report.Fault{Kind: r.Kind, Target: r.Target, StartS: r.Start.Seconds(), EndS: r.End.Seconds()}
+		if r.End > 0 {
+			f.RTOS = rto(s.Timeline, r.Start, rate)
+			rep.Recovery.RTOS = max(rep.Recovery.RTOS, f.RTOS)
+		}
+		rep.Faults = append(rep.Faults, f)
+	}
+}
+
+func rto(ticks []loadgen.Tick, start time.Duration, rate float64) float64 {
+	const healthyRun = 3
+	run := 0
+	for i, t := range ticks {
+		if t.T < start.Truncate(time.Second) {
+			continue
+		}
+		if t.Errors == 0 && float64(t.OK) >= 0.9*rate {
+			run++
+			if run == healthyRun {
+				recovered := ticks[i-healthyRun+1].T
+				return max(0, (recovered - start).Seconds())
+			}
+			continue
+		}
+		run = 0
+	}
+	if len(ticks) == 0 {
+		return 0
+	}
+	return (ticks[len(ticks)-1].T - start).Seconds() // never recovered within the run
+}
+
 // fillTraffic copies the load summary into the report.
 func fillTraffic(rep *report.Report, s loadgen.Summary) {
 	rep.Requests = report.Requests{Total: s.Total, OK: s.OK, Failed: s.Failed, Unknown: s.Unknown, ByStatus: map[string]int{}}
@@ -225,6 +278,9 @@ func judgeSLOs(s SLOs, rep *report.Report) {
 	}
 	if s.P99 > 0 {
 		rep.SLOs = append(rep.SLOs, report.SLO{Name: "p99", Target: s.P99.String(), Actual: rep.LatencyMS.P99, OK: rep.LatencyMS.P99 <= report.MS(s.P99)})
+	}
+	if s.RTO > 0 {
+		rep.SLOs = append(rep.SLOs, report.SLO{Name: "rto", Target: s.RTO.String(), Actual: rep.Recovery.RTOS, OK: rep.Recovery.RTOS <= s.RTO.Seconds()})
 	}
 	rep.SLOs = append(rep.SLOs, report.SLO{Name: "rpo", Target: strconv.Itoa(s.RPO), Actual: float64(rep.Recovery.RPOLostPayments), OK: rep.Recovery.RPOLostPayments <= s.RPO})
 }

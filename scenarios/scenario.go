@@ -9,6 +9,7 @@ import (
 
 	vegeta "github.com/tsenart/vegeta/v12/lib"
 
+	"paysim/chaos"
 	"paysim/loadgen"
 	"paysim/sim"
 	"paysim/sim/payments"
@@ -24,6 +25,8 @@ type Scenario struct {
 	Accounts    payments.Accounts
 	Load        Load
 	SLOs        SLOs
+	// Faults are injected on the load's clock.
+	Faults []chaos.Entry
 	// Failpoints are enabled while the load runs: failpoint name -> term
 	// (pingcap/failpoint syntax, e.g. "10%return(true)", "sleep(2000)").
 	Failpoints map[string]string
@@ -89,11 +92,15 @@ func Builtin() []Scenario {
 	doubleRefund.Load.Mix = loadgen.Weights{Payment: 60, Topup: 10, Transfer: 10, Refund: 20}
 	doubleRefund.Load.DoubleRefund = 0.5
 	doubleRefund.SLOs.OKRatio = 0.8 // the second refunds are refused, by design
+	topo := sim.DefaultTopology()
+	azOutage := base("az-outage", "power loss of the first AZ at 20s for 30s at steady load")
+	azOutage.Faults = []chaos.Entry{{Fault: chaos.AZPower{AZ: topo.AZs[0]}, At: 20 * time.Second, For: 30 * time.Second}}
+	azOutage.SLOs = SLOs{Availability: 0.8, RTO: topo.MySQL.FailoverAfter + 5*time.Second}
 	hot := base("hot-merchant", "a campaign at a few merchants: most payments hit the same accounts at once")
 	hot.Load.MerchantSkew = 3
 	return []Scenario{
 		base("baseline", "steady payment mix, no faults"),
-		hot, redelivery, commitThenFail, commitFails, balanceReads, shipperRetry, doubleRefund,
+		azOutage, hot, redelivery, commitThenFail, commitFails, balanceReads, shipperRetry, doubleRefund,
 	}
 }
 

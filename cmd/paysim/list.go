@@ -42,6 +42,9 @@ func newListCmd() *cobra.Command {
 			var entries []scenarioEntry
 			for _, s := range scenarios.Builtin() {
 				e := scenarioEntry{Name: s.Name, Description: s.Description, Faults: []string{}, Duration: s.Load.Duration.String()}
+				for _, f := range s.Faults {
+					e.Faults = append(e.Faults, fmt.Sprintf("%s %s at %v for %v", f.Fault.Name(), f.Fault.Target(), f.At, f.For))
+				}
 				for name, term := range s.Failpoints {
 					e.Faults = append(e.Faults, "failpoint "+name+"="+term)
 				}
