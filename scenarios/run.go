@@ -2,6 +2,7 @@ package scenarios
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -135,7 +136,11 @@ func Run(ctx context.Context, sc Scenario, opt Options) (rep *report.Report, err
 		_ = fps.Disable(name) // faults heal before the drain and the checks
 	}
 	fillTraffic(rep, sum)
-	fillFaults(rep, <-faultsDone, sum, sc.Load.pacer().Rate(0))
+	faultRecs := <-faultsDone
+	fillFaults(rep, faultRecs, sum, sc.Load.pacer().Rate(0))
+	if err := writeSchedule(opt.Out, sc.Faults, faultRecs); err != nil {
+		return rep, err
+	}
 	interrupted := lerr != nil && ctx.Err() != nil
 	if lerr != nil && !interrupted {
 		return rep, fmt.Errorf("load: %w", lerr)
@@ -208,6 +213,39 @@ func runChecks(ctx context.Context, st *stack.Stack, historyPath string, rep *re
 		check.Unknowns(hist, led),
 	)
 	rep.Recovery.RPOLostPayments = lost
+	return nil
+}
+
+// scheduledFault is one line of schedule.json: what was planned and what ran.
+type scheduledFault struct {
+	Kind   string  `json:"kind"`
+	Target string  `json:"target"`
+	AtS    float64 `json:"at_s"`
+	ForS   float64 `json:"for_s"`
+	StartS float64 `json:"start_s"`
+	EndS   float64 `json:"end_s"`
+	LateMS float64 `json:"late_ms"`
+	Error  string  `json:"error,omitempty"`
+}
+
+// writeSchedule writes the fault schedule that ran to schedule.json.
+func writeSchedule(dir string, plan []chaos.Entry, recs []chaos.Record) error {
+	out := make([]scheduledFault, len(plan))
+	for i, e := range plan {
+		r := recs[i]
+		out[i] = scheduledFault{Kind: r.Kind, Target: r.Target, AtS: e.At.Seconds(), ForS: e.For.Seconds(),
+			StartS: r.Start.Seconds(), EndS: r.End.Seconds(), Error: r.Err}
+		if r.Start > 0 {
+			out[i].LateMS = report.MS(r.Start - e.At)
+		}
+	}
+	raw, err := json.MarshalIndent(out, "", "  ")
+	if err != nil {
+		return fmt.Errorf("schedule: %w", err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "schedule.json"), append(raw, '\n'), 0o644); err != nil {
+		return fmt.Errorf("schedule: %w", err)
+	}
 	return nil
 }
 
