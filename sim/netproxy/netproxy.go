@@ -8,7 +8,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"sort"
+	"maps"
+	"slices"
 	"sync"
 
 	toxiproxy "github.com/Shopify/toxiproxy/v2"
@@ -158,10 +159,5 @@ func (p *Proxy) RemoveToxic(ctx context.Context, name string) error {
 func (p *Proxy) Toxics() []string {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	out := make([]string, 0, len(p.toxics))
-	for n := range p.toxics {
-		out = append(out, n)
-	}
-	sort.Strings(out)
-	return out
+	return slices.Sorted(maps.Keys(p.toxics))
 }

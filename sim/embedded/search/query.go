@@ -187,6 +187,15 @@ func stringParam(typ, name string, v any) (string, *esError) {
 }
 
 // singleField returns the one field of a {"field": value} query body.
+// fieldQuery reads the {"<field>": <value>} object most leaf queries take.
+func fieldQuery(typ string, body any) (string, any, *esError) {
+	m, err := asObject(typ, body)
+	if err != nil {
+		return "", nil, err
+	}
+	return singleField(typ, m)
+}
+
 func singleField(typ string, m map[string]any) (string, any, *esError) {
 	var field string
 	var val any
@@ -254,11 +263,7 @@ type termQ struct {
 }
 
 func parseTerm(typ string, body any) (qnode, *esError) {
-	m, err := asObject(typ, body)
-	if err != nil {
-		return nil, err
-	}
-	field, v, err := singleField(typ, m)
+	field, v, err := fieldQuery(typ, body)
 	if err != nil {
 		return nil, err
 	}
@@ -418,11 +423,7 @@ type matchQ struct {
 }
 
 func parseMatch(typ string, body any) (qnode, *esError) {
-	m, err := asObject(typ, body)
-	if err != nil {
-		return nil, err
-	}
-	field, v, err := singleField(typ, m)
+	field, v, err := fieldQuery(typ, body)
 	if err != nil {
 		return nil, err
 	}
@@ -485,11 +486,7 @@ func parseOperator(typ string, obj map[string]any) (and, zeroAll bool, err *esEr
 }
 
 func parseMatchPhrase(typ string, body any) (qnode, *esError) {
-	m, err := asObject(typ, body)
-	if err != nil {
-		return nil, err
-	}
-	field, v, err := singleField(typ, m)
+	field, v, err := fieldQuery(typ, body)
 	if err != nil {
 		return nil, err
 	}
@@ -780,11 +777,7 @@ type rangeQ struct {
 }
 
 func parseRange(typ string, body any) (qnode, *esError) {
-	m, err := asObject(typ, body)
-	if err != nil {
-		return nil, err
-	}
-	field, v, err := singleField(typ, m)
+	field, v, err := fieldQuery(typ, body)
 	if err != nil {
 		return nil, err
 	}
@@ -1273,11 +1266,7 @@ type patternQ struct {
 }
 
 func parsePatternQuery(typ string, body any) (qnode, *esError) {
-	m, err := asObject(typ, body)
-	if err != nil {
-		return nil, err
-	}
-	field, v, err := singleField(typ, m)
+	field, v, err := fieldQuery(typ, body)
 	if err != nil {
 		return nil, err
 	}
