@@ -65,6 +65,7 @@ type Fault struct {
 	StartS float64 `json:"start_s"`
 	EndS   float64 `json:"end_s"`
 	RTOS   float64 `json:"rto_s,omitempty"`
+	Manual bool    `json:"manual,omitempty"` // injected by hand from the TUI
 }
 
 // Recovery is the run's worst recovery time and lost acknowledged payments.

@@ -30,6 +30,30 @@ type Options struct {
 	Events     io.Writer                          // human-readable run events; nil discards
 	DrainBound time.Duration                      // bound on the pre-check drain; default 30s
 	Bugs       []string                           // seeded bugs to switch on
+	// OnFault hears every fault injected (true) or healed (false), scheduled or manual.
+	OnFault func(r chaos.Record, injected bool)
+	// OnLive is called once the stack is up, just before the load starts,
+	// with a handle for a live UI; it must not block.
+	OnLive func(Live)
+}
+
+// Live is a running scenario's handle for a UI: the live topology, load
+// pause, and manual faults (healed at the end of the load at the latest).
+type Live interface {
+	// Nodes is the live status of every node, sorted by id.
+	Nodes() []sim.NodeStatus
+	// AZs are the topology's AZs in order.
+	AZs() []string
+	// Pause pauses (true) or resumes (false) the load.
+	Pause(paused bool)
+	// Paused reports whether the load is paused.
+	Paused() bool
+	// Inject starts a manual fault now; it heals by Heal or when the load ends.
+	Inject(f chaos.Fault) error
+	// Heal ends a manual fault started by Inject (matched by kind and target).
+	Heal(kind, target string) error
+	// Active lists the manual faults currently injected.
+	Active() []chaos.Record
 }
 
 // ErrInterrupted marks a run stopped by Ctrl-C / SIGTERM; the report is partial.
@@ -103,21 +127,7 @@ func Run(ctx context.Context, sc Scenario, opt Options) (rep *report.Report, err
 		fmt.Fprintf(events, "failpoint %s = %s\n", name, term)
 	}
 	loadStart := time.Now()
-	faultsDone := make(chan []chaos.Record, 1)
-	go func() {
-		recs, ferr := chaos.Run(ctx, st, loadStart, sc.Faults, func(r chaos.Record, injected bool) {
-			what := "healed"
-			if injected {
-				what = "injected"
-			}
-			fmt.Fprintf(events, "fault %s %s on %s at %.1fs\n", r.Kind, what, r.Target, time.Since(loadStart).Seconds())
-		})
-		if ferr != nil {
-			fmt.Fprintf(events, "faults: %v\n", ferr)
-		}
-		faultsDone <- recs
-	}()
-	sum, lerr := loadgen.Run(ctx, loadgen.Config{
+	runner, err := loadgen.NewRunner(loadgen.Config{
 		Targets:  []string{st.Endpoints().API.URL},
 		Pacer:    sc.Load.pacer(),
 		Duration: sc.Load.Duration,
@@ -132,11 +142,38 @@ func Run(ctx context.Context, sc Scenario, opt Options) (rep *report.Report, err
 		OnTick:  opt.OnTick,
 		Epoch:   loadStart,
 	})
+	if err != nil {
+		return rep, fmt.Errorf("load: %w", err)
+	}
+	lv := &live{st: st, runner: runner, epoch: loadStart, onFault: opt.OnFault}
+	if opt.OnLive != nil {
+		opt.OnLive(lv)
+	}
+	faultsDone := make(chan []chaos.Record, 1)
+	go func() {
+		recs, ferr := chaos.Run(ctx, st, loadStart, sc.Faults, func(r chaos.Record, injected bool) {
+			what := "healed"
+			if injected {
+				what = "injected"
+			}
+			fmt.Fprintf(events, "fault %s %s on %s at %.1fs\n", r.Kind, what, r.Target, time.Since(loadStart).Seconds())
+			if opt.OnFault != nil {
+				opt.OnFault(r, injected)
+			}
+		})
+		if ferr != nil {
+			fmt.Fprintf(events, "faults: %v\n", ferr)
+		}
+		faultsDone <- recs
+	}()
+	sum, lerr := runner.Run(ctx)
+	manual := lv.healAll()
 	for name := range sc.Failpoints {
 		_ = fps.Disable(name) // faults heal before the drain and the checks
 	}
 	fillTraffic(rep, sum)
 	faultRecs := <-faultsDone
+	defer func() { fillManual(rep, manual) }()
 	fillFaults(rep, faultRecs, sum, sc.Load.pacer().Rate(0))
 	if err := writeSchedule(opt.Out, sc.Faults, faultRecs); err != nil {
 		return rep, err
@@ -247,6 +284,13 @@ func writeSchedule(dir string, plan []chaos.Entry, recs []chaos.Record) error {
 		return fmt.Errorf("schedule: %w", err)
 	}
 	return nil
+}
+
+// fillManual adds faults injected by hand to the report.
+func fillManual(rep *report.Report, recs []chaos.Record) {
+	for _, r := range recs {
+		rep.Faults = append(rep.Faults, report.Fault{Kind: r.Kind, Target: r.Target, StartS: r.Start.Seconds(), EndS: r.End.Seconds(), Manual: true})
+	}
 }
 
 // fillFaults records each fault's window and its recovery time: from the

@@ -89,7 +89,7 @@ func runScenarios(cmd *cobra.Command, f runFlags, args []string) error {
 	if ui == "auto" {
 		ui = "plain"
 		if term.IsTerminal(int(os.Stdout.Fd())) {
-			ui = "plain" // the TUI lands with its own issue; plain until then
+			ui = "tui"
 		}
 	}
 	w := cmd.OutOrStdout()
@@ -102,16 +102,7 @@ func runScenarios(cmd *cobra.Command, f runFlags, args []string) error {
 			out = filepath.Join(out, sc.Name)
 		}
 		fmt.Fprintf(w, "== %s: %s (rate %v for %v, seed %d) -> %s\n", sc.Name, sc.Description, sc.Load.Rate, sc.Load.Duration, sc.Seed, out)
-		rep, err := scenarios.Run(cmd.Context(), sc, scenarios.Options{
-			Out:    out,
-			OnTick: func(t loadgen.Tick) { printTick(w, t) },
-			Progress: func(step string, done, total int) {
-				fmt.Fprintf(w, "setup [%d/%d] %s\n", done, total, step)
-			},
-			Events: w,
-			Bugs:   f.bugs,
-		})
-		printVerdict(w, rep, out)
+		rep, err := runOne(cmd.Context(), ui, w, sc, scenarios.Options{Out: out, Bugs: f.bugs})
 		switch {
 		case errors.Is(err, scenarios.ErrInterrupted):
 			return withCode(exitInterrupted, err)

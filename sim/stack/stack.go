@@ -193,6 +193,9 @@ func (s *Stack) Endpoints() sim.Endpoints {
 	return ep
 }
 
+// Topology is the topology the stack was started with.
+func (s *Stack) Topology() sim.Topology { return s.cfg.Topology }
+
 // Registry is the live view of every node.
 func (s *Stack) Registry() *sim.Registry { return s.backend.Registry() }
 

@@ -1,0 +1,120 @@
+package scenarios
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"sync"
+	"time"
+
+	"paysim/chaos"
+	"paysim/loadgen"
+	"paysim/sim"
+	"paysim/sim/stack"
+)
+
+// live is the Live handle of one run.
+type live struct {
+	st      *stack.Stack
+	runner  *loadgen.Runner
+	epoch   time.Time
+	onFault func(chaos.Record, bool)
+
+	mu     sync.Mutex
+	active []manualFault
+}
+
+type manualFault struct {
+	fault chaos.Fault
+	rec   chaos.Record
+}
+
+func (l *live) Nodes() []sim.NodeStatus {
+	nodes := l.st.Nodes()
+	out := make([]sim.NodeStatus, len(nodes))
+	for i, n := range nodes {
+		out[i] = n.Status()
+	}
+	return out
+}
+
+func (l *live) AZs() []string { return slices.Clone(l.st.Topology().AZs) }
+
+func (l *live) Pause(paused bool) { l.runner.Pause(paused) }
+
+func (l *live) Paused() bool { return l.runner.Paused() }
+
+func (l *live) Inject(f chaos.Fault) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, a := range l.active {
+		if a.rec.Kind == f.Name() && a.rec.Target == f.Target() {
+			return fmt.Errorf("%s on %s is already injected", f.Name(), f.Target())
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	rec := chaos.Record{Kind: f.Name(), Target: f.Target()}
+	if err := f.Inject(ctx, l.st); err != nil {
+		_ = f.Heal(ctx, l.st) // undo a partial inject
+		return fmt.Errorf("inject %s: %w", f.Name(), err)
+	}
+	rec.Start = time.Since(l.epoch)
+	l.active = append(l.active, manualFault{fault: f, rec: rec})
+	l.emit(rec, true)
+	return nil
+}
+
+func (l *live) Heal(kind, target string) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for i, a := range l.active {
+		if a.rec.Kind == kind && a.rec.Target == target {
+			l.active = slices.Delete(l.active, i, i+1)
+			return l.healLocked(a)
+		}
+	}
+	return fmt.Errorf("no manual %s on %s", kind, target)
+}
+
+func (l *live) healLocked(a manualFault) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	err := a.fault.Heal(ctx, l.st)
+	a.rec.End = time.Since(l.epoch)
+	if err != nil {
+		a.rec.Err = "heal: " + err.Error()
+	}
+	l.emit(a.rec, false)
+	return err
+}
+
+func (l *live) Active() []chaos.Record {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	out := make([]chaos.Record, len(l.active))
+	for i, a := range l.active {
+		out[i] = a.rec
+	}
+	return out
+}
+
+// healAll heals every manual fault still injected and returns their records.
+func (l *live) healAll() []chaos.Record {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var out []chaos.Record
+	for _, a := range l.active {
+		_ = l.healLocked(a)
+		a.rec.End = time.Since(l.epoch)
+		out = append(out, a.rec)
+	}
+	l.active = nil
+	return out
+}
+
+func (l *live) emit(r chaos.Record, injected bool) {
+	if l.onFault != nil {
+		l.onFault(r, injected)
+	}
+}
