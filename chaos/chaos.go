@@ -28,6 +28,8 @@ type Fault interface {
 	Inject(ctx context.Context, c Cluster) error
 	// Heal undoes Inject; it must be safe after a partial Inject.
 	Heal(ctx context.Context, c Cluster) error
+	// Available reports whether the fault can run in a stack mode.
+	Available(mode string) bool
 }
 
 // Entry is one scheduled fault.

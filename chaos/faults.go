@@ -22,7 +22,10 @@ func nodesWhere(c Cluster, pick func(sim.NodeStatus) bool) []sim.Node {
 // AZPower is the AZ power-loss variant of az-outage: every node and app
 // instance in the AZ dies and stays dead until the fault heals; primaries
 // there fail over through their clusters' control planes.
-type AZPower struct{ AZ string }
+type AZPower struct {
+	embeddedOnly
+	AZ string
+}
 
 // Name is the fault kind.
 func (f AZPower) Name() string { return "az-outage" }
@@ -57,7 +60,10 @@ func (f AZPower) Heal(ctx context.Context, c Cluster) error {
 }
 
 // NodeKill kills one node until the fault heals.
-type NodeKill struct{ Node string }
+type NodeKill struct {
+	embeddedOnly
+	Node string
+}
 
 // Name is the fault kind.
 func (f NodeKill) Name() string { return "node-kill" }
@@ -87,7 +93,10 @@ func (f NodeKill) Heal(ctx context.Context, c Cluster) error {
 }
 
 // NodePause makes a node accept connections and answer nothing.
-type NodePause struct{ Node string }
+type NodePause struct {
+	embeddedOnly
+	Node string
+}
 
 // Name is the fault kind.
 func (f NodePause) Name() string { return "node-pause" }
@@ -115,6 +124,7 @@ func (f NodePause) Heal(ctx context.Context, c Cluster) error {
 
 // Latency delays every byte from a node by Delay (toxiproxy latency toxic).
 type Latency struct {
+	embeddedOnly
 	Node   string
 	Delay  int // milliseconds, as toxiproxy takes it
 	Jitter int // milliseconds

@@ -4,6 +4,7 @@ import (
 	"context"
 	"sort"
 	"sync"
+	"time"
 )
 
 // Service names a kind of node in the stack.
@@ -158,4 +159,42 @@ type Backend interface {
 	Registry() *Registry
 	Nodes() []Node
 	Close() error
+}
+
+// Detacher is a node that can be cut off from its cluster's control plane
+// (which then fails it over) while it keeps running and serving the clients
+// on its side of a partition: the split brain a network outage allows.
+type Detacher interface {
+	Detach(ctx context.Context) error
+	Attach(ctx context.Context) error
+}
+
+// LinkImpairment is what the network between two AZs does to traffic.
+type LinkImpairment struct {
+	Cut       bool          // nothing gets through; dials and reads time out
+	Latency   time.Duration // added once per round trip
+	Jitter    time.Duration // up to this much more, uniformly
+	Loss      float64       // share of segments lost; each costs a TCP retransmission
+	Bandwidth int64         // bytes per second; 0 = unlimited
+}
+
+// Combine stacks two impairments on the same path.
+func (a LinkImpairment) Combine(b LinkImpairment) LinkImpairment {
+	out := LinkImpairment{
+		Cut: a.Cut || b.Cut, Latency: a.Latency + b.Latency, Jitter: a.Jitter + b.Jitter,
+		Loss: 1 - (1-a.Loss)*(1-b.Loss), Bandwidth: a.Bandwidth,
+	}
+	if out.Bandwidth == 0 || (b.Bandwidth > 0 && b.Bandwidth < out.Bandwidth) {
+		out.Bandwidth = b.Bandwidth
+	}
+	return out
+}
+
+// Network is the region's network between AZs, for faults on links.
+type Network interface {
+	// Impair applies imp from every AZ in from to every AZ in to (one way)
+	// under fault id.
+	Impair(id string, from, to []string, imp LinkImpairment) error
+	// Restore removes fault id.
+	Restore(id string)
 }

@@ -125,3 +125,29 @@ func (t Topology) Validate() error {
 // AZAt returns the i-th AZ, wrapping around so a one-AZ topology still places
 // a replica somewhere.
 func (t Topology) AZAt(i int) string { return t.AZs[i%len(t.AZs)] }
+
+// PlannedNode is a node a topology will have, known before it starts.
+type PlannedNode struct {
+	ID      string
+	Service Service
+	AZ      string
+}
+
+// PlannedNodes lists the nodes a stack of this topology runs, in the ids
+// the embedded backend gives them, so faults can be checked before a run.
+func (t Topology) PlannedNodes() []PlannedNode {
+	var out []PlannedNode
+	for i, az := range t.AZs {
+		out = append(out,
+			PlannedNode{ID: fmt.Sprintf("kafka-%d-%s", i, az), Service: ServiceKafka, AZ: az},
+			PlannedNode{ID: "mysql-" + az, Service: ServiceMySQL, AZ: az},
+			PlannedNode{ID: "es-" + az, Service: ServiceSearch, AZ: az})
+		for j := 0; j < t.App.InstancesPerAZ; j++ {
+			out = append(out, PlannedNode{ID: fmt.Sprintf("app-%s-%d", az, j), Service: ServiceApp, AZ: az})
+		}
+	}
+	for i := 0; i < 2; i++ {
+		out = append(out, PlannedNode{ID: fmt.Sprintf("redis-%d-%s", i, t.AZAt(i)), Service: ServiceRedis, AZ: t.AZAt(i)})
+	}
+	return out
+}

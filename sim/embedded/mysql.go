@@ -1,8 +1,10 @@
 package embedded
 
 import (
+	"errors"
 	"fmt"
 	"path/filepath"
+	"slices"
 	"sync"
 	"time"
 
@@ -89,6 +91,28 @@ func (a *auroraCluster) promote() {
 	}
 	// No healthy instance: the cluster stays down; try again after the delay.
 	a.fo.watch(false)
+}
+
+// switchover moves the writer to the next healthy instance in AZ order, as
+// a planned Aurora failover does.
+func (a *auroraCluster) switchover() error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	old := a.writer.Target()
+	start := slices.Index(a.nodes, old)
+	for i := 1; i < len(a.nodes); i++ {
+		n := a.nodes[(start+i)%len(a.nodes)]
+		if !n.Healthy() {
+			continue
+		}
+		a.inst[old].SetReadOnly(true)
+		old.SetRole(sim.RoleReplica)
+		a.inst[n].SetReadOnly(false)
+		n.SetRole(sim.RolePrimary)
+		a.writer.Point(n)
+		return nil
+	}
+	return errors.New("mysql switchover: no healthy replica")
 }
 
 func (a *auroraCluster) endpoint(topo sim.MySQLTopology) sim.MySQLEndpoint {

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"time"
 
 	"paysim/sim"
 	"paysim/sim/embedded/redisnode"
@@ -143,6 +144,39 @@ func (r *redisCluster) promoteLocked() {
 	r.primary.Point(rep)
 	r.reader.Point(rep) // until the old primary rejoins as a replica
 	r.refresh()
+}
+
+// switchover waits for the replica to catch up, then swaps the roles and
+// replicates the other way, as a planned ElastiCache failover does.
+func (r *redisCluster) switchover() error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	p, rep := r.members()
+	if rep == nil || !rep.Healthy() || !r.rn[rep].Running() {
+		return errors.New("redis switchover: no healthy replica")
+	}
+	// Writes still in flight after a few lags are lost, as in ElastiCache.
+	deadline := time.Now().Add(4*r.topo.ReplicationLag + 100*time.Millisecond)
+	for r.link != nil && r.link.Err() == nil && r.link.Pending() > 0 && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond) // catch-up poll, bounded
+	}
+	if r.link != nil {
+		r.link.Stop()
+		r.link = nil
+	}
+	r.rn[rep].Promote()
+	rep.SetRole(sim.RolePrimary)
+	p.SetRole(sim.RoleReplica)
+	r.primary.Point(rep)
+	if r.rn[p].Running() {
+		r.rn[p].Demote()
+		if l, err := redisnode.Replicate(r.rn[rep], r.rn[p], r.topo.ReplicationLag); err == nil {
+			r.link = l
+			r.reader.Point(p)
+		}
+	}
+	r.refresh()
+	return nil
 }
 
 // refresh records replication lag details for the TUI.

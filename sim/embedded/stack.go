@@ -35,6 +35,7 @@ type Stack struct {
 	redis *redisCluster
 	es    *searchCluster
 	nodes map[string]sim.Node
+	links *netproxy.Links
 }
 
 // Start brings every node of the topology up and returns once all are ready.
@@ -75,10 +76,43 @@ func Start(ctx context.Context, topo sim.Topology, opts Options) (_ *Stack, err 
 			s.nodes[n.ID()] = n
 		}
 	}
+	s.links = netproxy.NewLinks(s.azOf)
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("start: %w", err)
 	}
 	return s, nil
+}
+
+// azOf maps a client-facing address to the AZ and id of the node behind it now.
+func (s *Stack) azOf(addr string) (az, node string) {
+	for _, e := range []*netproxy.Endpoint{s.mysql.writer, s.redis.primary, s.redis.reader, s.es.domain} {
+		if e != nil && e.Addr() == addr {
+			t := e.Target()
+			return t.AZ(), t.ID()
+		}
+	}
+	for _, n := range s.nodes {
+		if nn, ok := n.(*netproxy.Node); ok && nn.Front().Addr() == addr {
+			return nn.AZ(), nn.ID()
+		}
+	}
+	return "", ""
+}
+
+// Links is the region's network between AZs; clients in an AZ dial through
+// Links().Dialer(az).
+func (s *Stack) Links() *netproxy.Links { return s.links }
+
+// Switchover is a planned failover of a service's primary (mysql or redis)
+// to a healthy replica in another AZ; clients see their connections drop.
+func (s *Stack) Switchover(_ context.Context, svc sim.Service) error {
+	switch svc {
+	case sim.ServiceMySQL:
+		return s.mysql.switchover()
+	case sim.ServiceRedis:
+		return s.redis.switchover()
+	}
+	return fmt.Errorf("switchover: %s has no primary", svc)
 }
 
 // Topology is the topology the stack was started with.

@@ -44,6 +44,7 @@ type Node struct {
 	endpoints map[*Endpoint]bool
 	toxics    []sim.Toxic
 	state     sim.State
+	detached  bool
 
 	// onChange lets the owning cluster react to a state change (failover).
 	OnChange func(n *Node)
@@ -54,6 +55,7 @@ var (
 	_ sim.Pauser   = (*Node)(nil)
 	_ sim.Isolator = (*Node)(nil)
 	_ sim.Shaper   = (*Node)(nil)
+	_ sim.Detacher = (*Node)(nil)
 )
 
 // NewNode registers a node (state up) behind its front proxy.
@@ -135,6 +137,12 @@ func (n *Node) Restart(ctx context.Context) error {
 
 // restState is the state a Node returns to: isolated if its network is still cut.
 func (n *Node) restState() sim.State {
+	n.mu.Lock()
+	detached := n.detached
+	n.mu.Unlock()
+	if detached {
+		return sim.StateIsolated
+	}
 	for _, t := range n.activeToxics() {
 		switch t.Name {
 		case toxicIsolate:
@@ -189,6 +197,30 @@ func (n *Node) Reconnect(ctx context.Context) error {
 	if err := n.RemoveToxic(ctx, toxicIsolate); err != nil {
 		return err
 	}
+	if n.State() == sim.StateIsolated {
+		n.setState(n.restState())
+	}
+	return nil
+}
+
+// Detach cuts the Node off from its cluster's control plane: it shows as
+// isolated (so its cluster fails it over) but its address stays open to the
+// clients the region's Links still let through.
+func (n *Node) Detach(context.Context) error {
+	n.mu.Lock()
+	n.detached = true
+	n.mu.Unlock()
+	if n.State() != sim.StateDown {
+		n.setState(sim.StateIsolated)
+	}
+	return nil
+}
+
+// Attach undoes Detach.
+func (n *Node) Attach(context.Context) error {
+	n.mu.Lock()
+	n.detached = false
+	n.mu.Unlock()
 	if n.State() == sim.StateIsolated {
 		n.setState(n.restState())
 	}

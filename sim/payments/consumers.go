@@ -27,7 +27,7 @@ func BonusPoints(amount int64) int64 { return amount * 5 / 1000 }
 // consume runs a consumer group member: poll, handle the batch until it
 // succeeds, then commit its offsets (at least once).
 func (s *Service) consume(ctx context.Context, group, topic string, handle func(context.Context, []*kgo.Record) error) {
-	cl, err := kgo.NewClient(
+	cl, err := kgo.NewClient(append(s.cfg.kafkaOpts(),
 		kgo.SeedBrokers(s.cfg.KafkaBrokers...),
 		kgo.ConsumerGroup(group),
 		kgo.ConsumeTopics(topic),
@@ -38,7 +38,7 @@ func (s *Service) consume(ctx context.Context, group, topic string, handle func(
 		kgo.FetchMaxWait(200*time.Millisecond),
 		kgo.MetadataMinAge(250*time.Millisecond),
 		kgo.ClientID(s.cfg.Instance+"-"+group),
-	)
+	)...)
 	if err != nil {
 		return
 	}

@@ -18,6 +18,19 @@ const (
 	FPShipBulk      = "paysim/payments/shipBulk"
 )
 
+// FailpointNames maps the failpoints' short names (as scenarios write them)
+// to their full names.
+func FailpointNames() map[string]string {
+	return map[string]string{
+		"before-commit":  FPBeforeCommit,
+		"after-commit":   FPAfterCommit,
+		"before-publish": FPBeforePublish,
+		"after-publish":  FPAfterPublish,
+		"consumer-apply": FPConsumerApply,
+		"ship-bulk":      FPShipBulk,
+	}
+}
+
 // ErrInjected is returned where a failpoint made a step fail.
 var ErrInjected = errors.New("failpoint injected")
 
@@ -30,7 +43,12 @@ func (s *Service) failpoint(name string) error {
 	}
 	if v, ok := val.(string); ok && v == "crash" {
 		s.metrics.crashes.Inc()
-		go s.Kill()
+		go func() {
+			s.Kill()
+			if s.cfg.OnCrash != nil {
+				s.cfg.OnCrash()
+			}
+		}()
 		return fmt.Errorf("%s: %w: instance crashed", name, ErrInjected)
 	}
 	return fmt.Errorf("%s: %w", name, ErrInjected)

@@ -39,6 +39,11 @@ type Config struct {
 
 	// Failpoints are the run's failpoints (crash/delay points and seeded bugs).
 	Failpoints *failpoint.Failpoints
+	// Dial, if set, opens every backend connection (the AZ's view of the
+	// region's network).
+	Dial func(ctx context.Context, network, addr string) (net.Conn, error)
+	// OnCrash, if set, hears that a failpoint crashed the instance.
+	OnCrash func()
 
 	DBPool         int           // max open connections to the writer
 	DBTimeout      time.Duration // per statement I/O timeout
@@ -102,6 +107,21 @@ type Service struct {
 
 // DSN builds a go-sql-driver DSN for a ledger endpoint.
 func DSN(user, pass, addr, db string, timeout time.Duration) string {
+	return dsnConfig(user, pass, addr, db, timeout).FormatDSN()
+}
+
+// openDB opens a pool on a ledger endpoint through the instance's dialer.
+func (c Config) openDB(addr string) (*sql.DB, error) {
+	mc := dsnConfig(c.MySQLUser, c.MySQLPass, addr, c.MySQLDB, c.DBTimeout)
+	mc.DialFunc = c.Dial
+	conn, err := mysql.NewConnector(mc)
+	if err != nil {
+		return nil, err
+	}
+	return sql.OpenDB(conn), nil
+}
+
+func dsnConfig(user, pass, addr, db string, timeout time.Duration) *mysql.Config {
 	c := mysql.NewConfig()
 	c.User, c.Passwd, c.Net, c.Addr, c.DBName = user, pass, "tcp", addr, db
 	c.InterpolateParams = true
@@ -110,7 +130,7 @@ func DSN(user, pass, addr, db string, timeout time.Duration) string {
 	c.ReadTimeout = timeout
 	c.WriteTimeout = timeout
 	c.ParseTime = false
-	return c.FormatDSN()
+	return c
 }
 
 // Start brings an instance up: pools, clients, HTTP listener and the
@@ -123,7 +143,7 @@ func Start(ctx context.Context, cfg Config) (_ *Service, err error) {
 			s.Kill()
 		}
 	}()
-	if s.db, err = sql.Open("mysql", DSN(cfg.MySQLUser, cfg.MySQLPass, cfg.MySQLAddr, cfg.MySQLDB, cfg.DBTimeout)); err != nil {
+	if s.db, err = cfg.openDB(cfg.MySQLAddr); err != nil {
 		return nil, fmt.Errorf("open ledger: %w", err)
 	}
 	s.db.SetMaxOpenConns(cfg.DBPool)
@@ -131,16 +151,16 @@ func Start(ctx context.Context, cfg Config) (_ *Service, err error) {
 	s.db.SetConnMaxLifetime(5 * time.Minute)
 	s.reader = s.db
 	if cfg.ReaderAddr != "" && cfg.ReaderAddr != cfg.MySQLAddr {
-		if s.reader, err = sql.Open("mysql", DSN(cfg.MySQLUser, cfg.MySQLPass, cfg.ReaderAddr, cfg.MySQLDB, cfg.DBTimeout)); err != nil {
+		if s.reader, err = cfg.openDB(cfg.ReaderAddr); err != nil {
 			return nil, fmt.Errorf("open reader: %w", err)
 		}
 		s.reader.SetMaxOpenConns(8)
 	}
 	s.rdb = redis.NewClient(&redis.Options{
 		Addr: cfg.RedisAddr, DialTimeout: cfg.RedisTimeout, ReadTimeout: cfg.RedisTimeout, WriteTimeout: cfg.RedisTimeout,
-		MaxRetries: 1, PoolSize: 64, MinIdleConns: 4,
+		MaxRetries: 1, PoolSize: 64, MinIdleConns: 4, Dialer: cfg.Dial,
 	})
-	if s.kc, err = kgo.NewClient(
+	if s.kc, err = kgo.NewClient(append(cfg.kafkaOpts(),
 		kgo.SeedBrokers(cfg.KafkaBrokers...),
 		kgo.RequiredAcks(kgo.AllISRAcks()),
 		kgo.MetadataMinAge(250*time.Millisecond),
@@ -148,10 +168,10 @@ func Start(ctx context.Context, cfg Config) (_ *Service, err error) {
 		kgo.ProducerLinger(0),
 		kgo.RecordDeliveryTimeout(10*time.Second),
 		kgo.ProduceRequestTimeout(5*time.Second),
-	); err != nil {
+	)...); err != nil {
 		return nil, fmt.Errorf("kafka producer: %w", err)
 	}
-	if s.es, err = elasticsearch.NewClient(elasticsearch.Config{Addresses: cfg.SearchURLs, MaxRetries: 2}); err != nil {
+	if s.es, err = elasticsearch.NewClient(elasticsearch.Config{Addresses: cfg.SearchURLs, MaxRetries: 2, Transport: cfg.httpTransport()}); err != nil {
 		return nil, fmt.Errorf("elasticsearch client: %w", err)
 	}
 	if s.ln, err = net.Listen("tcp", cfg.Addr); err != nil {
@@ -176,6 +196,24 @@ func Start(ctx context.Context, cfg Config) (_ *Service, err error) {
 		return nil, fmt.Errorf("start: %w", err)
 	}
 	return s, nil
+}
+
+// kafkaOpts are the options every Kafka client of the instance shares.
+func (c Config) kafkaOpts() []kgo.Opt {
+	if c.Dial == nil {
+		return nil
+	}
+	return []kgo.Opt{kgo.Dialer(c.Dial)}
+}
+
+// httpTransport is the Elasticsearch client's transport, through Dial when set.
+func (c Config) httpTransport() http.RoundTripper {
+	if c.Dial == nil {
+		return nil
+	}
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.DialContext = c.Dial
+	return t
 }
 
 // Addr is the instance's listen address.

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/pingcap/failpoint"
@@ -55,7 +56,23 @@ type Stack struct {
 	lb      *lb.Balancer
 	ledger  *sql.DB
 	once    sync.Once
+	closing atomic.Bool
 }
+
+// crashRestartDelay is how long a crashed app instance stays down before its
+// supervisor (the kubelet) starts it again.
+const crashRestartDelay = time.Second
+
+// linked is a backend with a region network between AZs.
+type linked interface{ Links() *netproxy.Links }
+
+// switcher is a backend that can fail a primary over on purpose.
+type switcher interface {
+	Switchover(ctx context.Context, svc sim.Service) error
+}
+
+// leaderMover is a backend whose Kafka partition leaders can be moved.
+type leaderMover interface{ MoveKafkaLeaders(ctx context.Context) }
 
 // appNode is one payment API instance and its fault handle.
 type appNode struct {
@@ -139,12 +156,17 @@ func (s *Stack) startApps(ctx context.Context, ep sim.Endpoints) error {
 			c.KafkaBrokers = ep.Kafka.Bootstrap
 			c.SearchURLs = []string{ep.Elasticsearch.URL}
 			c.Failpoints = s.cfg.Failpoints
+			if l, ok := s.backend.(linked); ok {
+				c.Dial = l.Links().Dialer(az)
+			}
+			var a *appNode
+			c.OnCrash = func() { s.crashed(a) }
 			svc, err := payments.Start(ctx, c)
 			if err != nil {
 				return fmt.Errorf("app %s: %w", id, err)
 			}
 			c.Addr = svc.Addr() // a restart comes back on the same port
-			a := &appNode{cfg: c, svc: svc}
+			a = &appNode{cfg: c, svc: svc}
 			front, err := s.px.New(id, svc.Addr())
 			if err != nil {
 				svc.Kill()
@@ -158,6 +180,47 @@ func (s *Stack) startApps(ctx context.Context, ep sim.Endpoints) error {
 		}
 	}
 	return nil
+}
+
+// crashed marks an instance a failpoint killed as down and restarts it
+// after crashRestartDelay, unless the stack is closing by then.
+func (s *Stack) crashed(a *appNode) {
+	if a == nil || s.closing.Load() {
+		return
+	}
+	_ = a.Kill(context.Background())
+	time.AfterFunc(crashRestartDelay, func() {
+		if s.closing.Load() || a.State() != sim.StateDown {
+			return
+		}
+		_ = a.Restart(context.Background())
+	})
+}
+
+// Network is the region's network between AZs, for link faults; nil if the
+// backend has none.
+func (s *Stack) Network() sim.Network {
+	if l, ok := s.backend.(linked); ok {
+		return l.Links()
+	}
+	return nil
+}
+
+// Switchover fails a service's primary over on purpose (planned).
+func (s *Stack) Switchover(ctx context.Context, svc sim.Service) error {
+	if b, ok := s.backend.(switcher); ok {
+		return b.Switchover(ctx, svc)
+	}
+	return fmt.Errorf("switchover: not supported by this backend")
+}
+
+// MoveKafkaLeaders re-elects every Kafka partition leader.
+func (s *Stack) MoveKafkaLeaders(ctx context.Context) error {
+	if b, ok := s.backend.(leaderMover); ok {
+		b.MoveKafkaLeaders(ctx)
+		return nil
+	}
+	return fmt.Errorf("kafka leader move: not supported by this backend")
 }
 
 func (a *appNode) kill() {
@@ -231,6 +294,7 @@ func (s *Stack) Node(id string) (sim.Node, bool) {
 // Close tears everything down; it is safe to call more than once.
 func (s *Stack) Close() error {
 	var errs []error
+	s.closing.Store(true)
 	s.once.Do(func() {
 		if s.lb != nil {
 			errs = append(errs, s.lb.Close())

@@ -16,10 +16,16 @@ import (
 // and fast health checks, and tears it down when the test ends.
 func New(t testing.TB) *stack.Stack {
 	t.Helper()
+	return WithTopology(t, sim.DefaultTopology())
+}
+
+// WithTopology is New on a given topology.
+func WithTopology(t testing.TB, topo sim.Topology) *stack.Stack {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	s, err := stack.Up(ctx, stack.Config{
-		Topology: sim.DefaultTopology(),
+		Topology: topo,
 		Accounts: payments.Accounts{Users: 20, Merchants: 3, InitialBalance: 10_000},
 		Dir:      t.TempDir(),
 		LB:       lb.Config{Interval: 100 * time.Millisecond, Timeout: 200 * time.Millisecond},
