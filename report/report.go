@@ -26,6 +26,8 @@ type Report struct {
 	DurationS     float64     `json:"duration_s"`
 	Verdict       string      `json:"verdict"`
 	Interrupted   bool        `json:"interrupted,omitempty"`
+	StoppedBy     string      `json:"stopped_by,omitempty"`   // the stop condition that aborted the run
+	Inconclusive  string      `json:"inconclusive,omitempty"` // why a pass could not be judged
 	Error         string      `json:"error,omitempty"`
 	Bugs          []string    `json:"bugs,omitempty"`
 	TargetRate    float64     `json:"target_rate"`
@@ -66,6 +68,27 @@ type Fault struct {
 	EndS   float64 `json:"end_s"`
 	RTOS   float64 `json:"rto_s,omitempty"`
 	Manual bool    `json:"manual,omitempty"` // injected by hand from the TUI
+	LateMS float64 `json:"late_ms"`          // start against the schedule
+	Error  string  `json:"error,omitempty"`
+	// Before, During and After are the traffic before the fault, inside its
+	// window and after it healed, until the load ended.
+	Before *Window `json:"before,omitempty"`
+	During *Window `json:"during,omitempty"`
+	After  *Window `json:"after,omitempty"`
+}
+
+// Window is the traffic in one span of the run, from the history.
+type Window struct {
+	FromS    float64 `json:"from_s"`
+	ToS      float64 `json:"to_s"`
+	Requests int     `json:"requests"`
+	OK       int     `json:"ok"`
+	Failed   int     `json:"failed"`
+	Errors   int     `json:"errors"` // unknown outcomes: 5xx, timeouts
+	OKRPS    float64 `json:"ok_rps"`
+	P50MS    float64 `json:"p50_ms"`
+	P99MS    float64 `json:"p99_ms"`
+	MaxMS    float64 `json:"max_ms"`
 }
 
 // Recovery is the run's worst recovery time and lost acknowledged payments.
@@ -113,14 +136,12 @@ type Drain struct {
 // MS converts a duration to float milliseconds.
 func MS(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
 
-// Decide sets the verdict from the invariants and SLOs, unless an error or
-// an inconclusive verdict was already set.
+// Decide sets the verdict from the invariants, the SLOs, an error and a
+// stop condition; a run that would pass but could not be judged
+// (Inconclusive) is inconclusive.
 func (r *Report) Decide() {
-	if r.Verdict == VerdictInconclusive {
-		return
-	}
 	r.Verdict = VerdictPass
-	if r.Error != "" {
+	if r.Error != "" || r.StoppedBy != "" {
 		r.Verdict = VerdictFail
 	}
 	for _, inv := range r.Invariants {
@@ -132,6 +153,9 @@ func (r *Report) Decide() {
 		if !s.OK {
 			r.Verdict = VerdictFail
 		}
+	}
+	if r.Verdict == VerdictPass && r.Inconclusive != "" {
+		r.Verdict = VerdictInconclusive
 	}
 }
 

@@ -17,7 +17,9 @@ func TestDecide(t *testing.T) {
 		{"invariant fails", Report{Invariants: []Invariant{{OK: true}, {OK: false}}}, VerdictFail},
 		{"slo fails", Report{SLOs: []SLO{{OK: false}}}, VerdictFail},
 		{"error", Report{Error: "setup: boom"}, VerdictFail},
-		{"inconclusive stays", Report{Verdict: VerdictInconclusive}, VerdictInconclusive},
+		{"a pass that cannot be judged is inconclusive", Report{Inconclusive: "too little traffic"}, VerdictInconclusive},
+		{"a failure beats inconclusive", Report{Inconclusive: "too little traffic", Invariants: []Invariant{{Name: "x"}}}, VerdictFail},
+		{"a stop condition fails the run", Report{StoppedBy: "error rate"}, VerdictFail},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -4,35 +4,82 @@ import (
 	"testing"
 	"time"
 
+	"paysim/chaos"
 	"paysim/loadgen"
+	"paysim/report"
 )
 
-func TestRTO(t *testing.T) {
-	tick := func(s, ok, errs int) loadgen.Tick {
-		return loadgen.Tick{T: time.Duration(s) * time.Second, OK: ok, Errors: errs}
-	}
-	healthy := func(from, to int) []loadgen.Tick {
-		var ts []loadgen.Tick
-		for s := from; s < to; s++ {
-			ts = append(ts, tick(s, 100, 0))
+// traffic makes 10 completions per 100 ms (100/s) from 0 to end, with
+// outcome bad(t) deciding which are unknown.
+func traffic(end time.Duration, bad func(t time.Duration) bool) []loadgen.Event {
+	var evs []loadgen.Event
+	for t := time.Duration(0); t < end; t += 10 * time.Millisecond {
+		typ := loadgen.EventOK
+		if bad != nil && bad(t) {
+			typ = loadgen.EventUnknown
 		}
-		return ts
+		evs = append(evs, loadgen.Event{Type: loadgen.EventInvoke, TNS: int64(t)}, loadgen.Event{Type: typ, TNS: int64(t), LatencyMS: 2})
 	}
+	return evs
+}
+
+func TestRTOAtTenthOfASecond(t *testing.T) {
+	start := 2 * time.Second
 	tests := []struct {
-		name  string
-		ticks []loadgen.Tick
-		start time.Duration
-		want  float64
+		name string
+		bad  func(time.Duration) bool
+		want time.Duration
 	}{
-		{"no effect", healthy(0, 10), 2 * time.Second, 0},
-		{"five bad seconds", append(append(healthy(0, 2), tick(2, 0, 50), tick(3, 10, 40), tick(4, 0, 100), tick(5, 50, 1), tick(6, 80, 0)), healthy(7, 12)...), 2 * time.Second, 5},
-		{"a healthy blip does not count", append(append(healthy(0, 2), tick(2, 0, 9), tick(3, 100, 0), tick(4, 0, 9)), healthy(5, 9)...), 2 * time.Second, 3},
-		{"never recovers", append(healthy(0, 2), tick(2, 0, 9), tick(3, 0, 9), tick(4, 0, 9)), 2 * time.Second, 2},
+		{"no effect", nil, 0},
+		{"errors until 4.3s", func(t time.Duration) bool { return t >= start && t < 4300*time.Millisecond }, 2300 * time.Millisecond},
+		{"a healthy blip does not count", func(t time.Duration) bool {
+			return t >= start && (t < 3*time.Second || (t >= 4*time.Second && t < 4700*time.Millisecond))
+		}, 2700 * time.Millisecond},
+		{"never recovers", func(t time.Duration) bool { return t >= start }, 8 * time.Second},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			if got := rto(tc.ticks, tc.start, 100); got != tc.want {
+			cs := completions(traffic(10*time.Second, tc.bad))
+			if got := rtoOf(cs, start, 10*time.Second, 100); got != tc.want {
 				t.Fatalf("rto %v, want %v", got, tc.want)
+			}
+		})
+	}
+}
+
+func TestAnalyseFaults(t *testing.T) {
+	plan := []chaos.Entry{{Fault: chaos.NodeKill{Node: "x"}, At: 5 * time.Second, For: 2 * time.Second}}
+	rec := chaos.Record{Kind: "node-kill", Target: "x", Start: 5*time.Second + 20*time.Millisecond, End: 7 * time.Second}
+	bad := func(t time.Duration) bool { return t >= rec.Start && t < 6500*time.Millisecond }
+	tests := []struct {
+		name             string
+		rate             float64
+		rec              chaos.Record
+		wantInconclusive bool
+	}{
+		{"judged", 100, rec, false},
+		{"pre-fault traffic under half the target", 400, rec, true},
+		{"fault too early to compare", 100, chaos.Record{Kind: "node-kill", Target: "x", Start: time.Second, End: 2 * time.Second}, true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			rep := &report.Report{}
+			analyseFaults(rep, plan, []chaos.Record{tc.rec}, traffic(10*time.Second, bad), 10*time.Second, func(time.Duration) float64 { return tc.rate })
+			if got := rep.Inconclusive != ""; got != tc.wantInconclusive {
+				t.Fatalf("inconclusive %q, want %v", rep.Inconclusive, tc.wantInconclusive)
+			}
+			f := rep.Faults[0]
+			if tc.wantInconclusive {
+				return
+			}
+			if f.LateMS < 19 || f.LateMS > 21 {
+				t.Errorf("late %.1f ms, want 20", f.LateMS)
+			}
+			if f.During.Errors == 0 || f.Before.Errors != 0 || f.After.Errors != 0 {
+				t.Errorf("windows before/during/after errors %d/%d/%d", f.Before.Errors, f.During.Errors, f.After.Errors)
+			}
+			if f.RTOS < 1.4 || f.RTOS > 1.5 {
+				t.Errorf("rto %.2fs, want 1.48 (errors until 6.5s, on a 100 ms grid)", f.RTOS)
 			}
 		})
 	}

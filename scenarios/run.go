@@ -126,6 +126,29 @@ func Run(ctx context.Context, sc Scenario, opt Options) (rep *report.Report, err
 		}
 		fmt.Fprintf(events, "failpoint %s = %s\n", name, term)
 	}
+	schedule, err := sc.Schedule()
+	if err != nil {
+		return rep, fmt.Errorf("schedule: %w", err)
+	}
+	// The load and the faults run on their own context so a stop condition
+	// can end them without looking like Ctrl-C.
+	loadCtx, stopLoad := context.WithCancel(ctx)
+	defer stopLoad()
+	onTick := opt.OnTick
+	var stoppedBy string
+	if sc.Stop != nil {
+		watch := chaos.NewStopWatch(*sc.Stop)
+		onTick = func(t loadgen.Tick) {
+			if opt.OnTick != nil {
+				opt.OnTick(t)
+			}
+			if reason, trip := watch.Observe(t.T+time.Second, time.Second, t.Requests, t.Errors); trip && stoppedBy == "" {
+				stoppedBy = reason
+				fmt.Fprintf(events, "stop condition: %s; aborting and healing\n", reason)
+				stopLoad()
+			}
+		}
+	}
 	loadStart := time.Now()
 	runner, err := loadgen.NewRunner(loadgen.Config{
 		Targets:  []string{st.Endpoints().API.URL},
@@ -139,7 +162,7 @@ func Run(ctx context.Context, sc Scenario, opt Options) (rep *report.Report, err
 		RunID:   fmt.Sprintf("%s-%d-%d", sc.Name, sc.Seed, started.Unix()),
 		Retry:   loadgen.DefaultRetryPolicy(),
 		History: hf,
-		OnTick:  opt.OnTick,
+		OnTick:  onTick,
 		Epoch:   loadStart,
 	})
 	if err != nil {
@@ -151,7 +174,7 @@ func Run(ctx context.Context, sc Scenario, opt Options) (rep *report.Report, err
 	}
 	faultsDone := make(chan []chaos.Record, 1)
 	go func() {
-		recs, ferr := chaos.Run(ctx, st, loadStart, sc.Faults, func(r chaos.Record, injected bool) {
+		recs, ferr := chaos.Run(loadCtx, st, loadStart, schedule, func(r chaos.Record, injected bool) {
 			what := "healed"
 			if injected {
 				what = "injected"
@@ -166,7 +189,9 @@ func Run(ctx context.Context, sc Scenario, opt Options) (rep *report.Report, err
 		}
 		faultsDone <- recs
 	}()
-	sum, lerr := runner.Run(ctx)
+	sum, lerr := runner.Run(loadCtx)
+	loadEnd := time.Since(loadStart)
+	stopLoad() // faults still waiting to start will not
 	manual := lv.healAll()
 	for name := range sc.Failpoints {
 		_ = fps.Disable(name) // faults heal before the drain and the checks
@@ -174,12 +199,13 @@ func Run(ctx context.Context, sc Scenario, opt Options) (rep *report.Report, err
 	fillTraffic(rep, sum)
 	faultRecs := <-faultsDone
 	defer func() { fillManual(rep, manual) }()
-	fillFaults(rep, faultRecs, sum, sc.Load.pacer().Rate(0))
-	if err := writeSchedule(opt.Out, sc.Faults, faultRecs); err != nil {
+	fillFaults(rep, faultRecs)
+	if err := writeSchedule(opt.Out, schedule, faultRecs); err != nil {
 		return rep, err
 	}
+	rep.StoppedBy = stoppedBy
 	interrupted := lerr != nil && ctx.Err() != nil
-	if lerr != nil && !interrupted {
+	if lerr != nil && !interrupted && stoppedBy == "" {
 		return rep, fmt.Errorf("load: %w", lerr)
 	}
 	if err := hf.Sync(); err != nil {
@@ -201,7 +227,12 @@ func Run(ctx context.Context, sc Scenario, opt Options) (rep *report.Report, err
 	}, bound)
 	rep.Drain = &d
 	fmt.Fprintf(events, "drain: complete=%v in %.2fs (bound %.0fs) %s\n", d.Complete, d.ActualS, d.BoundS, d.Pending)
-	if err := runChecks(cctx, st, filepath.Join(opt.Out, "history.jsonl"), rep); err != nil {
+	hist, err := readHistory(filepath.Join(opt.Out, "history.jsonl"))
+	if err != nil {
+		return rep, err
+	}
+	analyseFaults(rep, schedule, faultRecs, hist, loadEnd, sc.Load.pacer().Rate)
+	if err := runChecks(cctx, st, hist, rep); err != nil {
 		return rep, err
 	}
 	judgeSLOs(sc.SLOs, rep)
@@ -211,16 +242,20 @@ func Run(ctx context.Context, sc Scenario, opt Options) (rep *report.Report, err
 	return rep, nil
 }
 
-func runChecks(ctx context.Context, st *stack.Stack, historyPath string, rep *report.Report) error {
-	f, err := os.Open(historyPath)
+func readHistory(path string) ([]loadgen.Event, error) {
+	f, err := os.Open(path)
 	if err != nil {
-		return fmt.Errorf("checks: %w", err)
+		return nil, fmt.Errorf("history: %w", err)
 	}
 	defer f.Close()
 	hist, err := loadgen.ReadHistory(f)
 	if err != nil {
-		return fmt.Errorf("checks: history: %w", err)
+		return nil, fmt.Errorf("history: %w", err)
 	}
+	return hist, nil
+}
+
+func runChecks(ctx context.Context, st *stack.Stack, hist []loadgen.Event, rep *report.Report) error {
 	led, err := check.LoadLedger(ctx, st.Ledger())
 	if err != nil {
 		return fmt.Errorf("checks: %w", err)
@@ -293,41 +328,12 @@ func fillManual(rep *report.Report, recs []chaos.Record) {
 	}
 }
 
-// fillFaults records each fault's window and its recovery time: from the
-// fault's start until the first of three seconds in a row with no errors
-// and at least 90% of the target rate answered ok (one-second resolution).
-func fillFaults(rep *report.Report, recs []chaos.Record, s loadgen.Summary, rate float64) {
+// fillFaults records each fault's window; analyseFaults adds the rest once
+// the history is complete.
+func fillFaults(rep *report.Report, recs []chaos.Record) {
 	for _, r := range recs {
-		f := report.Fault{Kind: r.Kind, Target: r.Target, StartS: r.Start.Seconds(), EndS: r.End.Seconds()}
-		if r.End > 0 {
-			f.RTOS = rto(s.Timeline, r.Start, rate)
-			rep.Recovery.RTOS = max(rep.Recovery.RTOS, f.RTOS)
-		}
-		rep.Faults = append(rep.Faults, f)
+		rep.Faults = append(rep.Faults, report.Fault{Kind: r.Kind, Target: r.Target, StartS: r.Start.Seconds(), EndS: r.End.Seconds(), Error: r.Err})
 	}
-}
-
-func rto(ticks []loadgen.Tick, start time.Duration, rate float64) float64 {
-	const healthyRun = 3
-	run := 0
-	for i, t := range ticks {
-		if t.T < start.Truncate(time.Second) {
-			continue
-		}
-		if t.Errors == 0 && float64(t.OK) >= 0.9*rate {
-			run++
-			if run == healthyRun {
-				recovered := ticks[i-healthyRun+1].T
-				return max(0, (recovered - start).Seconds())
-			}
-			continue
-		}
-		run = 0
-	}
-	if len(ticks) == 0 {
-		return 0
-	}
-	return (ticks[len(ticks)-1].T - start).Seconds() // never recovered within the run
 }
 
 // fillTraffic copies the load summary into the report.

@@ -5,6 +5,7 @@ package scenarios
 
 import (
 	"fmt"
+	"slices"
 	"time"
 
 	vegeta "github.com/tsenart/vegeta/v12/lib"
@@ -27,6 +28,11 @@ type Scenario struct {
 	SLOs        SLOs
 	// Faults are injected on the load's clock.
 	Faults []chaos.Entry
+	// Nemesis, if set, adds a seeded random schedule (seeded by Seed).
+	Nemesis *chaos.Nemesis
+	// Stop, if set, aborts the run (healing every fault) when the steady
+	// state is lost.
+	Stop *chaos.StopCondition
 	// Failpoints are enabled while the load runs: failpoint name -> term
 	// (pingcap/failpoint syntax, e.g. "10%return(true)", "sleep(2000)").
 	Failpoints map[string]string
@@ -52,6 +58,20 @@ type SLOs struct {
 	P99          time.Duration // end-to-end p99 latency
 	RTO          time.Duration
 	RPO          int // acknowledged payments lost
+}
+
+// Schedule is every fault the run will inject: the fixed ones, then the
+// nemesis's draw.
+func (s Scenario) Schedule() ([]chaos.Entry, error) {
+	out := slices.Clone(s.Faults)
+	if s.Nemesis != nil {
+		drawn, _, err := s.Nemesis.Schedule(uint64(s.Seed), s.Load.Duration, s.Topology, payments.FailpointNames())
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, drawn...)
+	}
+	return out, nil
 }
 
 // Pacer is the load's pacer.

@@ -169,6 +169,16 @@ func printVerdict(w io.Writer, r *report.Report, out string) {
 	}
 	fmt.Fprintf(w, "requests: total=%d ok=%d (%.2f%%) failed=%d unknown=%d  throughput=%.1f/s  p50=%.2fms p95=%.2fms p99=%.2fms max=%.2fms\n",
 		q.Total, q.OK, okPct, q.Failed, q.Unknown, r.ThroughputRPS, r.LatencyMS.P50, r.LatencyMS.P95, r.LatencyMS.P99, r.LatencyMS.Max)
+	for _, f := range r.Faults {
+		fmt.Fprintf(w, "  fault     %-18s %-28s %6.1fs..%6.1fs late=%.0fms rto=%.1fs", f.Kind, f.Target, f.StartS, f.EndS, f.LateMS, f.RTOS)
+		if d := f.During; d != nil && f.Before != nil {
+			fmt.Fprintf(w, "  ok/s before=%.0f during=%.0f errors during=%d p99 during=%.0fms", f.Before.OKRPS, d.OKRPS, d.Errors, d.P99MS)
+		}
+		fmt.Fprintln(w)
+	}
+	if len(r.Faults) > 0 {
+		fmt.Fprintf(w, "  recovery  rto=%.1fs rpo_lost_payments=%d\n", r.Recovery.RTOS, r.Recovery.RPOLostPayments)
+	}
 	for _, inv := range r.Invariants {
 		fmt.Fprintf(w, "  invariant %-22s %-4s checked=%-8d violations=%-4d %s\n", inv.Name, okWord(inv.OK), inv.Checked, inv.Violations, inv.Detail)
 		for _, ex := range inv.Examples {
@@ -180,6 +190,12 @@ func printVerdict(w io.Writer, r *report.Report, out string) {
 	}
 	if r.Error != "" {
 		fmt.Fprintf(w, "  error: %s\n", r.Error)
+	}
+	if r.StoppedBy != "" {
+		fmt.Fprintf(w, "  stopped by: %s\n", r.StoppedBy)
+	}
+	if r.Inconclusive != "" {
+		fmt.Fprintf(w, "  inconclusive: %s\n", r.Inconclusive)
 	}
 	fmt.Fprintf(w, "verdict: %s  (report: %s)\n", strings.ToUpper(r.Verdict), filepath.Join(out, "report.json"))
 }

@@ -1,0 +1,147 @@
+package scenarios
+
+import (
+	"fmt"
+	"slices"
+	"time"
+
+	"paysim/chaos"
+	"paysim/loadgen"
+	"paysim/report"
+)
+
+// Recovery measurement settings.
+const (
+	rtoStep       = 100 * time.Millisecond // RTO resolution
+	healthyWindow = 3 * time.Second        // how long the success rate must hold
+	healthyShare  = 0.9                    // of the target rate, answered ok
+	warmup        = time.Second            // skipped at the start of the before window
+	minBefore     = 3 * time.Second        // shorter pre-fault windows cannot be judged
+	minBeforeRate = 0.5                    // pre-fault ok rate below this share of the target: inconclusive
+)
+
+// completion is one finished operation on the run's clock.
+type completion struct {
+	t       time.Duration
+	outcome string // ok|fail|unknown
+	latency time.Duration
+}
+
+func completions(evs []loadgen.Event) []completion {
+	out := make([]completion, 0, len(evs)/2)
+	for _, e := range evs {
+		if e.Type == loadgen.EventInvoke {
+			continue
+		}
+		out = append(out, completion{t: time.Duration(e.TNS), outcome: e.Type, latency: time.Duration(e.LatencyMS * float64(time.Millisecond))})
+	}
+	slices.SortFunc(out, func(a, b completion) int { return int(a.t - b.t) })
+	return out
+}
+
+// window summarises the completions in [from, to).
+func window(cs []completion, from, to time.Duration) *report.Window {
+	w := &report.Window{FromS: from.Seconds(), ToS: to.Seconds()}
+	var lat []time.Duration
+	for _, c := range cs {
+		if c.t < from || c.t >= to {
+			continue
+		}
+		w.Requests++
+		switch c.outcome {
+		case loadgen.EventOK:
+			w.OK++
+		case loadgen.EventFail:
+			w.Failed++
+		default:
+			w.Errors++
+		}
+		lat = append(lat, c.latency)
+	}
+	if span := (to - from).Seconds(); span > 0 {
+		w.OKRPS = float64(w.OK) / span
+	}
+	if len(lat) > 0 {
+		slices.Sort(lat)
+		q := func(p float64) float64 { return report.MS(lat[min(len(lat)-1, int(p*float64(len(lat))))]) }
+		w.P50MS, w.P99MS, w.MaxMS = q(0.5), q(0.99), report.MS(lat[len(lat)-1])
+	}
+	return w
+}
+
+// rtoOf is the time from start until the first instant, on a 100 ms grid,
+// from which healthyWindow passes with no unknown outcome and at least
+// healthyShare of the target rate answered ok. If that never happens before
+// end, it is end - start.
+func rtoOf(cs []completion, start, end time.Duration, rate float64) time.Duration {
+	if end <= start {
+		return 0
+	}
+	n := int((end-start)/rtoStep) + 1
+	ok, bad := make([]int, n), make([]int, n)
+	for _, c := range cs {
+		if c.t < start || c.t >= end {
+			continue
+		}
+		b := int((c.t - start) / rtoStep)
+		if c.outcome == loadgen.EventOK {
+			ok[b]++
+		} else if c.outcome == loadgen.EventUnknown {
+			bad[b]++
+		}
+	}
+	span := int(healthyWindow / rtoStep)
+	need := healthyShare * rate * healthyWindow.Seconds()
+	okSum, badSum := 0, 0
+	for b := 0; b < n; b++ { // sliding window [b-span+1, b]
+		okSum += ok[b]
+		badSum += bad[b]
+		if b >= span {
+			okSum -= ok[b-span]
+			badSum -= bad[b-span]
+		}
+		if b >= span-1 && badSum == 0 && float64(okSum) >= need {
+			return time.Duration(b-span+1) * rtoStep
+		}
+	}
+	return end - start
+}
+
+// analyseFaults fills each fault's RTO, windows and lateness from the
+// history, and marks the run inconclusive when the traffic before a fault
+// was too thin to judge its recovery.
+// The healthy rate is the lower of the target rate and the ok rate before the
+// fault, so a stack that never reached the target can still recover.
+func analyseFaults(rep *report.Report, plan []chaos.Entry, recs []chaos.Record, evs []loadgen.Event, loadEnd time.Duration, rateAt func(time.Duration) float64) {
+	cs := completions(evs)
+	rep.Faults = rep.Faults[:0]
+	rep.Recovery.RTOS = 0
+	for i, r := range recs {
+		f := report.Fault{Kind: r.Kind, Target: r.Target, StartS: r.Start.Seconds(), EndS: r.End.Seconds(), Error: r.Err}
+		if r.Start == 0 {
+			rep.Faults = append(rep.Faults, f) // never injected
+			continue
+		}
+		f.LateMS = report.MS(r.Start - plan[i].At)
+		end := r.End
+		if end == 0 || end > loadEnd {
+			end = loadEnd
+		}
+		f.Before = window(cs, min(warmup, r.Start), r.Start)
+		f.During = window(cs, r.Start, end)
+		f.After = window(cs, end, loadEnd)
+		rate := rateAt(r.Start)
+		rto := rtoOf(cs, r.Start, loadEnd, min(rate, f.Before.OKRPS))
+		f.RTOS = rto.Seconds()
+		rep.Recovery.RTOS = max(rep.Recovery.RTOS, f.RTOS)
+		if rep.Inconclusive == "" {
+			switch {
+			case r.Start < minBefore:
+				rep.Inconclusive = fmt.Sprintf("%s starts at %.1fs: less than %v of traffic before it to compare with", r.Kind, r.Start.Seconds(), minBefore)
+			case f.Before.OKRPS < minBeforeRate*rate:
+				rep.Inconclusive = fmt.Sprintf("before %s the stack answered %.1f ok/s, under %.0f%% of the target %.0f/s: recovery cannot be judged", r.Kind, f.Before.OKRPS, minBeforeRate*100, rate)
+			}
+		}
+		rep.Faults = append(rep.Faults, f)
+	}
+}

@@ -1,0 +1,58 @@
+package scenarios
+
+import (
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	vegeta "github.com/tsenart/vegeta/v12/lib"
+
+	"paysim/chaos"
+	"paysim/report"
+	"paysim/sim/payments"
+)
+
+// TestStopConditionAbortsHealsAndReports breaks every commit and checks the
+// stop condition ends the run early, heals the fault and still reports.
+func TestStopConditionAbortsHealsAndReports(t *testing.T) {
+	sc, err := Find(Builtin(), "baseline")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sc.Name = "stop-test"
+	sc.Accounts = payments.Accounts{Users: 200, Merchants: 10, InitialBalance: 50_000}
+	sc.Load.Rate = vegeta.Rate{Freq: 100, Per: time.Second}
+	sc.Load.Duration = 40 * time.Second
+	sc.Faults = []chaos.Entry{{Fault: chaos.Failpoint{Point: payments.FPBeforeCommit, Term: "return(true)"}, At: 3 * time.Second, For: 30 * time.Second}}
+	sc.Stop = &chaos.StopCondition{MaxErrorRate: 0.5, For: 2 * time.Second}
+	out := t.TempDir()
+	rep, err := Run(context.Background(), sc, Options{Out: out, DrainBound: 5 * time.Second})
+	if err != nil {
+		t.Fatalf("run: %v", err)
+	}
+	if rep.StoppedBy == "" || rep.Verdict != report.VerdictFail {
+		t.Fatalf("stopped_by %q verdict %q: want a stop and a fail", rep.StoppedBy, rep.Verdict)
+	}
+	if len(rep.Faults) != 1 || rep.Faults[0].EndS == 0 || rep.Faults[0].EndS > 15 {
+		t.Fatalf("faults %+v: want the failpoint healed soon after the stop", rep.Faults)
+	}
+	if rep.Requests.Total == 0 || rep.Requests.Total > 2000 {
+		t.Fatalf("%d requests: want the load cut short (40s at 100/s is 4000)", rep.Requests.Total)
+	}
+	raw, err := os.ReadFile(filepath.Join(out, "report.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var onDisk report.Report
+	if err := json.Unmarshal(raw, &onDisk); err != nil || onDisk.StoppedBy == "" || len(onDisk.Invariants) == 0 {
+		t.Fatalf("report.json: err %v, stopped_by %q, %d invariants", err, onDisk.StoppedBy, len(onDisk.Invariants))
+	}
+	for _, inv := range rep.Invariants {
+		if !inv.OK {
+			t.Errorf("invariant %s failed after the stop: %s", inv.Name, inv.Detail)
+		}
+	}
+}
