@@ -114,12 +114,18 @@ func DSN(user, pass, addr, db string, timeout time.Duration) string {
 func (c Config) openDB(addr string) (*sql.DB, error) {
 	mc := dsnConfig(c.MySQLUser, c.MySQLPass, addr, c.MySQLDB, c.DBTimeout)
 	mc.DialFunc = c.Dial
+	mc.Logger = quietLogger{} // dropped connections are expected under chaos; the metrics count them
 	conn, err := mysql.NewConnector(mc)
 	if err != nil {
 		return nil, err
 	}
 	return sql.OpenDB(conn), nil
 }
+
+// quietLogger discards the driver's own log lines.
+type quietLogger struct{}
+
+func (quietLogger) Print(...any) {}
 
 func dsnConfig(user, pass, addr, db string, timeout time.Duration) *mysql.Config {
 	c := mysql.NewConfig()
