@@ -270,6 +270,46 @@ func TestResultRendersVerdict(t *testing.T) {
 	}
 }
 
+func TestResultChartsShowWholeRun(t *testing.T) {
+	m := newModel(t, Config{Duration: 2 * time.Second, Hold: true}, 100, 30)
+	m = update(t, m, tick(0, 100, 0, time.Millisecond), tick(1, 50, 50, time.Second), tick(2, 1, 0, time.Millisecond),
+		ResultMsg{Report: testReport(report.VerdictPass)})
+	view := m.View()
+	// Totals and the report's percentiles, not the last (partial) second.
+	checkView(t, view, 100, 30, []string{"(run totals)", "(whole run)", "VERDICT: PASS",
+		"rps   100/s ", "ok    151 ", "err   50 ", "p99   1.07s ", "max   1.15s "}, []string{"p99   1.00ms"})
+}
+
+func TestNodeCell(t *testing.T) {
+	a := testAZs[0]
+	node := func(role sim.Role, state sim.State, detail string) sim.NodeStatus {
+		return sim.NodeStatus{ID: "redis-0-" + a, Service: sim.ServiceRedis, AZ: a, Role: role, State: state, Detail: detail}
+	}
+	cases := []struct {
+		name  string
+		nodes []sim.NodeStatus
+		want  string
+	}{
+		{"no node of the service in the AZ", nil, "·"},
+		{"up primary", []sim.NodeStatus{node(sim.RolePrimary, sim.StateUp, "")}, "● up primary"},
+		{"replica with its lag", []sim.NodeStatus{node(sim.RoleReplica, sim.StateUp, "lag 50ms, 3 pending")}, "● up replica lag 50ms, 3 pending"},
+		{"replica cut off from its primary is lagging", []sim.NodeStatus{node(sim.RoleReplica, sim.StateUp, "not replicating")}, "● lagging replica not replicating"},
+		{"a primary is never lagging", []sim.NodeStatus{node(sim.RolePrimary, sim.StateUp, "not replicating")}, "● up primary not replicating"},
+		{"down", []sim.NodeStatus{node(sim.RolePrimary, sim.StateDown, "")}, "✖ down primary"},
+		{"paused", []sim.NodeStatus{node(sim.RoleReplica, sim.StatePaused, "")}, "‖ paused replica"},
+		{"isolated", []sim.NodeStatus{node(sim.RoleReplica, sim.StateIsolated, "")}, "◌ isolated replica"},
+		{"two nodes: counted per state", []sim.NodeStatus{node(sim.RoleMember, sim.StateUp, ""), node(sim.RoleMember, sim.StateDown, "")}, "● up×1 ✖ down×1"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			m := update(t, New(Config{}), NodesMsg{Nodes: tc.nodes, AZs: testAZs})
+			if got := m.cell(sim.ServiceRedis, a); got != tc.want {
+				t.Errorf("cell = %q, want %q", got, tc.want)
+			}
+		})
+	}
+}
+
 // isQuit reports whether cmd, run, asks the program to quit.
 func isQuit(cmd tea.Cmd) bool {
 	if cmd == nil {

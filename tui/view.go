@@ -95,7 +95,11 @@ func (m Model) elapsed() time.Duration {
 	if len(m.ticks) == 0 {
 		return 0
 	}
-	return m.ticks[len(m.ticks)-1].T + time.Second
+	e := m.ticks[len(m.ticks)-1].T + time.Second
+	if m.cfg.Duration > 0 {
+		e = min(e, m.cfg.Duration) // the last interval may straddle the end
+	}
+	return e
 }
 
 func (m Model) header(w int) string {
@@ -252,7 +256,7 @@ func (m Model) cell(svc sim.Service, az string) string {
 func (m Model) state(s sim.NodeStatus) string {
 	switch s.State {
 	case sim.StateUp:
-		if strings.Contains(strings.ToLower(s.Detail), "lagging") || strings.Contains(s.Detail, "not replicating") {
+		if lagging(s) {
 			return m.st.warn.Render("● lagging")
 		}
 		return m.st.up.Render("● up")
@@ -266,13 +270,27 @@ func (m Model) state(s sim.NodeStatus) string {
 	return string(s.State)
 }
 
+// lagging reports whether a running replica says it is behind or cut off
+// from its primary.
+func lagging(s sim.NodeStatus) bool {
+	if s.Role != sim.RoleReplica {
+		return false
+	}
+	d := strings.ToLower(s.Detail)
+	return strings.Contains(d, "lagging") || strings.Contains(d, "not replicating")
+}
+
 // charts are the throughput/errors and latency panels side by side.
 func (m Model) charts(w int) []string {
 	lw := w / 2
 	rw := w - lw
 	left := m.throughputLines(lw - 4)
 	right := m.latencyLines(rw - 4)
-	return beside(m.st.box("Throughput · errors", left, lw, chartsHeight), m.st.box("Latency", right, rw, chartsHeight))
+	lt, rt := "Throughput · errors", "Latency"
+	if m.result != nil {
+		lt, rt = "Throughput · errors (run totals)", "Latency (whole run)"
+	}
+	return beside(m.st.box(lt, left, lw, chartsHeight), m.st.box(rt, right, rw, chartsHeight))
 }
 
 // series is the last n ticks' values of one metric.
@@ -306,8 +324,13 @@ func (m Model) chartRow(label, value string, vals []float64, w int) string {
 func (m Model) throughputLines(w int) []string {
 	n := max(1, w-chartLabel-chartValue)
 	t := m.last()
+	rps := fmt.Sprintf("%.0f/s", t.RPS)
+	if m.result != nil { // the whole run rather than its last second
+		t = loadgen.Tick{OK: m.totOK, Errors: m.totErr, Failed: m.totFailed}
+		rps = fmt.Sprintf("%.0f/s", m.meanRPS())
+	}
 	return []string{
-		m.chartRow("rps", fmt.Sprintf("%.0f/s", t.RPS), series(m.ticks, n, func(t loadgen.Tick) float64 { return t.RPS }), w),
+		m.chartRow("rps", rps, series(m.ticks, n, func(t loadgen.Tick) float64 { return t.RPS }), w),
 		m.chartRow("ok", fmt.Sprint(t.OK), series(m.ticks, n, func(t loadgen.Tick) float64 { return float64(t.OK) }), w),
 		m.chartRow("err", fmt.Sprint(t.Errors), series(m.ticks, n, func(t loadgen.Tick) float64 { return float64(t.Errors) }), w),
 		m.chartRow("4xx", fmt.Sprint(t.Failed), series(m.ticks, n, func(t loadgen.Tick) float64 { return float64(t.Failed) }), w),
@@ -318,6 +341,10 @@ func (m Model) throughputLines(w int) []string {
 func (m Model) latencyLines(w int) []string {
 	n := max(1, w-chartLabel-chartValue)
 	t := m.last()
+	if r := m.result; r != nil && r.Requests.Total > 0 { // the whole run
+		ms := func(v float64) time.Duration { return time.Duration(v * float64(time.Millisecond)) }
+		t = loadgen.Tick{P50: ms(r.LatencyMS.P50), P95: ms(r.LatencyMS.P95), P99: ms(r.LatencyMS.P99), Max: ms(r.LatencyMS.Max)}
+	}
 	ms := func(f func(loadgen.Tick) time.Duration) []float64 {
 		return series(m.ticks, n, func(t loadgen.Tick) float64 { return float64(f(t)) })
 	}
@@ -328,6 +355,15 @@ func (m Model) latencyLines(w int) []string {
 		m.chartRow("max", dur(t.Max), ms(func(t loadgen.Tick) time.Duration { return t.Max }), w),
 		fit("fault", chartLabel) + fit("", chartValue) + m.faultMarks(n),
 	}
+}
+
+// meanRPS is the mean completion rate of the load so far.
+func (m Model) meanRPS() float64 {
+	e := m.elapsed().Seconds()
+	if e <= 0 {
+		return 0
+	}
+	return float64(m.totOK+m.totErr+m.totFailed) / e
 }
 
 func (m Model) activeCount() string {
