@@ -22,7 +22,8 @@ import (
 // to w, and returns its report; opt carries Out and Bugs.
 func runOne(ctx context.Context, ui string, w io.Writer, sc scenarios.Scenario, opt scenarios.Options) (*report.Report, error) {
 	if ui == "tui" {
-		return runTUI(ctx, w, sc, opt)
+		// Keep the result up until q when someone can press it.
+		return runTUI(ctx, os.Stdin, term.IsTerminal(int(os.Stdin.Fd())), w, sc, opt)
 	}
 	opt.OnTick = func(t loadgen.Tick) { printTick(w, t) }
 	opt.Progress = func(step string, done, total int) {
@@ -39,8 +40,9 @@ func runOne(ctx context.Context, ui string, w io.Writer, sc scenarios.Scenario, 
 // bubbletea program from the start of the load until the user leaves (q),
 // then the plain verdict so it stays in the terminal's scrollback. q or
 // Ctrl-C before the end cancels the run, which heals, tears down and
-// writes a partial report while the dashboard keeps drawing.
-func runTUI(ctx context.Context, w io.Writer, sc scenarios.Scenario, opt scenarios.Options) (*report.Report, error) {
+// writes a partial report while the dashboard keeps drawing. Keys come from
+// in; hold keeps the result on screen until q.
+func runTUI(ctx context.Context, in io.Reader, hold bool, w io.Writer, sc scenarios.Scenario, opt scenarios.Options) (*report.Report, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var pacer vegeta.Pacer = sc.Load.Rate
@@ -54,11 +56,9 @@ func runTUI(ctx context.Context, w io.Writer, sc scenarios.Scenario, opt scenari
 	d := tui.NewDashboard(tui.Options{
 		Config: tui.Config{
 			Scenario: sc.Name, Mode: mode, Duration: sc.Load.Duration, Rate: pacer.Rate(0), Out: opt.Out,
-			Cancel: cancel,
-			// Keep the result up until q when someone can press it.
-			Hold: term.IsTerminal(int(os.Stdin.Fd())),
+			Cancel: cancel, Hold: hold,
 		},
-		In:  os.Stdin,
+		In:  in,
 		Out: w,
 	})
 	stderrLog := filepath.Join(opt.Out, "stderr.log")
