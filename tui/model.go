@@ -89,7 +89,8 @@ type Model struct {
 	resultErr     error
 	showHelp      bool
 	menu          menu
-	status        string
+	status        string // outcome of the last action taken from the dashboard
+	statusErr     bool   // status is an error
 	lastEvent     string
 	totOK         int
 	totErr        int
@@ -193,7 +194,7 @@ func (m Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 	case EventMsg:
 		return m.onEvent(string(msg))
 	case ControlMsg:
-		m.status = msg.Action
+		m.status, m.statusErr = msg.Action, msg.Err != nil
 		if msg.Err != nil {
 			m.status = msg.Action + ": " + msg.Err.Error()
 		}

@@ -476,6 +476,7 @@ func TestKeysDriveTheRun(t *testing.T) {
 			wantCalls: []string{fmt.Sprintf("inject %#v", chaos.AZPower{AZ: a})}, want: []string{"inject az-outage on " + a + ": refused"}},
 		{name: "sad: esc backs out without injecting", keys: []string{"f", "enter", "esc", "esc"}, want: []string{"no faults yet"}},
 		{name: "sad: no control, no menu", keys: []string{"f", "enter", "p"}, noControl: true, want: []string{"faults: the run is no longer live"}},
+		{name: "f lists every action", keys: []string{"f"}, want: []string{"▸ az-outage: power loss of an AZ", "latency: 200ms ±50ms", "heal a manual fault (0 active)"}},
 		{name: "? shows help", keys: []string{"?"}, want: []string{"Help", "pause/resume load", "◌ isolated"}},
 	}
 	for _, tc := range cases {
@@ -485,13 +486,13 @@ func TestKeysDriveTheRun(t *testing.T) {
 			if tc.noControl {
 				cfg.Control = nil
 			}
-			m := newModel(t, cfg, 100, 30)
+			m := newModel(t, cfg, 80, 24) // the smallest screen it must work on
 			m = update(t, m, NodesMsg{Nodes: fc.Nodes(), AZs: testAZs, Manual: fc.Active()})
 			m = press(t, m, tc.keys...)
 			if got := fc.Calls(); strings.Join(got, "\n") != strings.Join(tc.wantCalls, "\n") {
 				t.Errorf("control calls:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(tc.wantCalls, "\n"))
 			}
-			checkView(t, m.View(), 100, 30, tc.want, nil)
+			checkView(t, m.View(), 80, 24, tc.want, nil)
 		})
 	}
 }

@@ -62,13 +62,12 @@ func (m Model) liveBody(w, h int) []string {
 	switch {
 	case m.showHelp:
 		return append(out, m.helpBox(w, rest)...)
+	case m.menu.open: // the menu takes the charts' room while it is open
+		title, lines := m.menuView(rest - 2)
+		return append(out, m.st.box(title, lines, w, rest)...)
 	case rest >= chartsHeight+minFaults+2:
 		out = append(out, m.charts(w)...)
 		rest -= chartsHeight
-	}
-	if m.menu.open {
-		title, lines := m.menuView(rest - 2)
-		return append(out, m.st.box(title, lines, w, rest)...)
 	}
 	return append(out, m.faultsBox(w, rest)...)
 }
@@ -145,12 +144,9 @@ func (m Model) footer(w int) string {
 	k.Pause.SetEnabled(m.live())
 	k.Fault.SetEnabled(m.live())
 	keys := m.help.ShortHelpView(k.ShortHelp())
-	note := m.status
-	switch {
-	case m.phase == phaseDone && m.cfg.Hold:
+	note := m.lastEvent
+	if m.phase == phaseDone && m.cfg.Hold {
 		note = "run finished · press q to exit"
-	case note == "":
-		note = m.lastEvent
 	}
 	if note != "" {
 		keys += m.st.dim.Render(" │ ") + note
@@ -441,8 +437,19 @@ func (m Model) faultsBox(w, h int) []string {
 	if len(lines) == 0 {
 		lines = append(lines, m.st.dim.Render("no faults yet · f injects one by hand"))
 	}
-	if rows := h - 2; rows > 0 && len(lines) > rows {
+	rows := h - 2
+	if m.status != "" {
+		rows-- // the status line goes first
+	}
+	if rows > 0 && len(lines) > rows {
 		lines = lines[len(lines)-rows:] // the most recent
+	}
+	if m.status != "" {
+		st := m.st.dim
+		if m.statusErr {
+			st = m.st.warn
+		}
+		lines = append([]string{st.Render("» " + m.status)}, lines...)
 	}
 	return m.st.box(title, lines, w, h)
 }
@@ -471,8 +478,9 @@ func (m Model) helpBox(w, h int) []string {
 	lines := strings.Split(m.help.View(m.keys), "\n")
 	lines = append(lines, "",
 		m.st.up.Render("● up")+"  "+m.st.down.Render("✖ down")+"  "+m.st.paused.Render("‖ paused")+"  "+m.st.isolated.Render("◌ isolated")+"  "+m.st.warn.Render("● lagging"),
-		"Topology is polled every "+m.cfg.Poll.String()+"; charts show one column per second,",
-		"the fault row marks seconds with a fault in force ("+m.st.fault.Render("▓")+"). RTO appears after the run.",
+		"Topology refreshes every "+m.cfg.Poll.String()+". Charts: one column per second;",
+		m.st.fault.Render("▓")+" marks seconds with a fault in force. Each fault's RTO shows once",
+		"the run has reported.",
 		m.st.dim.Render("? or esc closes this help"))
 	return m.st.box("Help", lines, w, h)
 }
