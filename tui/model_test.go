@@ -3,12 +3,15 @@ package tui
 import (
 	"errors"
 	"fmt"
+	"io"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	tea "github.com/charmbracelet/bubbletea"
+	"github.com/charmbracelet/lipgloss"
+	"github.com/muesli/termenv"
 
 	"paysim/chaos"
 	"paysim/loadgen"
@@ -516,15 +519,27 @@ func TestResizeKeepsFrame(t *testing.T) {
 	}
 }
 
-// BenchmarkTickView is the dashboard's cost per second of load: one tick
-// folded in and one frame drawn (the program draws at most 10 a second).
+// BenchmarkTickView is the dashboard's cost per message: one tick folded
+// in and the frame rebuilt (bubbletea calls View after every message and
+// flushes at most 10 frames a second), in plain text and in true colour.
 func BenchmarkTickView(b *testing.B) {
-	m := New(Config{Scenario: "baseline", Duration: time.Hour, Rate: 1000})
-	next, _ := m.Update(tea.WindowSizeMsg{Width: 100, Height: 30})
-	next, _ = next.Update(NodesMsg{Nodes: testNodes(), AZs: testAZs})
-	b.ReportAllocs()
-	for i := 0; b.Loop(); i++ {
-		next, _ = next.Update(tick(i, 1000, 0, 3*time.Millisecond))
-		_ = next.View()
+	for _, p := range []termenv.Profile{termenv.Ascii, termenv.TrueColor} {
+		name := map[termenv.Profile]string{termenv.Ascii: "ascii", termenv.TrueColor: "truecolor"}[p]
+		b.Run(name, func(b *testing.B) {
+			r := lipgloss.NewRenderer(io.Discard)
+			r.SetColorProfile(p)
+			m := New(Config{Scenario: "baseline", Duration: time.Hour, Rate: 1000, Renderer: r})
+			next, _ := m.Update(tea.WindowSizeMsg{Width: 100, Height: 30})
+			next, _ = next.Update(NodesMsg{Nodes: testNodes(), AZs: testAZs})
+			next, _ = next.Update(FaultMsg{Record: chaos.Record{Kind: "az-outage", Target: testAZs[0], Start: time.Second}, Injected: true})
+			if colour := strings.Contains(next.View(), "\x1b["); colour != (p != termenv.Ascii) {
+				b.Fatalf("profile %v: escape codes in the view = %v", p, colour)
+			}
+			b.ReportAllocs()
+			for i := 0; b.Loop(); i++ {
+				next, _ = next.Update(tick(i, 1000, 0, 3*time.Millisecond))
+				_ = next.View()
+			}
+		})
 	}
 }
