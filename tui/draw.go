@@ -16,6 +16,7 @@ type styles struct {
 	up, down, paused, isolated lipgloss.Style
 	warn, pass, fail           lipgloss.Style
 	passBadge, failBadge       lipgloss.Style
+	warnBadge                  lipgloss.Style
 	fault                      lipgloss.Style
 }
 
@@ -35,6 +36,7 @@ func newStyles(r *lipgloss.Renderer) styles {
 		fail:      s().Foreground(lipgloss.Color("9")).Bold(true),
 		passBadge: s().Bold(true).Foreground(lipgloss.Color("0")).Background(lipgloss.Color("10")),
 		failBadge: s().Bold(true).Foreground(lipgloss.Color("15")).Background(lipgloss.Color("9")),
+		warnBadge: s().Bold(true).Foreground(lipgloss.Color("0")).Background(lipgloss.Color("11")),
 		fault:     s().Foreground(lipgloss.Color("9")),
 	}
 }

@@ -227,6 +227,10 @@ func TestResultRendersVerdict(t *testing.T) {
 	failing := testReport(report.VerdictFail)
 	failing.Invariants[2] = report.Invariant{Name: "durability", OK: false, Checked: 3065, Violations: 3}
 	failing.SLOs[0] = report.SLO{Name: "availability", Target: "80%", Actual: 0.7672, OK: false}
+	inconclusive := testReport(report.VerdictInconclusive)
+	inconclusive.Inconclusive = "pre-fault throughput 40/s is under 90% of the target"
+	stopped := testReport(report.VerdictFail)
+	stopped.StoppedBy = "error rate over 50% for 10s"
 	interrupted := testReport(report.VerdictFail)
 	interrupted.Interrupted, interrupted.Error = true, "interrupted"
 	cases := []struct {
@@ -246,6 +250,17 @@ func TestResultRendersVerdict(t *testing.T) {
 			res:     ResultMsg{Report: failing},
 			want:    []string{"VERDICT: FAIL", "✘ durability", "3 violations", "✘ availability", "0.7672 / 80%", "✔ rto"},
 			notWant: []string{"VERDICT: PASS"},
+		},
+		{
+			name:    "inconclusive: the run could not judge a pass",
+			res:     ResultMsg{Report: inconclusive},
+			want:    []string{"VERDICT: INCONCLUSIVE", "inconclusive: pre-fault throughput"},
+			notWant: []string{"VERDICT: PASS", "VERDICT: FAIL"},
+		},
+		{
+			name: "stopped by a stop condition",
+			res:  ResultMsg{Report: stopped},
+			want: []string{"VERDICT: FAIL", "stopped by: error rate over 50% for 10s"},
 		},
 		{
 			name: "interrupted: partial report",

@@ -488,10 +488,14 @@ func (m Model) helpBox(w, h int) []string {
 // resultLines are the verdict, the invariants and the SLOs in w cells.
 func (m Model) resultLines(w int) []string {
 	r := m.result
-	badge := m.st.passBadge.Render(" VERDICT: " + strings.ToUpper(r.Verdict) + " ")
-	if r.Verdict != report.VerdictPass {
-		badge = m.st.failBadge.Render(" VERDICT: " + strings.ToUpper(r.Verdict) + " ")
+	badgeStyle := m.st.failBadge
+	switch r.Verdict {
+	case report.VerdictPass:
+		badgeStyle = m.st.passBadge
+	case report.VerdictInconclusive:
+		badgeStyle = m.st.warnBadge
 	}
+	badge := badgeStyle.Render(" VERDICT: " + strings.ToUpper(r.Verdict) + " ")
 	q := r.Requests
 	okPct := 0.0
 	if q.Total > 0 {
@@ -504,6 +508,12 @@ func (m Model) resultLines(w int) []string {
 	}
 	if r.Error != "" {
 		lines = append(lines, m.st.fail.Render("error: "+r.Error))
+	}
+	if r.StoppedBy != "" {
+		lines = append(lines, m.st.warn.Render("stopped by: "+r.StoppedBy))
+	}
+	if r.Inconclusive != "" {
+		lines = append(lines, m.st.warn.Render("inconclusive: "+r.Inconclusive))
 	}
 	var inv, slo []string
 	for _, i := range r.Invariants {
