@@ -39,8 +39,8 @@ func (n Nemesis) Validate() error {
 			return specErr("kinds", "%q cannot be drawn by a nemesis (have %v)", k, nemesisKinds)
 		}
 	}
-	if n.EveryMin <= 0 || n.EveryMax < n.EveryMin {
-		return specErr("every", "want 0 < min <= max, got %v-%v", n.EveryMin, n.EveryMax)
+	if n.EveryMin < time.Second || n.EveryMax < n.EveryMin {
+		return specErr("every", "want 1s <= min <= max, got %v-%v", n.EveryMin, n.EveryMax)
 	}
 	if n.ForMin < 0 || n.ForMax < n.ForMin {
 		return specErr("for", "want 0 <= min <= max, got %v-%v", n.ForMin, n.ForMax)
@@ -70,7 +70,8 @@ func (n Nemesis) Schedule(seed uint64, d time.Duration, topo sim.Topology, failp
 	var entries []Entry
 	var specs []Spec
 	var running []time.Duration // end times of scheduled faults
-	for at := span(n.EveryMin, n.EveryMax); at < end; at += span(n.EveryMin, n.EveryMax) {
+	const maxDraws = 10_000 // bounds the walk whatever the run's length
+	for at, draws := span(n.EveryMin, n.EveryMax), 0; at < end && draws < maxDraws; at, draws = at+span(n.EveryMin, n.EveryMax), draws+1 {
 		running = slices.DeleteFunc(running, func(e time.Duration) bool { return e <= at })
 		if len(running) >= n.MaxConcurrent {
 			continue

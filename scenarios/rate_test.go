@@ -40,24 +40,51 @@ func TestParseRate(t *testing.T) {
 	}
 }
 
-func TestBuiltinScenariosAreRunnable(t *testing.T) {
-	seen := map[string]bool{}
-	for _, s := range Builtin() {
-		if seen[s.Name] {
-			t.Fatalf("duplicate scenario %q", s.Name)
-		}
-		seen[s.Name] = true
-		if err := s.Topology.Validate(); err != nil {
-			t.Fatalf("%s: %v", s.Name, err)
-		}
+// builtin returns a scenario of the built-in catalogue.
+func builtin(t *testing.T, name string) Scenario {
+	t.Helper()
+	cat, err := Builtin()
+	if err != nil {
+		t.Fatal(err)
+	}
+	sc, err := cat.Find(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sc
+}
+
+func TestBuiltinCatalogue(t *testing.T) {
+	cat, err := Builtin()
+	if err != nil {
+		t.Fatalf("the embedded scenarios.yaml does not decode:\n%v", err)
+	}
+	if len(cat.Scenarios) < 30 {
+		t.Fatalf("%d scenarios, want at least 30", len(cat.Scenarios))
+	}
+	if cat.Scenarios[0].Name != "baseline" {
+		t.Fatal("baseline must be the default (first) scenario")
+	}
+	for _, s := range cat.Scenarios {
 		if s.Load.Duration <= 0 || s.Load.pacer().Rate(0) <= 0 || s.Description == "" {
 			t.Fatalf("%s: incomplete load or description: %+v", s.Name, s.Load)
 		}
+		ci, ok := cat.CI[s.Name]
+		if !ok {
+			t.Errorf("%s: no ci: form for .ci/run", s.Name)
+			continue
+		}
+		d := s.Load.Duration
+		if ci.Duration > 0 {
+			d = ci.Duration
+		}
+		for _, e := range s.Faults {
+			if e.At+e.For+5*time.Second > d {
+				t.Errorf("%s: the %s fault ends at %v, too close to the CI run's end %v to measure recovery", s.Name, e.Fault.Name(), e.At+e.For, d)
+			}
+		}
 	}
-	if Builtin()[0].Name != "baseline" {
-		t.Fatal("baseline must be the default (first) scenario")
-	}
-	if _, err := Find(Builtin(), "nope"); err == nil {
+	if _, err := cat.Find("nope"); err == nil {
 		t.Fatal("unknown scenario found")
 	}
 }

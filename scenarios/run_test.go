@@ -18,10 +18,7 @@ import (
 // TestStopConditionAbortsHealsAndReports breaks every commit and checks the
 // stop condition ends the run early, heals the fault and still reports.
 func TestStopConditionAbortsHealsAndReports(t *testing.T) {
-	sc, err := Find(Builtin(), "baseline")
-	if err != nil {
-		t.Fatal(err)
-	}
+	sc := builtin(t, "baseline")
 	sc.Name = "stop-test"
 	sc.Accounts = payments.Accounts{Users: 200, Merchants: 10, InitialBalance: 50_000}
 	sc.Load.Rate = vegeta.Rate{Freq: 100, Per: time.Second}

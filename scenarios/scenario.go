@@ -5,11 +5,13 @@ package scenarios
 
 import (
 	"fmt"
+	"os"
 	"slices"
 	"time"
 
 	vegeta "github.com/tsenart/vegeta/v12/lib"
 
+	"paysim"
 	"paysim/chaos"
 	"paysim/loadgen"
 	"paysim/sim"
@@ -33,6 +35,8 @@ type Scenario struct {
 	// Stop, if set, aborts the run (healing every fault) when the steady
 	// state is lost.
 	Stop *chaos.StopCondition
+	// Scalable scenarios have their rates multiplied by --scale.
+	Scalable bool
 	// Failpoints are enabled while the load runs: failpoint name -> term
 	// (pingcap/failpoint syntax, e.g. "10%return(true)", "sleep(2000)").
 	Failpoints map[string]string
@@ -74,6 +78,26 @@ func (s Scenario) Schedule() ([]chaos.Entry, error) {
 	return out, nil
 }
 
+// Scale multiplies every rate of the load by f (at least 1/s each).
+func (l *Load) Scale(f float64) {
+	sr := func(r vegeta.Rate) vegeta.Rate {
+		if r.Freq == 0 {
+			return r
+		}
+		r.Freq = max(1, int(float64(r.Freq)*f+0.5))
+		return r
+	}
+	l.Rate = sr(l.Rate)
+	switch p := l.Pacer.(type) {
+	case loadgen.SpikePacer:
+		p.Base, p.Peak = sr(p.Base), sr(p.Peak)
+		l.Pacer = p
+	case loadgen.StepPacer:
+		p.Start, p.Step, p.Max = sr(p.Start), sr(p.Step), sr(p.Max)
+		l.Pacer = p
+	}
+}
+
 // Pacer is the load's pacer.
 func (l Load) pacer() vegeta.Pacer {
 	if l.Pacer != nil {
@@ -82,47 +106,23 @@ func (l Load) pacer() vegeta.Pacer {
 	return l.Rate
 }
 
-// Builtin is the catalogue compiled into the binary until scenarios.yaml
-// lands; the first entry is the default.
-func Builtin() []Scenario {
-	base := func(name, desc string) Scenario {
-		return Scenario{
-			Name: name, Description: desc, Mode: "embedded", Seed: 1,
-			Topology: sim.DefaultTopology(), Accounts: payments.DefaultAccounts(),
-			Load: Load{
-				Rate:     vegeta.Rate{Freq: 200, Per: time.Second},
-				Duration: time.Minute,
-				Mix:      loadgen.Weights{Payment: 70, Topup: 10, Transfer: 15, Refund: 5},
-			},
-			SLOs: SLOs{Availability: 0.99, OKRatio: 0.95, P99: 200 * time.Millisecond},
-		}
-	}
-	redelivery := base("redelivery", "the outbox relay fails after publishing 20% of its batches, so events are delivered again")
-	redelivery.Failpoints = map[string]string{payments.FPAfterPublish: "20%return(true)"}
-	commitThenFail := base("commit-then-fail", "10% of requests fail after their commit; clients retry with the same key")
-	commitThenFail.Failpoints = map[string]string{payments.FPAfterCommit: "10%return(true)"}
-	commitThenFail.SLOs = SLOs{OKRatio: 0.95}
-	commitFails := base("commit-fails", "5% of commits fail; the service retries")
-	commitFails.Failpoints = map[string]string{payments.FPBeforeCommit: "5%return(true)"}
-	balanceReads := base("balance-reads", "a read-heavy mix: balance checks between payments")
-	balanceReads.Load.Mix = loadgen.Weights{Payment: 50, Topup: 10, Transfer: 10, Refund: 5, Balance: 25}
-	shipperRetry := base("shipper-retry", "20% of bulk requests from the log shipper to Elasticsearch fail")
-	shipperRetry.Failpoints = map[string]string{payments.FPShipBulk: "20%return(true)"}
-	doubleRefund := base("double-refund", "merchants click refund twice on half of their full refunds")
-	doubleRefund.Load.Mix = loadgen.Weights{Payment: 60, Topup: 10, Transfer: 10, Refund: 20}
-	doubleRefund.Load.DoubleRefund = 0.5
-	doubleRefund.SLOs.OKRatio = 0.8 // the second refunds are refused, by design
-	topo := sim.DefaultTopology()
-	azOutage := base("az-outage", "power loss of the first AZ at 20s for 30s at steady load")
-	azOutage.Faults = []chaos.Entry{{Fault: chaos.AZPower{AZ: topo.AZs[0]}, At: 20 * time.Second, For: 30 * time.Second}}
-	azOutage.SLOs = SLOs{Availability: 0.8, RTO: topo.MySQL.FailoverAfter + 5*time.Second}
-	hot := base("hot-merchant", "a campaign at a few merchants: most payments hit the same accounts at once")
-	hot.Load.MerchantSkew = 3
-	return []Scenario{
-		base("baseline", "steady payment mix, no faults"),
-		azOutage, hot, redelivery, commitThenFail, commitFails, balanceReads, shipperRetry, doubleRefund,
-	}
+// Builtin decodes the catalogue compiled into the binary (the repo-root
+// scenarios.yaml); its first scenario is the default.
+func Builtin() (*Catalogue, error) {
+	return Decode("scenarios.yaml (built in)", []byte(paysim.CatalogueYAML))
 }
+
+// LoadFile decodes a scenarios file from disk.
+func LoadFile(path string) (*Catalogue, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("scenarios file: %w", err)
+	}
+	return Decode(path, data)
+}
+
+// Find returns the named scenario of the catalogue.
+func (c *Catalogue) Find(name string) (Scenario, error) { return Find(c.Scenarios, name) }
 
 // Find returns the named scenario.
 func Find(all []Scenario, name string) (Scenario, error) {

@@ -76,13 +76,20 @@ func DefaultTopology() Topology {
 }
 
 // Validate reports every inconsistency in the topology.
+// Bounds on what one machine runs.
+const (
+	maxAZs            = 16
+	maxInstancesPerAZ = 16
+	maxPartitions     = 1024
+)
+
 func (t Topology) Validate() error {
 	var errs []error
 	if t.Region == "" {
 		errs = append(errs, errors.New("region: must not be empty"))
 	}
-	if len(t.AZs) == 0 {
-		errs = append(errs, errors.New("azs: at least one AZ is needed"))
+	if len(t.AZs) == 0 || len(t.AZs) > maxAZs {
+		errs = append(errs, fmt.Errorf("azs: %d AZs, want 1..%d", len(t.AZs), maxAZs))
 	}
 	seen := map[string]bool{}
 	for i, az := range t.AZs {
@@ -94,8 +101,8 @@ func (t Topology) Validate() error {
 		}
 		seen[az] = true
 	}
-	if t.App.InstancesPerAZ < 1 {
-		errs = append(errs, fmt.Errorf("app.instances_per_az: %d, want >= 1", t.App.InstancesPerAZ))
+	if t.App.InstancesPerAZ < 1 || t.App.InstancesPerAZ > maxInstancesPerAZ {
+		errs = append(errs, fmt.Errorf("app.instances_per_az: %d, want 1..%d", t.App.InstancesPerAZ, maxInstancesPerAZ))
 	}
 	if t.MySQL.FailoverAfter < 0 {
 		errs = append(errs, errors.New("mysql.failover_after: must not be negative"))
@@ -107,8 +114,8 @@ func (t Topology) Validate() error {
 		errs = append(errs, errors.New("redis: durations must not be negative"))
 	}
 	k := t.Kafka
-	if k.Partitions < 1 {
-		errs = append(errs, fmt.Errorf("kafka.partitions: %d, want >= 1", k.Partitions))
+	if k.Partitions < 1 || k.Partitions > maxPartitions {
+		errs = append(errs, fmt.Errorf("kafka.partitions: %d, want 1..%d", k.Partitions, maxPartitions))
 	}
 	if k.ReplicationFactor < 1 {
 		errs = append(errs, fmt.Errorf("kafka.replication_factor: %d, want >= 1", k.ReplicationFactor))

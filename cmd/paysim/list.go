@@ -7,7 +7,6 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"paysim/scenarios"
 	"paysim/sim/payments"
 )
 
@@ -21,6 +20,7 @@ type scenarioEntry struct {
 
 func newListCmd() *cobra.Command {
 	var bugs, asJSON bool
+	var file string
 	cmd := &cobra.Command{
 		Use:   "list",
 		Short: "List scenarios (or seeded bugs) with one-line descriptions",
@@ -39,14 +39,21 @@ func newListCmd() *cobra.Command {
 				}
 				return tw.Flush()
 			}
-			var entries []scenarioEntry
-			for _, s := range scenarios.Builtin() {
+			cat, err := loadCatalogue(file)
+			if err != nil {
+				return err
+			}
+			entries := []scenarioEntry{}
+			for _, s := range cat.Scenarios {
 				e := scenarioEntry{Name: s.Name, Description: s.Description, Faults: []string{}, Duration: s.Load.Duration.String()}
 				for _, f := range s.Faults {
 					e.Faults = append(e.Faults, fmt.Sprintf("%s %s at %v for %v", f.Fault.Name(), f.Fault.Target(), f.At, f.For))
 				}
 				for name, term := range s.Failpoints {
 					e.Faults = append(e.Faults, "failpoint "+name+"="+term)
+				}
+				if n := s.Nemesis; n != nil {
+					e.Faults = append(e.Faults, fmt.Sprintf("nemesis %v every %v-%v for %v-%v, max %d at once", n.Kinds, n.EveryMin, n.EveryMax, n.ForMin, n.ForMax, n.MaxConcurrent))
 				}
 				entries = append(entries, e)
 			}
@@ -63,6 +70,7 @@ func newListCmd() *cobra.Command {
 	}
 	cmd.Flags().BoolVar(&bugs, "bugs", false, "list the seeded bugs instead")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	cmd.Flags().StringVarP(&file, "file", "f", "", "scenarios file (default ./scenarios.yaml if present, else built-in)")
 	return cmd
 }
 

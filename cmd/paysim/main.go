@@ -4,9 +4,12 @@
 package main
 
 import (
+	"paysim/scenarios"
+
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/signal"
 	"runtime/debug"
@@ -40,7 +43,7 @@ func main() {
 	tuneGC()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	os.Exit(execute(ctx, os.Args[1:]))
+	os.Exit(execute(ctx, os.Args[1:], os.Stderr))
 }
 
 // tuneGC trades memory for CPU: the whole stack shares one process on few
@@ -57,7 +60,7 @@ func tuneGC() {
 }
 
 // execute runs the CLI and maps errors to exit codes.
-func execute(ctx context.Context, args []string) int {
+func execute(ctx context.Context, args []string, stderr io.Writer) int {
 	root, flush := newRoot()
 	root.SetArgs(args)
 	err := root.ExecuteContext(ctx)
@@ -67,12 +70,16 @@ func execute(ctx context.Context, args []string) int {
 	}
 	var ee *exitError
 	if errors.As(err, &ee) {
-		if ee.err != nil && ee.code != exitFail && ee.code != exitInterrupted {
-			fmt.Fprintln(os.Stderr, "paysim:", ee.err)
+		var fe scenarios.FileErrors
+		switch {
+		case errors.As(ee.err, &fe):
+			fmt.Fprintln(stderr, fe.Error()) // FILE:LINE:COL: path: message, one per line
+		case ee.err != nil && ee.code != exitFail && ee.code != exitInterrupted:
+			fmt.Fprintln(stderr, "paysim:", ee.err)
 		}
 		return ee.code
 	}
-	fmt.Fprintln(os.Stderr, "paysim:", err)
+	fmt.Fprintln(stderr, "paysim:", err)
 	return exitUsage
 }
 
@@ -109,7 +116,7 @@ func newRoot() (*cobra.Command, func()) {
 		stopProfile = func() { pprof.StopCPUProfile(); f.Close() }
 		return nil
 	}
-	root.AddCommand(newUpCmd(), newRunCmd(), newListCmd(), newSelftestCmd())
+	root.AddCommand(newUpCmd(), newRunCmd(), newListCmd(), newValidateCmd(), newSelftestCmd())
 	return root, func() {
 		if stopProfile != nil {
 			stopProfile()

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -64,7 +65,7 @@ func TestInterruptedRunTearsDownAndReports(t *testing.T) {
 			}
 		}
 	}()
-	code := execute(ctx, []string{"run", "baseline", "--duration", "60s", "--rate", "50", "--ui", "plain", "--out", out})
+	code := execute(ctx, []string{"run", "baseline", "--duration", "60s", "--rate", "50", "--ui", "plain", "--out", out}, io.Discard)
 	if code != exitInterrupted {
 		t.Fatalf("exit code %d, want %d", code, exitInterrupted)
 	}
@@ -102,7 +103,7 @@ func TestUsageErrorsExit2(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			if code := execute(context.Background(), tc.args); code != exitUsage {
+			if code := execute(context.Background(), tc.args, io.Discard); code != exitUsage {
 				t.Fatalf("exit code %d, want %d", code, exitUsage)
 			}
 		})

@@ -30,6 +30,9 @@ type runFlags struct {
 	ui       string
 	out      string
 	bugs     []string
+	scale    float64
+	all      bool
+	ci       bool
 }
 
 func newRunCmd() *cobra.Command {
@@ -50,6 +53,9 @@ func newRunCmd() *cobra.Command {
 	fl.StringVar(&f.ui, "ui", "auto", "auto|tui|plain (auto = TUI on a terminal, plain otherwise)")
 	fl.StringVar(&f.out, "out", "", "artifact directory (default runs/<time>-<scenario>/)")
 	fl.StringSliceVar(&f.bugs, "bug", nil, "switch on seeded bugs in the payment service (see paysim list --bugs)")
+	fl.Float64Var(&f.scale, "scale", 1, "multiply the scenario's rates (e.g. 0.1 sizes campaign-spike to a laptop)")
+	fl.BoolVar(&f.all, "all", false, "run every scenario of the catalogue")
+	fl.BoolVar(&f.ci, "ci", false, "use each scenario's shortened ci: form (duration, rate, scale) before other overrides")
 	return cmd
 }
 
@@ -64,24 +70,42 @@ func runScenarios(cmd *cobra.Command, f runFlags, args []string) error {
 	default:
 		return withCode(exitUsage, fmt.Errorf("--mode %q: want embedded or containers", f.mode))
 	}
-	if f.file != "" {
-		return withCode(exitUsage, fmt.Errorf("--file: scenario files are not supported yet; built-in scenarios: %s", names(scenarios.Builtin())))
-	}
 	if err := payments.EnableBugs(&failpoint.Failpoints{}, f.bugs); err != nil {
 		return withCode(exitUsage, fmt.Errorf("--bug: %w", err))
 	}
-	catalogue := scenarios.Builtin()
+	if f.scale <= 0 {
+		return withCode(exitUsage, fmt.Errorf("--scale %v: must be positive", f.scale))
+	}
+	catalogue, err := loadCatalogue(f.file)
+	if err != nil {
+		return err
+	}
+	if f.all {
+		if len(args) > 0 {
+			return withCode(exitUsage, errors.New("--all runs every scenario: give no names"))
+		}
+		args = names(catalogue.Scenarios)
+	}
 	if len(args) == 0 {
-		args = []string{catalogue[0].Name}
+		args = []string{catalogue.Scenarios[0].Name}
 	}
 	var selected []scenarios.Scenario
 	for _, name := range args {
-		sc, err := scenarios.Find(catalogue, name)
+		sc, err := catalogue.Find(name)
 		if err != nil {
 			return withCode(exitUsage, err)
 		}
-		if err := applyOverrides(&sc, f); err != nil {
-			return withCode(exitUsage, err)
+		ff := f
+		if f.ci {
+			ci := catalogue.CI[name]
+			if ci.Skip != "" {
+				fmt.Fprintf(cmd.OutOrStdout(), "== %s: skipped in CI: %s\n", name, ci.Skip)
+				continue
+			}
+			ff = withCI(f, ci)
+		}
+		if err := applyOverrides(&sc, ff); err != nil {
+			return withCode(exitUsage, fmt.Errorf("%s: %w", name, err))
 		}
 		selected = append(selected, sc)
 	}
@@ -121,6 +145,20 @@ func runScenarios(cmd *cobra.Command, f runFlags, args []string) error {
 	return nil
 }
 
+// withCI applies a scenario's ci: form under the flags the user gave.
+func withCI(f runFlags, ci scenarios.CIRun) runFlags {
+	if f.duration == 0 {
+		f.duration = ci.Duration
+	}
+	if f.rate == "" {
+		f.rate = ci.Rate
+	}
+	if f.scale == 1 && ci.Scale > 0 {
+		f.scale = ci.Scale
+	}
+	return f
+}
+
 func applyOverrides(sc *scenarios.Scenario, f runFlags) error {
 	if f.mode != "" {
 		sc.Mode = f.mode
@@ -141,15 +179,23 @@ func applyOverrides(sc *scenarios.Scenario, f runFlags) error {
 	if f.seed != 0 {
 		sc.Seed = f.seed
 	}
+	if f.scale != 0 && f.scale != 1 {
+		sc.Load.Scale(f.scale)
+	}
+	for _, e := range sc.Faults {
+		if e.At+e.For > sc.Load.Duration {
+			return fmt.Errorf("--duration %v: the %s fault on %s runs until %v", sc.Load.Duration, e.Fault.Name(), e.Fault.Target(), e.At+e.For)
+		}
+	}
 	return nil
 }
 
-func names(all []scenarios.Scenario) string {
+func names(all []scenarios.Scenario) []string {
 	var n []string
 	for _, s := range all {
 		n = append(n, s.Name)
 	}
-	return strings.Join(n, ", ")
+	return n
 }
 
 // printTick is the plain reporter's one line per second.

@@ -45,7 +45,10 @@ type selftestRun struct {
 
 func selftest(cmd *cobra.Command, out string, duration time.Duration, rate int) error {
 	w := cmd.OutOrStdout()
-	catalogue := scenarios.Builtin()
+	catalogue, err := scenarios.Builtin()
+	if err != nil {
+		return withCode(exitUsage, err)
+	}
 	bugs := payments.Bugs()
 	var scenarioNames []string
 	seen := map[string]bool{}
@@ -57,7 +60,7 @@ func selftest(cmd *cobra.Command, out string, duration time.Duration, rate int) 
 	}
 	sort.Strings(scenarioNames)
 	runOne := func(bug, name string) (selftestRun, error) {
-		sc, err := scenarios.Find(catalogue, name)
+		sc, err := catalogue.Find(name)
 		if err != nil {
 			return selftestRun{}, withCode(exitUsage, err)
 		}

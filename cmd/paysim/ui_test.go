@@ -35,7 +35,11 @@ func (s *termBuffer) String() string {
 
 func shortBaseline(t *testing.T, d time.Duration) scenarios.Scenario {
 	t.Helper()
-	sc, err := scenarios.Find(scenarios.Builtin(), "baseline")
+	cat, err := scenarios.Builtin()
+	if err != nil {
+		t.Fatal(err)
+	}
+	sc, err := cat.Find("baseline")
 	if err != nil {
 		t.Fatal(err)
 	}

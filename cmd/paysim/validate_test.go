@@ -1,0 +1,117 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+)
+
+// goodFile is a small valid scenarios file the broken cases start from.
+const goodFile = `version: 1
+defaults:
+  topology:
+    azs: [ap-northeast-1a, ap-northeast-1c, ap-northeast-1d]
+scenarios:
+  - name: drill
+    description: a drill
+    load:
+      rate: 200/s
+      duration: 60s
+      mix: {payment: 70, topup: 30}
+    faults:
+      - {kind: az-outage, target: ap-northeast-1a, at: 20s, for: 30s}
+    slos: {availability: 99%, p99: 200ms}
+`
+
+func writeFile(t *testing.T, body string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "scenarios.yaml")
+	if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func TestValidateGoodFilesPass(t *testing.T) {
+	for name, body := range map[string]string{"small": goodFile, "catalogue": mustRead(t, "../../scenarios.yaml")} {
+		t.Run(name, func(t *testing.T) {
+			var stderr bytes.Buffer
+			if code := execute(context.Background(), []string{"validate", "-f", writeFile(t, body)}, &stderr); code != exitPass {
+				t.Fatalf("exit %d, want 0:\n%s", code, stderr.String())
+			}
+		})
+	}
+}
+
+func mustRead(t *testing.T, p string) string {
+	t.Helper()
+	raw, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(raw)
+}
+
+// TestBrokenFilesExit2WithPosition feeds broken files to validate and checks
+// each error names FILE:LINE:COL, the field path and the problem.
+func TestBrokenFilesExit2WithPosition(t *testing.T) {
+	sub := func(old, new string) string {
+		if !strings.Contains(goodFile, old) {
+			t.Fatalf("test bug: %q not in the good file", old)
+		}
+		return strings.Replace(goodFile, old, new, 1)
+	}
+	tests := []struct {
+		name string
+		body string
+		want string // regexp after "FILE:"
+	}{
+		{"bad indent", sub("    description: a drill", "      description: a drill"), `^6:11: \$: mapping value is not allowed in this context`},
+		{"unknown field", sub("    description: a drill", "    descripton: a drill"), `^7:5: scenarios\[0\]\.descripton: unknown field "descripton" \(did you mean "description"\?\)`},
+		{"bad duration", sub("duration: 60s", "duration: 60 seconds"), `^10:17: scenarios\[0\]\.load\.duration: "60 seconds" is not a duration`},
+		{"unknown AZ", sub("target: ap-northeast-1a,", "target: us-east-1a,"), `^13:35: scenarios\[0\]\.faults\[0\]\.target: no AZ "us-east-1a"`},
+		{"negative rate", sub("rate: 200/s", "rate: -5/s"), `^9:13: scenarios\[0\]\.load\.rate: rate "-5/s": must be positive`},
+		{"fault after the end", sub("at: 20s, for: 30s", "at: 50s, for: 30s"), `^13:66: scenarios\[0\]\.faults\[0\]\.for: ends at 1m20s, after the run ends \(1m0s\)`},
+		{"duplicate name", goodFile + "  - name: drill\n    description: again\n    load: {rate: 10/s, duration: 10s}\n", `^15:11: scenarios\[1\]\.name: duplicate scenario name "drill"`},
+		{"unknown fault kind", sub("kind: az-outage", "kind: meteor-strike"), `^13:16: scenarios\[0\]\.faults\[0\]\.kind: unknown fault kind "meteor-strike"`},
+		{"percentage over 100", sub("availability: 99%", "availability: 120%"), `^14:26: scenarios\[0\]\.slos\.availability: "120%": a percentage must be between 0% and 100%`},
+		{"scalar where a list belongs", sub("azs: [ap-northeast-1a, ap-northeast-1c, ap-northeast-1d]", "azs: ap-northeast-1a"), `^4:10: defaults\.topology\.azs: string was used where sequence is expected`},
+		{"unsupported version", sub("version: 1", "version: 3"), `^1:10: version: unsupported version 3`},
+		{"unknown mix operation", sub("topup: 30", "topups: 30"), `^11:34: scenarios\[0\]\.load\.mix\.topups: unknown operation "topups" .*did you mean "topup"`},
+		{"kind not in mode", sub("  - name: drill\n", "  - name: drill\n    mode: containers\n"), `^14:16: scenarios\[0\]\.faults\[0\]\.kind: az-outage is not available in containers mode`},
+		{"bad failpoint term", sub("{kind: az-outage, target: ap-northeast-1a, at: 20s, for: 30s}", "{kind: failpoint, failpoint: before-commit, term: \"sleep(\", at: 20s, for: 30s}"), `^13:\d+: scenarios\[0\]\.faults\[0\]\.term: "sleep\("`},
+		{"empty file", "", `^1:1: \$: empty file`},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			path := writeFile(t, tc.body)
+			var stderr bytes.Buffer
+			if code := execute(context.Background(), []string{"validate", "-f", path}, &stderr); code != exitUsage {
+				t.Fatalf("exit %d, want %d; stderr:\n%s", code, exitUsage, stderr.String())
+			}
+			first := strings.SplitN(stderr.String(), "\n", 2)[0]
+			rest, ok := strings.CutPrefix(first, path+":")
+			if !ok {
+				t.Fatalf("error does not start with the file name:\n%s", stderr.String())
+			}
+			if !regexp.MustCompile(tc.want).MatchString(rest) {
+				t.Fatalf("got  %s\nwant %s", rest, tc.want)
+			}
+		})
+	}
+}
+
+func TestRunWithBrokenFileExits2(t *testing.T) {
+	path := writeFile(t, strings.Replace(goodFile, "version: 1", "version: 2", 1))
+	var stderr bytes.Buffer
+	if code := execute(context.Background(), []string{"run", "-f", path, "drill"}, &stderr); code != exitUsage {
+		t.Fatalf("exit %d, want 2", code)
+	}
+	if !strings.HasPrefix(stderr.String(), path+":1:10: version:") {
+		t.Fatalf("stderr %q", stderr.String())
+	}
+}

@@ -1,0 +1,103 @@
+package scenarios
+
+import (
+	"context"
+	"errors"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"paysim/report"
+)
+
+func FuzzDecode(f *testing.F) {
+	raw, err := os.ReadFile("../scenarios.yaml")
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(string(raw))
+	f.Add("version: 1\nscenarios:\n  - name: a\n    description: b\n    load: {rate: 1/s, duration: 1s}\n")
+	f.Add("version: 1\nscenarios: [{name: x, faults: [{kind: partition, target: 'a|b'}]}]\n")
+	f.Add("version: 1\nscenarios:\n  - nemesis: {kinds: [node-kill], every: 1s-2s}\n    load: {profile: {kind: spike, from: 1/s, to: 2/s}}\n")
+	f.Add("{")
+	f.Fuzz(func(t *testing.T, body string) {
+		type result struct {
+			cat *Catalogue
+			err error
+		}
+		done := make(chan result, 1)
+		go func() {
+			c, e := Decode("fuzz.yaml", []byte(body))
+			done <- result{c, e}
+		}()
+		var cat *Catalogue
+		var err error
+		select {
+		case r := <-done:
+			cat, err = r.cat, r.err
+		case <-time.After(5 * time.Second):
+			t.Fatalf("Decode took over 5s on %q", body)
+		}
+		if err == nil && (cat == nil || len(cat.Scenarios) == 0) {
+			t.Fatal("no error and no scenarios")
+		}
+		var fe FileErrors
+		if err != nil && (!errors.As(err, &fe) || len(fe) == 0) {
+			t.Fatalf("error %v is not a FileErrors", err)
+		}
+		for _, e := range fe {
+			if e.Line < 1 || e.Col < 1 || !strings.HasPrefix(e.Error(), "fuzz.yaml:") {
+				t.Fatalf("error without a position: %v", e)
+			}
+		}
+	})
+}
+
+// TestFiveAZRegionLosesItsFifthAZ runs a file with five AZs in us-east-1
+// and an outage of the fifth: nothing is wired to three Tokyo AZs.
+func TestFiveAZRegionLosesItsFifthAZ(t *testing.T) {
+	const body = `version: 1
+defaults:
+  topology:
+    region: us-east-1
+    azs: [us-east-1a, us-east-1b, us-east-1c, us-east-1d, us-east-1f]
+    mysql: {failover_after: 2s}
+  accounts: {users: 200, merchants: 20, initial_balance: 50000}
+scenarios:
+  - name: fifth-az-down
+    description: the fifth AZ of a five-AZ region loses power
+    load: {rate: 100/s, duration: 15s}
+    faults:
+      - {kind: az-outage, target: us-east-1f, variant: power, at: 4s, for: 6s}
+    slos: {availability: 95%, rto: 5s}
+`
+	cat, err := Decode("five.yaml", []byte(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sc := cat.Scenarios[0]
+	if got := len(sc.Topology.AZs); got != 5 || sc.Topology.Region != "us-east-1" {
+		t.Fatalf("topology %v in %s", sc.Topology.AZs, sc.Topology.Region)
+	}
+	var seen []string
+	rep, err := Run(context.Background(), sc, Options{Out: t.TempDir(), DrainBound: 10 * time.Second, OnLive: func(l Live) {
+		for _, n := range l.Nodes() {
+			if n.AZ == "us-east-1f" {
+				seen = append(seen, n.ID)
+			}
+		}
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(seen) < 4 { // kafka, mysql, es, app at least
+		t.Fatalf("nodes in the fifth AZ: %v", seen)
+	}
+	if len(rep.Faults) != 1 || rep.Faults[0].Target != "us-east-1f" || rep.Faults[0].StartS == 0 || rep.Faults[0].EndS == 0 {
+		t.Fatalf("faults %+v", rep.Faults)
+	}
+	if rep.Verdict != report.VerdictPass {
+		t.Fatalf("verdict %s: %+v %+v", rep.Verdict, rep.Invariants, rep.SLOs)
+	}
+}
