@@ -70,7 +70,7 @@ func (n Nemesis) Schedule(seed uint64, d time.Duration, topo sim.Topology, failp
 	var entries []Entry
 	var specs []Spec
 	var running []time.Duration // end times of scheduled faults
-	const maxDraws = 10_000 // bounds the walk whatever the run's length
+	const maxDraws = 10_000     // bounds the walk whatever the run's length
 	for at, draws := span(n.EveryMin, n.EveryMax), 0; at < end && draws < maxDraws; at, draws = at+span(n.EveryMin, n.EveryMax), draws+1 {
 		running = slices.DeleteFunc(running, func(e time.Duration) bool { return e <= at })
 		if len(running) >= n.MaxConcurrent {
