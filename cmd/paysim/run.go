@@ -118,6 +118,15 @@ func runScenarios(cmd *cobra.Command, f runFlags, args []string) error {
 	}
 	w := cmd.OutOrStdout()
 	failed := false
+	var summary []string
+	defer func() {
+		if len(summary) > 1 {
+			fmt.Fprintln(w, "== summary")
+			for _, line := range summary {
+				fmt.Fprintln(w, line)
+			}
+		}
+	}()
 	for _, sc := range selected {
 		out := f.out
 		if out == "" {
@@ -126,7 +135,12 @@ func runScenarios(cmd *cobra.Command, f runFlags, args []string) error {
 			out = filepath.Join(out, sc.Name)
 		}
 		fmt.Fprintf(w, "== %s: %s (rate %v for %v, seed %d) -> %s\n", sc.Name, sc.Description, sc.Load.Rate, sc.Load.Duration, sc.Seed, out)
+		started := time.Now()
 		rep, err := runOne(cmd.Context(), ui, w, sc, scenarios.Options{Out: out, Bugs: f.bugs})
+		if rep != nil {
+			summary = append(summary, fmt.Sprintf("%-22s %-12s rto=%5.1fs lost=%d ok/s=%6.1f p99=%7.1fms  (%.0fs)",
+				sc.Name, rep.Verdict, rep.Recovery.RTOS, rep.Recovery.RPOLostPayments, rep.ThroughputRPS, rep.LatencyMS.P99, time.Since(started).Seconds()))
+		}
 		switch {
 		case errors.Is(err, scenarios.ErrInterrupted):
 			return withCode(exitInterrupted, err)
@@ -182,9 +196,9 @@ func applyOverrides(sc *scenarios.Scenario, f runFlags) error {
 	if f.scale != 0 && f.scale != 1 {
 		sc.Load.Scale(f.scale)
 	}
-	for _, e := range sc.Faults {
-		if e.At+e.For > sc.Load.Duration {
-			return fmt.Errorf("--duration %v: the %s fault on %s runs until %v", sc.Load.Duration, e.Fault.Name(), e.Fault.Target(), e.At+e.For)
+	for _, e := range sc.Faults { // one that outlasts the load heals when it ends
+		if e.At >= sc.Load.Duration {
+			return fmt.Errorf("--duration %v: the %s fault on %s would start at %v, after the load ends", sc.Load.Duration, e.Fault.Name(), e.Fault.Target(), e.At)
 		}
 	}
 	return nil

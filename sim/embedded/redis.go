@@ -181,7 +181,8 @@ func (r *redisCluster) switchover() error {
 
 // refresh records replication lag details for the TUI.
 func (r *redisCluster) refresh() {
-	_, rep := r.members()
+	p, rep := r.members()
+	p.SetDetail("")
 	if r.link != nil && r.link.Err() == nil {
 		rep.SetDetail(fmt.Sprintf("lag %v, %d pending", r.topo.ReplicationLag, r.link.Pending()))
 	} else {
