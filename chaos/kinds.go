@@ -585,3 +585,35 @@ func (f Failpoint) Heal(_ context.Context, c Cluster) error {
 	}
 	return nil
 }
+
+// regionLoser is a cluster whose ledger has a DR copy in another region.
+type regionLoser interface {
+	LoseRegion(ctx context.Context) error
+}
+
+// RegionLoss loses the primary region for good: its app tier and ledger die,
+// the DR copy (replicated asynchronously) is promoted after its delay, and
+// what it never received is the RPO. It does not heal: a lost region stays
+// lost for the rest of the run.
+type RegionLoss struct {
+	embeddedOnly
+	Region string
+}
+
+// Name is the fault kind.
+func (f RegionLoss) Name() string { return "region-loss" }
+
+// Target is the region lost.
+func (f RegionLoss) Target() string { return f.Region }
+
+// Inject loses the region.
+func (f RegionLoss) Inject(ctx context.Context, c Cluster) error {
+	r, ok := c.(regionLoser)
+	if !ok {
+		return errors.New("this stack has no DR copy to promote")
+	}
+	return r.LoseRegion(ctx)
+}
+
+// Heal does nothing: the DR region carries on.
+func (f RegionLoss) Heal(context.Context, Cluster) error { return nil }

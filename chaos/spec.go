@@ -62,6 +62,7 @@ func Kinds() []Kind {
 		{"kafka-broker-loss", "Kafka brokers die (by id, or count)", "broker ids or empty"},
 		{"kafka-leader-move", "every Kafka partition leader moves", "kafka"},
 		{"app-crash", "payment API instances crash mid-request and stay down for the fault's duration", "app instance or AZ"},
+		{"region-loss", "the primary region is lost for good; the DR copy of the ledger is promoted and the RPO measured", "the topology's region"},
 		{"failpoint", "a pingcap/failpoint term on the data path (crash between commit and publish, a stall before commit...)", "failpoint name"},
 	}
 }
@@ -239,6 +240,14 @@ func Build(s Spec, topo sim.Topology, failpoints map[string]string) (Fault, erro
 			return AppCrash{Node: s.Target}, nil
 		}
 		return nil, specErr("target", "no app instance or AZ %q", s.Target)
+	case "region-loss":
+		if topo.DR == nil {
+			return nil, specErr("kind", "region-loss needs a DR copy: set topology.dr")
+		}
+		if s.Target != "" && s.Target != topo.Region {
+			return nil, specErr("target", "region-loss targets the topology's region %q, got %q", topo.Region, s.Target)
+		}
+		return RegionLoss{Region: topo.Region}, nil
 	case "failpoint":
 		name := s.Failpoint
 		if name == "" {

@@ -55,6 +55,11 @@ type (
 			ReplicationFactor *int `yaml:"replication_factor"`
 			MinInsyncReplicas *int `yaml:"min_insync_replicas"`
 		} `yaml:"kafka"`
+		DR *struct {
+			Region         string `yaml:"region"`
+			ReplicationLag string `yaml:"replication_lag"`
+			PromoteAfter   string `yaml:"promote_after"`
+		} `yaml:"dr"`
 	}
 	fileAccounts struct {
 		Users          *int   `yaml:"users"`
@@ -146,7 +151,7 @@ func knownFields() []string {
 		"rate", "profile", "duration", "mix", "double_refund", "merchant_skew", "kind", "from", "to", "over", "step",
 		"every", "at", "rise", "hold", "decay", "target", "variant", "for", "latency", "jitter", "loss", "bandwidth",
 		"count", "failpoint", "term", "kinds", "max_concurrent", "quiet", "availability", "ok_ratio", "p99", "rto", "rpo",
-		"error_rate", "name", "description", "faults", "nemesis", "stop", "failpoints", "scalable", "ci", "skip", "scale",
+		"error_rate", "dr", "promote_after", "name", "description", "faults", "nemesis", "stop", "failpoints", "scalable", "ci", "skip", "scale",
 	}
 }
 
@@ -539,6 +544,11 @@ func (d *decoder) topology(path string, t sim.Topology, ft *fileTopology) sim.To
 		set(&t.Kafka.Partitions, k.Partitions)
 		set(&t.Kafka.ReplicationFactor, k.ReplicationFactor)
 		set(&t.Kafka.MinInsyncReplicas, k.MinInsyncReplicas)
+	}
+	if dr := ft.DR; dr != nil {
+		t.DR = &sim.DRTopology{Region: dr.Region,
+			ReplicationLag: d.duration(path+".dr.replication_lag", dr.ReplicationLag, time.Second),
+			PromoteAfter:   d.duration(path+".dr.promote_after", dr.PromoteAfter, 5*time.Second)}
 	}
 	if err := t.Validate(); err != nil {
 		d.errorf(path, "%v", err)

@@ -18,7 +18,24 @@ type Topology struct {
 	MySQL  MySQLTopology
 	Redis  RedisTopology
 	Kafka  KafkaTopology
+	// DR, if set, keeps an asynchronous copy of the ledger in another region.
+	DR *DRTopology
 }
+
+// DRTopology is a cross-region disaster-recovery copy of the ledger (an
+// Aurora global database secondary): replicated asynchronously, promoted
+// only when the primary region is lost.
+type DRTopology struct {
+	Region string
+	// ReplicationLag is how far behind the copy may be: it catches up once
+	// per lag.
+	ReplicationLag time.Duration
+	// PromoteAfter is how long the promotion takes once the region is lost.
+	PromoteAfter time.Duration
+}
+
+// DRNodeID is the id of the DR ledger node.
+func (d DRTopology) DRNodeID() string { return "mysql-dr-" + d.Region }
 
 // AppTopology sizes the payment API tier.
 type AppTopology struct {
@@ -113,6 +130,14 @@ func (t Topology) Validate() error {
 	if t.Redis.FailoverAfter < 0 || t.Redis.ReplicationLag < 0 {
 		errs = append(errs, errors.New("redis: durations must not be negative"))
 	}
+	if d := t.DR; d != nil {
+		if d.Region == "" || d.Region == t.Region {
+			errs = append(errs, fmt.Errorf("dr.region: %q, want a region other than %q", d.Region, t.Region))
+		}
+		if d.ReplicationLag <= 0 || d.PromoteAfter < 0 {
+			errs = append(errs, errors.New("dr: replication_lag must be positive and promote_after not negative"))
+		}
+	}
 	k := t.Kafka
 	if k.Partitions < 1 || k.Partitions > maxPartitions {
 		errs = append(errs, fmt.Errorf("kafka.partitions: %d, want 1..%d", k.Partitions, maxPartitions))
@@ -155,6 +180,9 @@ func (t Topology) PlannedNodes() []PlannedNode {
 	}
 	for i := 0; i < 2; i++ {
 		out = append(out, PlannedNode{ID: fmt.Sprintf("redis-%d-%s", i, t.AZAt(i)), Service: ServiceRedis, AZ: t.AZAt(i)})
+	}
+	if t.DR != nil {
+		out = append(out, PlannedNode{ID: t.DR.DRNodeID(), Service: ServiceMySQL, AZ: t.DR.Region})
 	}
 	return out
 }

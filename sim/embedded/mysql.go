@@ -1,6 +1,7 @@
 package embedded
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"path/filepath"
@@ -25,6 +26,7 @@ type auroraCluster struct {
 	writer  *netproxy.Endpoint
 	fo      failover
 	mu      sync.Mutex // serialises promotions
+	dr      *drCopy    // nil without topology.dr
 }
 
 func startAurora(reg *sim.Registry, px *netproxy.Server, topo sim.Topology, dir string) (*auroraCluster, error) {
@@ -63,7 +65,40 @@ func startAurora(reg *sim.Registry, px *netproxy.Server, topo sim.Topology, dir 
 		a.close()
 		return nil, fmt.Errorf("mysql: writer endpoint: %w", err)
 	}
+	if topo.DR != nil {
+		if a.dr, err = startDR(reg, px, topo, dir, st.Path()); err != nil {
+			a.close()
+			return nil, err
+		}
+		a.inst[a.dr.node] = a.dr.inst
+	}
 	return a, nil
+}
+
+// loseRegion kills every instance of the primary region for good and stops
+// the DR copy's replication.
+func (a *auroraCluster) loseRegion(ctx context.Context) error {
+	if a.dr == nil {
+		return errNoDR
+	}
+	a.dr.halt()
+	var errs []error
+	for _, n := range a.nodes {
+		errs = append(errs, n.Kill(ctx))
+	}
+	return errors.Join(errs...)
+}
+
+// promoteDR makes the DR copy the writer behind the cluster endpoint.
+func (a *auroraCluster) promoteDR() error {
+	if a.dr == nil {
+		return errNoDR
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.dr.promote()
+	a.writer.Point(a.dr.node)
+	return nil
 }
 
 func (a *auroraCluster) onChange(*netproxy.Node) {
@@ -125,6 +160,9 @@ func (a *auroraCluster) endpoint(topo sim.MySQLTopology) sim.MySQLEndpoint {
 
 func (a *auroraCluster) close() {
 	a.fo.stop()
+	if a.dr != nil {
+		a.dr.close()
+	}
 	if a.writer != nil {
 		a.writer.Close()
 	}

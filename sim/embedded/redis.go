@@ -1,10 +1,13 @@
 package embedded
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"sync"
 	"time"
+
+	goredis "github.com/redis/go-redis/v9"
 
 	"paysim/sim"
 	"paysim/sim/embedded/redisnode"
@@ -176,6 +179,16 @@ func (r *redisCluster) switchover() error {
 		}
 	}
 	r.refresh()
+	return nil
+}
+
+// flush empties the cache through the primary endpoint (FLUSHALL replicates).
+func (r *redisCluster) flush(ctx context.Context) error {
+	cl := goredis.NewClient(&goredis.Options{Addr: r.primary.Addr(), MaxRetries: 2})
+	defer cl.Close()
+	if err := cl.FlushAll(ctx).Err(); err != nil {
+		return fmt.Errorf("redis flush: %w", err)
+	}
 	return nil
 }
 

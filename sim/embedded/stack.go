@@ -76,6 +76,9 @@ func Start(ctx context.Context, topo sim.Topology, opts Options) (_ *Stack, err 
 			s.nodes[n.ID()] = n
 		}
 	}
+	if s.mysql.dr != nil {
+		s.nodes[s.mysql.dr.node.ID()] = s.mysql.dr.node
+	}
 	s.links = netproxy.NewLinks(s.azOf)
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("start: %w", err)
@@ -98,6 +101,19 @@ func (s *Stack) azOf(addr string) (az, node string) {
 	}
 	return "", ""
 }
+
+// LoseRegion loses the ledger's primary region for good: every instance
+// there dies and the DR copy stops replicating; the Redis cache is cold
+// again (the DR region's own).
+func (s *Stack) LoseRegion(ctx context.Context) error {
+	if err := s.mysql.loseRegion(ctx); err != nil {
+		return err
+	}
+	return s.redis.flush(ctx)
+}
+
+// PromoteDR makes the DR copy the ledger's writer.
+func (s *Stack) PromoteDR(context.Context) error { return s.mysql.promoteDR() }
 
 // Links is the region's network between AZs; clients in an AZ dial through
 // Links().Dialer(az).

@@ -29,7 +29,7 @@ func BonusPoints(amount int64) int64 { return amount * 5 / 1000 }
 func (s *Service) consume(ctx context.Context, group, topic string, handle func(context.Context, []*kgo.Record) error) {
 	cl, err := kgo.NewClient(append(s.cfg.kafkaOpts(),
 		kgo.SeedBrokers(s.cfg.KafkaBrokers...),
-		kgo.ConsumerGroup(group),
+		kgo.ConsumerGroup(group+s.cfg.GroupSuffix),
 		kgo.ConsumeTopics(topic),
 		kgo.DisableAutoCommit(),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
@@ -37,7 +37,7 @@ func (s *Service) consume(ctx context.Context, group, topic string, handle func(
 		kgo.HeartbeatInterval(time.Second),
 		kgo.FetchMaxWait(200*time.Millisecond),
 		kgo.MetadataMinAge(250*time.Millisecond),
-		kgo.ClientID(s.cfg.Instance+"-"+group),
+		kgo.ClientID(s.cfg.Instance+"-"+group+s.cfg.GroupSuffix),
 	)...)
 	if err != nil {
 		return
@@ -83,21 +83,58 @@ func (s *Service) runBonus(ctx context.Context) {
 // primary key makes a redelivered event a no-op, and each touched account's
 // points are recomputed from its grants, so replays cannot double-count.
 func (s *Service) applyBonus(ctx context.Context, recs []*kgo.Record) error {
-	var rows []string
-	var args []any
-	accts := map[string]bool{}
+	type grant struct {
+		payment, account string
+		points           int64
+	}
+	var grants []grant
 	for _, r := range recs {
 		var ev Event
 		if json.Unmarshal(r.Value, &ev) != nil || ev.Kind != OpPayment {
 			continue
 		}
-		pts := BonusPoints(ev.Amount)
-		if pts == 0 {
+		if pts := BonusPoints(ev.Amount); pts > 0 {
+			grants = append(grants, grant{ev.PaymentID, ev.From, pts})
+		}
+	}
+	if len(grants) == 0 {
+		return nil
+	}
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("bonus: begin: %w", err)
+	}
+	defer tx.Rollback()
+	// Grant only for payments the ledger has: after a DR promotion the topic
+	// still holds events of payments the copy never received.
+	pids := make([]any, len(grants))
+	for i, g := range grants {
+		pids[i] = g.payment
+	}
+	known := make(map[string]bool, len(grants))
+	rs, err := tx.QueryContext(ctx, "SELECT id FROM payments WHERE id IN (?"+strings.Repeat(", ?", len(pids)-1)+")", pids...)
+	if err != nil {
+		return fmt.Errorf("bonus: payments: %w", err)
+	}
+	for rs.Next() {
+		var id string
+		if err := rs.Scan(&id); err != nil {
+			rs.Close()
+			return fmt.Errorf("bonus: payments: %w", err)
+		}
+		known[id] = true
+	}
+	rs.Close()
+	var rows []string
+	var args []any
+	accts := map[string]bool{}
+	for _, g := range grants {
+		if !known[g.payment] {
 			continue
 		}
 		rows = append(rows, "(?, ?, ?)")
-		args = append(args, ev.PaymentID, ev.From, pts)
-		accts[ev.From] = true
+		args = append(args, g.payment, g.account, g.points)
+		accts[g.account] = true
 	}
 	if len(rows) == 0 {
 		return nil
@@ -106,11 +143,6 @@ func (s *Service) applyBonus(ctx context.Context, recs []*kgo.Record) error {
 	for a := range accts {
 		ids = append(ids, a)
 	}
-	tx, err := s.db.BeginTx(ctx, nil)
-	if err != nil {
-		return fmt.Errorf("bonus: begin: %w", err)
-	}
-	defer tx.Rollback()
 	if _, err := tx.ExecContext(ctx, "INSERT IGNORE INTO bonus_grants (payment_id, account_id, points) VALUES "+strings.Join(rows, ","), args...); err != nil {
 		return fmt.Errorf("bonus: grant: %w", err)
 	}

@@ -44,6 +44,9 @@ type Config struct {
 	Dial func(ctx context.Context, network, addr string) (net.Conn, error)
 	// OnCrash, if set, hears that a failpoint crashed the instance.
 	OnCrash func()
+	// GroupSuffix is appended to the consumer groups' names (a DR app tier
+	// replays the topics under new groups).
+	GroupSuffix string
 
 	DBPool         int           // max open connections to the writer
 	DBTimeout      time.Duration // per statement I/O timeout

@@ -57,6 +57,8 @@ type Stack struct {
 	ledger  *sql.DB
 	once    sync.Once
 	closing atomic.Bool
+	// groupSuffix names the consumer groups after a DR promotion.
+	groupSuffix atomic.Value
 }
 
 // crashRestartDelay is how long a crashed app instance stays down before its
@@ -69,6 +71,12 @@ type linked interface{ Links() *netproxy.Links }
 // switcher is a backend that can fail a primary over on purpose.
 type switcher interface {
 	Switchover(ctx context.Context, svc sim.Service) error
+}
+
+// regional is a backend with a DR copy of the ledger in another region.
+type regional interface {
+	LoseRegion(ctx context.Context) error
+	PromoteDR(ctx context.Context) error
 }
 
 // leaderMover is a backend whose Kafka partition leaders can be moved.
@@ -195,6 +203,50 @@ func (s *Stack) crashed(a *appNode) {
 		}
 		_ = a.Restart(context.Background())
 	})
+}
+
+// LoseRegion loses the primary region: its app tier and ledger instances
+// die for good, the cache turns cold, and after the DR promotion delay the
+// DR copy becomes the writer and a fresh app tier starts against it,
+// replaying Kafka from the start under new consumer groups (consumers are
+// idempotent, so the replay restores effects the copy missed).
+func (s *Stack) LoseRegion(ctx context.Context) error {
+	b, ok := s.backend.(regional)
+	dr := s.cfg.Topology.DR
+	if !ok || dr == nil {
+		return errors.New("region loss: this stack has no DR copy (topology.dr)")
+	}
+	for _, a := range s.apps {
+		_ = a.Kill(ctx)
+	}
+	if err := b.LoseRegion(ctx); err != nil {
+		return err
+	}
+	time.AfterFunc(dr.PromoteAfter, func() {
+		if s.closing.Load() {
+			return
+		}
+		if err := b.PromoteDR(context.Background()); err != nil {
+			return
+		}
+		s.groupSuffix.Store("-dr")
+		for _, a := range s.apps {
+			a.mu.Lock()
+			a.cfg.ReaderAddr = "" // the DR region reads from its writer
+			a.cfg.GroupSuffix = "-dr"
+			a.mu.Unlock()
+			if !s.closing.Load() {
+				_ = a.Restart(context.Background())
+			}
+		}
+	})
+	return nil
+}
+
+// Groups are the consumer groups the app tier uses now.
+func (s *Stack) Groups() []string {
+	suffix, _ := s.groupSuffix.Load().(string)
+	return []string{payments.GroupBonus + suffix, payments.GroupCache + suffix, payments.GroupShipper + suffix}
 }
 
 // Network is the region's network between AZs, for link faults; nil if the
