@@ -66,7 +66,7 @@ type Fault struct {
 	Target string  `json:"target"`
 	StartS float64 `json:"start_s"`
 	EndS   float64 `json:"end_s"`
-	RTOS   float64 `json:"rto_s,omitempty"`
+	RTOS   float64 `json:"rto_s"`
 	Manual bool    `json:"manual,omitempty"` // injected by hand from the TUI
 	LateMS float64 `json:"late_ms"`          // start against the schedule
 	Error  string  `json:"error,omitempty"`
