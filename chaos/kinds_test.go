@@ -99,8 +99,11 @@ func TestEveryKindHasAnObservableEffect(t *testing.T) {
 		d, err := topup(s, app, 5*time.Second)
 		return err != nil || d >= min
 	}
+	drTopo := fastTopology()
+	drTopo.DR = &sim.DRTopology{Region: "ap-northeast-3", ReplicationLag: 200 * time.Millisecond, PromoteAfter: time.Second}
 	tests := []struct {
 		spec   Spec
+		topo   *sim.Topology // default: topo
 		before func(s *stack.Stack) string // a fingerprint taken before the fault
 		broken func(t *testing.T, s *stack.Stack, before string) bool
 		healed func(t *testing.T, s *stack.Stack, before string) bool // default: !broken
@@ -175,19 +178,33 @@ func TestEveryKindHasAnObservableEffect(t *testing.T) {
 			healed: func(t *testing.T, s *stack.Stack, _ string) bool { return fast(s, appB) }},
 		{spec: Spec{Kind: "app-crash", Target: appB},
 			broken: func(t *testing.T, s *stack.Stack, _ string) bool { return fails(s, appB) && fast(s, appA) }},
+		{spec: Spec{Kind: "region-loss", Target: drTopo.Region}, topo: &drTopo,
+			broken: func(t *testing.T, s *stack.Stack, _ string) bool {
+				for _, az := range drTopo.AZs {
+					if n, _ := s.Node("mysql-" + az); n.Status().State != sim.StateDown {
+						return false
+					}
+				}
+				return primary(s, sim.ServiceMySQL) == drTopo.DR.DRNodeID() && fast(s, appB)
+			},
+			healed: func(t *testing.T, s *stack.Stack, _ string) bool { return fast(s, appA) }},
 		{spec: Spec{Kind: "failpoint", Failpoint: "before-commit", Term: "sleep(400)"},
 			broken: func(t *testing.T, s *stack.Stack, _ string) bool { return slow(s, appB, 400*time.Millisecond) }},
 	}
 	for _, tc := range tests {
 		t.Run(tc.spec.Kind+"/"+tc.spec.Target+tc.spec.Variant, func(t *testing.T) {
-			f, err := Build(tc.spec, topo, payments.FailpointNames())
+			tp := topo
+			if tc.topo != nil {
+				tp = *tc.topo
+			}
+			f, err := Build(tc.spec, tp, payments.FailpointNames())
 			if err != nil {
 				t.Fatal(err)
 			}
 			if !f.Available(ModeEmbedded) {
 				t.Fatalf("%s not available in embedded mode", f.Name())
 			}
-			s := stacktest.WithTopology(t, topo)
+			s := stacktest.WithTopology(t, tp)
 			testwait.For(t, 10*time.Second, "the stack to serve writes", func() bool { return fast(s, appA) && fast(s, appB) })
 			var before string
 			switch {

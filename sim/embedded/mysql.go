@@ -96,6 +96,9 @@ func (a *auroraCluster) promoteDR() error {
 	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
+	old := a.writer.Target()
+	a.inst[old].SetReadOnly(true)
+	old.SetRole(sim.RoleReplica)
 	a.dr.promote()
 	a.writer.Point(a.dr.node)
 	return nil
