@@ -115,9 +115,16 @@ func DSN(user, pass, addr, db string, timeout time.Duration) string {
 
 // openDB opens a pool on a ledger endpoint through the instance's dialer.
 func (c Config) openDB(addr string) (*sql.DB, error) {
-	mc := dsnConfig(c.MySQLUser, c.MySQLPass, addr, c.MySQLDB, c.DBTimeout)
-	mc.DialFunc = c.Dial
-	mc.Logger = quietLogger{} // dropped connections are expected under chaos; the metrics count them
+	return OpenLedger(c.MySQLUser, c.MySQLPass, addr, c.MySQLDB, c.DBTimeout, c.Dial)
+}
+
+// OpenLedger opens a pool on a ledger endpoint; dial may be nil. The
+// driver's own log is silenced: dropped connections are expected under
+// chaos and show in errors and metrics.
+func OpenLedger(user, pass, addr, db string, timeout time.Duration, dial func(ctx context.Context, network, addr string) (net.Conn, error)) (*sql.DB, error) {
+	mc := dsnConfig(user, pass, addr, db, timeout)
+	mc.DialFunc = dial
+	mc.Logger = quietLogger{}
 	conn, err := mysql.NewConnector(mc)
 	if err != nil {
 		return nil, err

@@ -121,7 +121,7 @@ func Up(ctx context.Context, cfg Config) (_ *Stack, err error) {
 	}
 	progress("infrastructure nodes", 1, steps)
 	ep := s.backend.Endpoints()
-	s.ledger, err = sql.Open("mysql", payments.DSN(ep.MySQL.User, ep.MySQL.Password, ep.MySQL.Addr, ep.MySQL.Database, 5*time.Second))
+	s.ledger, err = payments.OpenLedger(ep.MySQL.User, ep.MySQL.Password, ep.MySQL.Addr, ep.MySQL.Database, 5*time.Second, nil)
 	if err != nil {
 		return nil, fmt.Errorf("ledger: %w", err)
 	}
