@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -219,6 +220,30 @@ func (s *Service) applyCache(ctx context.Context, recs []*kgo.Record) error {
 	}
 	if _, err := pipe.Exec(ctx); err != nil {
 		return fmt.Errorf("cache: %w", err)
+	}
+	return s.waitReplicated(ctx)
+}
+
+// Cache writes are acknowledged to Kafka only once the replica has them, so
+// a Redis failover cannot roll a balance back to an older version for good.
+// A replica that stays away (down, resyncing) is waited for a bounded number
+// of batches, then the updater goes on alone.
+const (
+	replicaWait        = 200 * time.Millisecond
+	maxUnreplicatedRun = 10
+)
+
+func (s *Service) waitReplicated(ctx context.Context) error {
+	n, err := s.rdb.Wait(ctx, 1, replicaWait).Result()
+	if err != nil {
+		return fmt.Errorf("cache: wait for the replica: %w", err)
+	}
+	if n >= 1 {
+		s.unreplicated.Store(0)
+		return nil
+	}
+	if s.unreplicated.Add(1) <= maxUnreplicatedRun {
+		return errors.New("cache: the replica has not acknowledged the batch yet")
 	}
 	return nil
 }

@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/elastic/go-elasticsearch/v8"
@@ -100,6 +101,9 @@ type Service struct {
 	es      *elasticsearch.Client
 	metrics *metrics
 	kinds   sync.Map // account id -> kind; accounts never change kind
+	// unreplicated counts cache batches in a row the Redis replica did not
+	// acknowledge.
+	unreplicated atomic.Int64
 
 	ln     net.Listener
 	srv    *http.Server
