@@ -15,6 +15,7 @@ const (
 	rtoStep       = 100 * time.Millisecond // RTO resolution
 	healthyWindow = 3 * time.Second        // how long the success rate must hold
 	healthyShare  = 0.9                    // of the target rate, answered ok
+	healthyErrors = 0.01                   // share of unknown outcomes still healthy
 	warmup        = time.Second            // skipped at the start of the before window
 	minBefore     = 3 * time.Second        // shorter pre-fault windows cannot be judged
 	minBeforeRate = 0.5                    // pre-fault ok rate below this share of the target: inconclusive
@@ -69,39 +70,48 @@ func window(cs []completion, from, to time.Duration) *report.Window {
 	return w
 }
 
-// rtoOf is the time from start until the first instant, on a 100 ms grid,
-// from which healthyWindow passes with no unknown outcome and at least
-// healthyShare of the target rate answered ok. If that never happens before
-// end, it is end - start.
-func rtoOf(cs []completion, start, end time.Duration, rate float64) time.Duration {
+// rtoOf is the RTO of a fault injected at start and healed at heal: from
+// start until the success rate is back above threshold for healthyWindow,
+// on a 100 ms grid. "Back" means it dropped first: a fault that never caused
+// an unknown outcome inside its window (plus a second) has an RTO of 0. Back
+// above threshold means at most healthyErrors of the window's answers were
+// unknown outcomes and at least healthyShare of rate was answered ok. If
+// that never happens before end, the RTO is end - start.
+func rtoOf(cs []completion, start, heal, end time.Duration, rate float64) time.Duration {
 	if end <= start {
 		return 0
 	}
 	n := int((end-start)/rtoStep) + 1
 	ok, bad := make([]int, n), make([]int, n)
+	firstBad := -1
 	for _, c := range cs {
 		if c.t < start || c.t >= end {
 			continue
 		}
 		b := int((c.t - start) / rtoStep)
-		if c.outcome == loadgen.EventOK {
+		switch c.outcome {
+		case loadgen.EventOK:
 			ok[b]++
-		} else if c.outcome == loadgen.EventUnknown {
+		case loadgen.EventUnknown:
 			bad[b]++
+			if (firstBad < 0 || b < firstBad) && c.t < heal+time.Second {
+				firstBad = b
+			}
 		}
+	}
+	if firstBad < 0 {
+		return 0
 	}
 	span := int(healthyWindow / rtoStep)
 	need := healthyShare * rate * healthyWindow.Seconds()
-	okSum, badSum := 0, 0
-	for b := 0; b < n; b++ { // sliding window [b-span+1, b]
-		okSum += ok[b]
-		badSum += bad[b]
-		if b >= span {
-			okSum -= ok[b-span]
-			badSum -= bad[b-span]
+	for b := firstBad; b+span <= n; b++ {
+		okSum, badSum := 0, 0
+		for k := b; k < b+span; k++ {
+			okSum += ok[k]
+			badSum += bad[k]
 		}
-		if b >= span-1 && badSum == 0 && float64(okSum) >= need {
-			return time.Duration(b-span+1) * rtoStep
+		if float64(badSum) <= healthyErrors*float64(okSum+badSum) && float64(okSum) >= need {
+			return time.Duration(b) * rtoStep
 		}
 	}
 	return end - start
@@ -131,7 +141,7 @@ func analyseFaults(rep *report.Report, plan []chaos.Entry, recs []chaos.Record, 
 		f.During = window(cs, r.Start, end)
 		f.After = window(cs, end, loadEnd)
 		rate := rateAt(r.Start)
-		rto := rtoOf(cs, r.Start, loadEnd, min(rate, f.Before.OKRPS))
+		rto := rtoOf(cs, r.Start, end, loadEnd, min(rate, f.Before.OKRPS))
 		f.RTOS = rto.Seconds()
 		rep.Recovery.RTOS = max(rep.Recovery.RTOS, f.RTOS)
 		if rep.Inconclusive == "" {

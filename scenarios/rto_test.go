@@ -36,11 +36,16 @@ func TestRTOAtTenthOfASecond(t *testing.T) {
 			return t >= start && (t < 3*time.Second || (t >= 4*time.Second && t < 4700*time.Millisecond))
 		}, 2700 * time.Millisecond},
 		{"never recovers", func(t time.Duration) bool { return t >= start }, 8 * time.Second},
+		{"errors that start late still count", func(t time.Duration) bool { return t >= 5*time.Second && t < 5500*time.Millisecond }, 3500 * time.Millisecond},
+		{"errors after the heal are not this fault's", func(t time.Duration) bool { return t >= 9*time.Second }, 0},
+		{"a few errors in a healthy window are tolerated", func(t time.Duration) bool {
+			return (t >= start && t < 2500*time.Millisecond) || t == 3*time.Second
+		}, 500 * time.Millisecond},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			cs := completions(traffic(10*time.Second, tc.bad))
-			if got := rtoOf(cs, start, 10*time.Second, 100); got != tc.want {
+			if got := rtoOf(cs, start, 7*time.Second, 10*time.Second, 100); got != tc.want {
 				t.Fatalf("rto %v, want %v", got, tc.want)
 			}
 		})
