@@ -2,7 +2,6 @@ package chaos
 
 import (
 	"context"
-	"errors"
 	"fmt"
 
 	"paysim/sim"
@@ -39,24 +38,12 @@ func (f AZPower) Inject(ctx context.Context, c Cluster) error {
 	if len(nodes) == 0 {
 		return fmt.Errorf("az-outage: no node in AZ %q", f.AZ)
 	}
-	var errs []error
-	for _, n := range nodes {
-		if err := n.Kill(ctx); err != nil {
-			errs = append(errs, err)
-		}
-	}
-	return errors.Join(errs...)
+	return killAll(ctx, nodes)
 }
 
 // Heal restarts every node of the AZ that is down.
 func (f AZPower) Heal(ctx context.Context, c Cluster) error {
-	var errs []error
-	for _, n := range nodesWhere(c, func(s sim.NodeStatus) bool { return s.AZ == f.AZ && s.State == sim.StateDown }) {
-		if err := n.Restart(ctx); err != nil {
-			errs = append(errs, err)
-		}
-	}
-	return errors.Join(errs...)
+	return reviveAll(ctx, nodesWhere(c, func(s sim.NodeStatus) bool { return s.AZ == f.AZ }))
 }
 
 // NodeKill kills one node until the fault heals.

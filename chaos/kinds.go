@@ -442,11 +442,7 @@ func (f BrokerLoss) Inject(ctx context.Context, c Cluster) error {
 	if err != nil {
 		return err
 	}
-	var errs []error
-	for _, n := range ns {
-		errs = append(errs, n.Kill(ctx))
-	}
-	return errors.Join(errs...)
+	return killAll(ctx, ns)
 }
 
 // Heal restarts them.
@@ -455,11 +451,7 @@ func (f BrokerLoss) Heal(ctx context.Context, c Cluster) error {
 	if err != nil {
 		return err
 	}
-	var errs []error
-	for _, n := range ns {
-		errs = append(errs, NodeKill{Node: n.Status().ID}.Heal(ctx, c))
-	}
-	return errors.Join(errs...)
+	return reviveAll(ctx, ns)
 }
 
 // LeaderMove re-elects every Kafka partition leader at once.
@@ -519,11 +511,7 @@ func (f AppCrash) Inject(ctx context.Context, c Cluster) error {
 	if err != nil {
 		return err
 	}
-	var errs []error
-	for _, n := range ns {
-		errs = append(errs, n.Kill(ctx))
-	}
-	return errors.Join(errs...)
+	return killAll(ctx, ns)
 }
 
 // Heal restarts them.
@@ -532,11 +520,7 @@ func (f AppCrash) Heal(ctx context.Context, c Cluster) error {
 	if err != nil {
 		return err
 	}
-	var errs []error
-	for _, n := range ns {
-		errs = append(errs, NodeKill{Node: n.Status().ID}.Heal(ctx, c))
-	}
-	return errors.Join(errs...)
+	return reviveAll(ctx, ns)
 }
 
 // Failpoint enables a pingcap/failpoint term on the data path for the
@@ -617,3 +601,23 @@ func (f RegionLoss) Inject(ctx context.Context, c Cluster) error {
 
 // Heal does nothing: the DR region carries on.
 func (f RegionLoss) Heal(context.Context, Cluster) error { return nil }
+
+// killAll kills every node, trying all of them.
+func killAll(ctx context.Context, ns []sim.Node) error {
+	var errs []error
+	for _, n := range ns {
+		errs = append(errs, n.Kill(ctx))
+	}
+	return errors.Join(errs...)
+}
+
+// reviveAll restarts every node that is down, trying all of them.
+func reviveAll(ctx context.Context, ns []sim.Node) error {
+	var errs []error
+	for _, n := range ns {
+		if n.Status().State == sim.StateDown {
+			errs = append(errs, n.Restart(ctx))
+		}
+	}
+	return errors.Join(errs...)
+}

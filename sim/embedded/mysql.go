@@ -96,12 +96,20 @@ func (a *auroraCluster) promoteDR() error {
 	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
+	a.dr.promote()
+	a.moveWriterLocked(a.dr.node)
+	return nil
+}
+
+// moveWriterLocked makes n the writer: the old one turns read-only and the
+// cluster endpoint follows n.
+func (a *auroraCluster) moveWriterLocked(n *netproxy.Node) {
 	old := a.writer.Target()
 	a.inst[old].SetReadOnly(true)
 	old.SetRole(sim.RoleReplica)
-	a.dr.promote()
-	a.writer.Point(a.dr.node)
-	return nil
+	a.inst[n].SetReadOnly(false)
+	n.SetRole(sim.RolePrimary)
+	a.writer.Point(n)
 }
 
 func (a *auroraCluster) onChange(*netproxy.Node) {
@@ -120,11 +128,7 @@ func (a *auroraCluster) promote() {
 		if n == old || !n.Healthy() {
 			continue
 		}
-		a.inst[old].SetReadOnly(true)
-		old.SetRole(sim.RoleReplica)
-		a.inst[n].SetReadOnly(false)
-		n.SetRole(sim.RolePrimary)
-		a.writer.Point(n)
+		a.moveWriterLocked(n)
 		return
 	}
 	// No healthy instance: the cluster stays down; try again after the delay.
@@ -143,11 +147,7 @@ func (a *auroraCluster) switchover() error {
 		if !n.Healthy() {
 			continue
 		}
-		a.inst[old].SetReadOnly(true)
-		old.SetRole(sim.RoleReplica)
-		a.inst[n].SetReadOnly(false)
-		n.SetRole(sim.RolePrimary)
-		a.writer.Point(n)
+		a.moveWriterLocked(n)
 		return nil
 	}
 	return errors.New("mysql switchover: no healthy replica")

@@ -137,6 +137,14 @@ func (r *redisCluster) promoteLocked() {
 		}
 		return
 	}
+	r.swapLocked(p, rep)
+	r.reader.Point(rep) // until the old primary rejoins as a replica
+	r.refresh()
+}
+
+// swapLocked stops replication and makes rep the primary behind the
+// primary endpoint.
+func (r *redisCluster) swapLocked(p, rep *netproxy.Node) {
 	if r.link != nil {
 		r.link.Stop()
 		r.link = nil
@@ -145,8 +153,6 @@ func (r *redisCluster) promoteLocked() {
 	rep.SetRole(sim.RolePrimary)
 	p.SetRole(sim.RoleReplica)
 	r.primary.Point(rep)
-	r.reader.Point(rep) // until the old primary rejoins as a replica
-	r.refresh()
 }
 
 // switchover waits for the replica to catch up, then swaps the roles and
@@ -163,14 +169,7 @@ func (r *redisCluster) switchover() error {
 	for r.link != nil && r.link.Err() == nil && r.link.Pending() > 0 && time.Now().Before(deadline) {
 		time.Sleep(5 * time.Millisecond) // catch-up poll, bounded
 	}
-	if r.link != nil {
-		r.link.Stop()
-		r.link = nil
-	}
-	r.rn[rep].Promote()
-	rep.SetRole(sim.RolePrimary)
-	p.SetRole(sim.RoleReplica)
-	r.primary.Point(rep)
+	r.swapLocked(p, rep)
 	if r.rn[p].Running() {
 		r.rn[p].Demote()
 		if l, err := redisnode.Replicate(r.rn[rep], r.rn[p], r.topo.ReplicationLag); err == nil {
