@@ -60,7 +60,7 @@ grep -qE 'ACTIVE +az-outage +ap-northeast-1a' "$dir/mid.txt" || fail "mid-fault:
 grep -qE 'p99 +[0-9.]+m?s' "$dir/mid.txt" || fail "mid-fault: no p99 value"
 echo "tui-tmux: mid-fault capture at t=${t}s ok"
 
-# End: the load stops at 40s, the fault heals at 50s, then drain, checks
+# End: the load stops at 40s and the fault heals with it, then drain, checks
 # and teardown; the result stays on screen until q.
 deadline=$((SECONDS + 180))
 until grep -q 'VERDICT: ' <<<"$(capture)"; do
