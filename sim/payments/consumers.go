@@ -63,6 +63,11 @@ func (s *Service) consume(ctx context.Context, group, topic string, handle func(
 			}
 			sleepCtx(ctx, 100*time.Millisecond)
 		}
+		// A crash here has applied the batch without committing its offsets:
+		// the batch comes again and must not take effect twice.
+		if err := s.failpoint(FPConsumerCommit); err != nil {
+			continue
+		}
 		if ctx.Err() == nil {
 			_ = cl.CommitRecords(ctx, recs...)
 		}

@@ -15,19 +15,22 @@ const (
 	FPBeforePublish = "paysim/payments/beforePublish"
 	FPAfterPublish  = "paysim/payments/afterPublish"
 	FPConsumerApply = "paysim/payments/consumerApply"
-	FPShipBulk      = "paysim/payments/shipBulk"
+	// FPConsumerCommit is after a batch took effect, before its offsets are committed.
+	FPConsumerCommit = "paysim/payments/consumerCommit"
+	FPShipBulk       = "paysim/payments/shipBulk"
 )
 
 // FailpointNames maps the failpoints' short names (as scenarios write them)
 // to their full names.
 func FailpointNames() map[string]string {
 	return map[string]string{
-		"before-commit":  FPBeforeCommit,
-		"after-commit":   FPAfterCommit,
-		"before-publish": FPBeforePublish,
-		"after-publish":  FPAfterPublish,
-		"consumer-apply": FPConsumerApply,
-		"ship-bulk":      FPShipBulk,
+		"before-commit":   FPBeforeCommit,
+		"after-commit":    FPAfterCommit,
+		"before-publish":  FPBeforePublish,
+		"after-publish":   FPAfterPublish,
+		"consumer-apply":  FPConsumerApply,
+		"consumer-commit": FPConsumerCommit,
+		"ship-bulk":       FPShipBulk,
 	}
 }
 
