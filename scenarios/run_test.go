@@ -26,9 +26,12 @@ func TestStopConditionAbortsHealsAndReports(t *testing.T) {
 	sc.Faults = []chaos.Entry{{Fault: chaos.Failpoint{Point: payments.FPBeforeCommit, Term: "return(true)"}, At: 3 * time.Second, For: 30 * time.Second}}
 	sc.Stop = &chaos.StopCondition{MaxErrorRate: 0.5, For: 2 * time.Second}
 	out := t.TempDir()
-	rep, err := Run(context.Background(), sc, Options{Out: out, DrainBound: 5 * time.Second})
+	rep, err := Run(context.Background(), sc, Options{Out: out})
 	if err != nil {
 		t.Fatalf("run: %v", err)
+	}
+	if rep.Drain == nil || !rep.Drain.Complete {
+		t.Errorf("drain %+v: want it complete before the checks", rep.Drain)
 	}
 	if rep.StoppedBy == "" || rep.Verdict != report.VerdictFail {
 		t.Fatalf("stopped_by %q verdict %q: want a stop and a fail", rep.StoppedBy, rep.Verdict)
