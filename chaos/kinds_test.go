@@ -188,7 +188,10 @@ func TestEveryKindHasAnObservableEffect(t *testing.T) {
 				_, err := topup(s, appB, 5*time.Second)
 				return primary(s, sim.ServiceMySQL) == drTopo.DR.DRNodeID() && err == nil
 			},
-			healed: func(t *testing.T, s *stack.Stack, _ string) bool { _, err := topup(s, appA, 5*time.Second); return err == nil }},
+			healed: func(t *testing.T, s *stack.Stack, _ string) bool {
+				_, err := topup(s, appA, 5*time.Second)
+				return err == nil
+			}},
 		{spec: Spec{Kind: "failpoint", Failpoint: "before-commit", Term: "sleep(400)"},
 			broken: func(t *testing.T, s *stack.Stack, _ string) bool { return slow(s, appB, 400*time.Millisecond) }},
 	}
