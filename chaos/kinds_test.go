@@ -104,7 +104,7 @@ func TestEveryKindHasAnObservableEffect(t *testing.T) {
 	tests := []struct {
 		spec   Spec
 		topo   *sim.Topology               // default: topo
-		before func(s *stack.Stack) string // a fingerprint taken before the fault
+		before func(t *testing.T, s *stack.Stack) string // a fingerprint taken before the fault
 		broken func(t *testing.T, s *stack.Stack, before string) bool
 		healed func(t *testing.T, s *stack.Stack, before string) bool // default: !broken
 	}{
@@ -136,13 +136,13 @@ func TestEveryKindHasAnObservableEffect(t *testing.T) {
 		{spec: Spec{Kind: "bandwidth", Target: a, Bandwidth: 200},
 			broken: func(t *testing.T, s *stack.Stack, _ string) bool { return slow(s, appB, 200*time.Millisecond) }},
 		{spec: Spec{Kind: "db-failover", Variant: "planned"},
-			before: func(s *stack.Stack) string { return primary(s, sim.ServiceMySQL) },
+			before: func(t *testing.T, s *stack.Stack) string { return primary(s, sim.ServiceMySQL) },
 			broken: func(t *testing.T, s *stack.Stack, p string) bool {
 				return primary(s, sim.ServiceMySQL) != p && fast(s, appB)
 			},
 			healed: func(t *testing.T, s *stack.Stack, p string) bool { return fast(s, appB) }},
 		{spec: Spec{Kind: "db-failover", Variant: "unplanned"},
-			before: func(s *stack.Stack) string { return primary(s, sim.ServiceMySQL) },
+			before: func(t *testing.T, s *stack.Stack) string { return primary(s, sim.ServiceMySQL) },
 			broken: func(t *testing.T, s *stack.Stack, p string) bool {
 				n, _ := s.Node(p)
 				return n.Status().State == sim.StateDown && primary(s, n.Status().Service) != p // failed over
@@ -152,13 +152,13 @@ func TestEveryKindHasAnObservableEffect(t *testing.T) {
 				return n.Status().State == sim.StateUp && fast(s, appB)
 			}},
 		{spec: Spec{Kind: "redis-failover", Variant: "planned"},
-			before: func(s *stack.Stack) string { return primary(s, sim.ServiceRedis) },
+			before: func(t *testing.T, s *stack.Stack) string { return primary(s, sim.ServiceRedis) },
 			broken: func(t *testing.T, s *stack.Stack, p string) bool {
 				return primary(s, sim.ServiceRedis) != p && fast(s, appB)
 			},
 			healed: func(t *testing.T, s *stack.Stack, p string) bool { return fast(s, appB) }},
 		{spec: Spec{Kind: "redis-failover"},
-			before: func(s *stack.Stack) string { return primary(s, sim.ServiceRedis) },
+			before: func(t *testing.T, s *stack.Stack) string { return primary(s, sim.ServiceRedis) },
 			broken: func(t *testing.T, s *stack.Stack, p string) bool {
 				n, _ := s.Node(p)
 				return n.Status().State == sim.StateDown && primary(s, n.Status().Service) != p // failed over
@@ -168,7 +168,7 @@ func TestEveryKindHasAnObservableEffect(t *testing.T) {
 				return n.Status().State == sim.StateUp && n.Status().Role == sim.RoleReplica
 			}},
 		{spec: Spec{Kind: "kafka-broker-loss", Count: 1},
-			before: func(s *stack.Stack) string { return "" },
+			before: func(t *testing.T, s *stack.Stack) string { return "" },
 			broken: func(t *testing.T, s *stack.Stack, _ string) bool {
 				n, _ := s.Node(fmt.Sprintf("kafka-2-%s", c))
 				return n.Status().State == sim.StateDown
@@ -179,6 +179,14 @@ func TestEveryKindHasAnObservableEffect(t *testing.T) {
 		{spec: Spec{Kind: "app-crash", Target: appB},
 			broken: func(t *testing.T, s *stack.Stack, _ string) bool { return fails(s, appB) && fast(s, appA) }},
 		{spec: Spec{Kind: "region-loss", Target: drTopo.Region}, topo: &drTopo,
+			before: func(t *testing.T, s *stack.Stack) string {
+				// A region lost before its first copy leaves an empty DR ledger.
+				testwait.For(t, 5*time.Second, "the DR copy to be seeded", func() bool {
+					n, _ := s.Node(drTopo.DR.DRNodeID())
+					return strings.Contains(n.Status().Detail, "lag <=")
+				})
+				return ""
+			},
 			broken: func(t *testing.T, s *stack.Stack, _ string) bool {
 				for _, az := range drTopo.AZs {
 					if n, _ := s.Node("mysql-" + az); n.Status().State != sim.StateDown {
@@ -213,7 +221,7 @@ func TestEveryKindHasAnObservableEffect(t *testing.T) {
 			var before string
 			switch {
 			case tc.before != nil:
-				before = tc.before(s)
+				before = tc.before(t, s)
 			case tc.spec.Kind == "kafka-leader-move":
 				before = leaders(t, s)
 			}
