@@ -103,7 +103,7 @@ func TestEveryKindHasAnObservableEffect(t *testing.T) {
 	drTopo.DR = &sim.DRTopology{Region: "ap-northeast-3", ReplicationLag: 200 * time.Millisecond, PromoteAfter: time.Second}
 	tests := []struct {
 		spec   Spec
-		topo   *sim.Topology               // default: topo
+		topo   *sim.Topology                             // default: topo
 		before func(t *testing.T, s *stack.Stack) string // a fingerprint taken before the fault
 		broken func(t *testing.T, s *stack.Stack, before string) bool
 		healed func(t *testing.T, s *stack.Stack, before string) bool // default: !broken
