@@ -38,7 +38,7 @@ func Bugs() []Bug {
 		{BugIdempotencyRedisOnly, "idempotency is kept only in Redis: the ledger has no unique key, so a retry Redis has not seen moves money again", "commit-then-fail", "idempotency"},
 		{BugRMWNoLock, "balances are read outside the transaction and written back as absolute values (read-modify-write without a lock): concurrent payments lose updates", "hot-merchant", "conservation"},
 		{BugAckBeforeCommit, "the client is told the payment succeeded before the commit, whose failure is then ignored", "commit-fails", "durability"},
-		{BugPublishBeforeCommit, "the event is published to Kafka before the commit instead of through the outbox: consumers act on state that is not committed yet (the cache updater caches pre-commit balances) and rolled-back payments leave events", "commit-fails", "cache-convergence"},
+		{BugPublishBeforeCommit, "the event is published to Kafka before the commit instead of through the outbox: rolled-back payments leave events (and consumers may act on state that is not committed yet)", "commits-rolled-back", "event-delivery"},
 		{BugCacheNotInvalidated, "writes neither invalidate nor refresh cached balances", "balance-reads", "cache-convergence"},
 		{BugShipperDropsOnRetry, "when a bulk request to Elasticsearch fails, the shipper skips the batch instead of retrying it", "shipper-retry", "log-completeness"},
 		{BugRefundExceeds, "a refund is checked against the payment amount but not against what was already refunded", "double-refund", "idempotency"},
