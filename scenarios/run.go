@@ -224,6 +224,20 @@ func Run(ctx context.Context, sc Scenario, opt Options) (rep *report.Report, err
 	if interrupted {
 		bound = min(bound, 3*time.Second)
 	}
+	if !interrupted {
+		// A request whose client gave up (or was abandoned by a stop) may
+		// still commit inside the app until its own timeout: let those land
+		// before the drain, or their events would arrive after the checks.
+		settle := payments.Config{}.WithDefaults().RequestTimeout
+		if wait := time.Until(loadStart.Add(loadEnd + settle)); wait > 0 {
+			t := time.NewTimer(wait)
+			select {
+			case <-t.C:
+			case <-cctx.Done():
+			}
+			t.Stop()
+		}
+	}
 	ep := st.Endpoints()
 	d := check.Drain(cctx, check.DrainTarget{
 		Ledger: st.Ledger(), Kafka: ep.Kafka.Bootstrap,

@@ -52,7 +52,7 @@ func TestStopConditionAbortsHealsAndReports(t *testing.T) {
 	}
 	for _, inv := range rep.Invariants {
 		if !inv.OK {
-			t.Errorf("invariant %s failed after the stop: %s", inv.Name, inv.Detail)
+			t.Errorf("invariant %s failed after the stop: %s %v", inv.Name, inv.Detail, inv.Examples)
 		}
 	}
 }
