@@ -79,7 +79,7 @@ func Start(ctx context.Context, topo sim.Topology, opts Options) (_ *Stack, err 
 	if s.mysql.dr != nil {
 		s.nodes[s.mysql.dr.node.ID()] = s.mysql.dr.node
 	}
-	s.links = netproxy.NewLinks(s.azOf)
+	s.links = netproxy.NewLinks(s.azOf, s.px.DialContext)
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("start: %w", err)
 	}

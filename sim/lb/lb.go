@@ -25,6 +25,9 @@ type Config struct {
 	HealthyThreshold   int           // consecutive successes to become healthy; default 2
 	UnhealthyThreshold int           // consecutive failures to become unhealthy; default 2
 	TargetTimeout      time.Duration // per forwarded request; default 10s
+	// Dial opens connections to targets (default: a net.Dialer with a 2s
+	// timeout); the stack passes its proxies' direct dialer.
+	Dial func(ctx context.Context, network, addr string) (net.Conn, error)
 }
 
 func (c Config) withDefaults() Config {
@@ -48,6 +51,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.TargetTimeout == 0 {
 		c.TargetTimeout = 10 * time.Second
+	}
+	if c.Dial == nil {
+		c.Dial = (&net.Dialer{Timeout: 2 * time.Second}).DialContext
 	}
 	return c
 }
@@ -111,7 +117,7 @@ func Start(cfg Config, targets []Target) (*Balancer, error) {
 		MaxConnsPerHost:       0,
 		IdleConnTimeout:       30 * time.Second,
 		ResponseHeaderTimeout: cfg.TargetTimeout,
-		DialContext:           (&net.Dialer{Timeout: 2 * time.Second}).DialContext,
+		DialContext:           cfg.Dial,
 	}
 	b := &Balancer{cfg: cfg, client: &http.Client{Transport: transport, Timeout: cfg.Timeout}, buffers: &bufferPool{}}
 	for _, t := range targets {

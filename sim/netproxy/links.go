@@ -24,6 +24,7 @@ import (
 // are healthy and lets a fault reach connections opened before it.
 type Links struct {
 	resolve func(addr string) (az, node string)
+	dial    func(ctx context.Context, network, addr string) (net.Conn, error)
 
 	mu      sync.RWMutex
 	faults  map[string]linkFault // by fault id
@@ -38,9 +39,13 @@ type linkFault struct {
 
 // NewLinks returns a healthy network; resolve maps a dialed address to the
 // AZ and id of the node behind it at dial time (endpoints: their current
-// target).
-func NewLinks(resolve func(addr string) (az, node string)) *Links {
-	return &Links{resolve: resolve, faults: map[string]linkFault{}, changed: make(chan struct{})}
+// target). dial opens the connections (nil: a net.Dialer); a Server's
+// DialContext skips the hop through its proxies.
+func NewLinks(resolve func(addr string) (az, node string), dial func(ctx context.Context, network, addr string) (net.Conn, error)) *Links {
+	if dial == nil {
+		dial = (&net.Dialer{}).DialContext
+	}
+	return &Links{resolve: resolve, dial: dial, faults: map[string]linkFault{}, changed: make(chan struct{})}
 }
 
 // Impair adds (or replaces) fault id: traffic from any AZ in from to any
@@ -110,8 +115,7 @@ func (l *Links) Dialer(from string) func(ctx context.Context, network, addr stri
 				return nil, &net.OpError{Op: "dial", Net: network, Addr: nil, Err: err}
 			}
 		}
-		var d net.Dialer
-		c, err := d.DialContext(ctx, network, addr)
+		c, err := l.dial(ctx, network, addr)
 		if err != nil {
 			return nil, err
 		}

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"os"
 	"testing"
@@ -46,18 +47,37 @@ func newEcho(t *testing.T) string {
 
 func newProxy(t *testing.T, upstream string) *Proxy {
 	t.Helper()
-	p, err := NewServer().New("test", upstream)
+	p, _ := newProxyOn(t, upstream)
+	return p
+}
+
+func newProxyOn(t *testing.T, upstream string) (*Proxy, *Server) {
+	t.Helper()
+	s := NewServer()
+	p, err := s.New("test", upstream)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(p.Close)
-	return p
+	return p, s
 }
 
-// roundTrip sends one line through addr and returns the reply and elapsed time.
+// roundTrip sends one line through addr over TCP and returns the reply and
+// elapsed time.
 func roundTrip(addr string, timeout time.Duration) (string, time.Duration, error) {
+	return roundTripVia(tcpDial, addr, timeout)
+}
+
+type dialFunc func(ctx context.Context, network, addr string) (net.Conn, error)
+
+var tcpDial dialFunc = (&net.Dialer{}).DialContext
+
+// roundTripVia is roundTrip with the connection opened by dial.
+func roundTripVia(dial dialFunc, addr string, timeout time.Duration) (string, time.Duration, error) {
 	start := time.Now()
-	c, err := net.DialTimeout("tcp", addr, timeout)
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	c, err := dial(ctx, "tcp", addr)
 	if err != nil {
 		return "", 0, err
 	}
@@ -101,31 +121,91 @@ func TestProxyFaults(t *testing.T) {
 		}},
 	}
 	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			p := newProxy(t, newEcho(t))
-			if tc.toxic != nil {
-				if err := p.AddToxic(*tc.toxic); err != nil {
+		for _, direct := range []bool{false, true} {
+			name := tc.name + "/proxied"
+			if direct {
+				name = tc.name + "/direct"
+			}
+			t.Run(name, func(t *testing.T) {
+				p, srv := newProxyOn(t, newEcho(t))
+				dial := tcpDial
+				if direct { // the in-process path skips the listener but not the faults
+					dial = srv.DialContext
+				}
+				if tc.toxic != nil {
+					if err := p.AddToxic(*tc.toxic); err != nil {
+						t.Fatal(err)
+					}
+				}
+				if tc.disable {
+					p.Disable()
+				}
+				reply, took, err := roundTripVia(dial, p.Addr(), 400*time.Millisecond)
+				tc.check(t, reply, took, err)
+				// Healing restores the clean path on the same address.
+				if tc.toxic != nil {
+					if err := p.RemoveToxic(context.Background(), tc.toxic.Name); err != nil {
+						t.Fatal(err)
+					}
+				}
+				if err := p.Enable(); err != nil {
 					t.Fatal(err)
 				}
+				if reply, _, err := roundTripVia(dial, p.Addr(), time.Second); err != nil || reply != "ping\n" {
+					t.Fatalf("after heal: reply %q err %v", reply, err)
+				}
+			})
+		}
+	}
+}
+
+// TestFaultsReachOpenConnections: a connection opened before a fault (both
+// paths) is dropped by a disable or a re-point, and blackholed by a timeout
+// toxic, whose removal closes it.
+func TestFaultsReachOpenConnections(t *testing.T) {
+	tests := []struct {
+		name  string
+		fault func(p *Proxy) error
+	}{
+		{"disable", func(p *Proxy) error { p.Disable(); return nil }},
+		{"re-point", func(p *Proxy) error { return p.SetUpstream(newEcho(t)) }},
+		{"timeout toxic removed", func(p *Proxy) error {
+			if err := p.AddToxic(sim.Toxic{Name: "cut", Type: "timeout", Attributes: map[string]any{"timeout": 0}}); err != nil {
+				return err
 			}
-			if tc.disable {
-				p.Disable()
-			}
-			reply, took, err := roundTrip(p.Addr(), 400*time.Millisecond)
-			tc.check(t, reply, took, err)
-			// Healing restores the clean path on the same address.
-			if tc.toxic != nil {
-				if err := p.RemoveToxic(context.Background(), tc.toxic.Name); err != nil {
+			return p.RemoveToxic(context.Background(), "cut")
+		}},
+	}
+	for _, tc := range tests {
+		for _, direct := range []bool{false, true} {
+			t.Run(fmt.Sprintf("%s/direct=%v", tc.name, direct), func(t *testing.T) {
+				p, srv := newProxyOn(t, newEcho(t))
+				dial := tcpDial
+				if direct {
+					dial = srv.DialContext
+				}
+				c, err := dial(context.Background(), "tcp", p.Addr())
+				if err != nil {
 					t.Fatal(err)
 				}
-			}
-			if err := p.Enable(); err != nil {
-				t.Fatal(err)
-			}
-			if reply, _, err := roundTrip(p.Addr(), time.Second); err != nil || reply != "ping\n" {
-				t.Fatalf("after heal: reply %q err %v", reply, err)
-			}
-		})
+				defer c.Close()
+				r := bufio.NewReader(c)
+				if _, err := c.Write([]byte("one\n")); err != nil {
+					t.Fatal(err)
+				}
+				if line, err := r.ReadString('\n'); err != nil || line != "one\n" {
+					t.Fatalf("before the fault: %q %v", line, err)
+				}
+				if err := tc.fault(p); err != nil {
+					t.Fatal(err)
+				}
+				_ = c.SetDeadline(time.Now().Add(2 * time.Second))
+				_, _ = c.Write([]byte("two\n"))
+				if line, err := r.ReadString('\n'); err == nil || errors.Is(err, os.ErrDeadlineExceeded) {
+					t.Fatalf("open connection survived %s: %q %v", tc.name, line, err)
+				}
+			})
+		}
 	}
 }
 

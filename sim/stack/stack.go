@@ -144,7 +144,11 @@ func Up(ctx context.Context, cfg Config) (_ *Stack, err error) {
 	for _, a := range s.apps {
 		targets = append(targets, lb.Target{Name: a.ID(), AZ: a.AZ(), Addr: a.Front().Addr()})
 	}
-	if s.lb, err = lb.Start(cfg.LB, targets); err != nil {
+	lbCfg := cfg.LB
+	if lbCfg.Dial == nil {
+		lbCfg.Dial = s.px.DialContext // the app fronts' faults, without their hop
+	}
+	if s.lb, err = lb.Start(lbCfg, targets); err != nil {
 		return nil, err
 	}
 	progress("load balancer", 4, steps)
