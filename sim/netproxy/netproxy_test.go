@@ -241,3 +241,39 @@ func TestAddToxicErrors(t *testing.T) {
 		t.Fatalf("toxics %v", got)
 	}
 }
+
+// TestDirectFallsBackForOtherToxics: a toxic type the direct path cannot
+// apply drops direct connections and routes new ones through the proxy.
+func TestDirectFallsBackForOtherToxics(t *testing.T) {
+	p, srv := newProxyOn(t, newEcho(t))
+	ctx := context.Background()
+	c, err := srv.DialContext(ctx, "tcp", p.Addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if c.RemoteAddr().String() == p.Addr() {
+		t.Fatal("a direct dial went through the proxy's listener")
+	}
+	if err := p.AddToxic(sim.Toxic{Name: "slow", Type: "bandwidth", Attributes: map[string]any{"rate": 1000}}); err != nil {
+		t.Fatal(err)
+	}
+	_ = c.SetDeadline(time.Now().Add(time.Second))
+	if _, err := bufio.NewReader(c).ReadString('\n'); err == nil || errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("direct connection survived a bandwidth toxic: %v", err)
+	}
+	c2, err := srv.DialContext(ctx, "tcp", p.Addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c2.Close()
+	if c2.RemoteAddr().String() != p.Addr() {
+		t.Fatalf("with a bandwidth toxic, dial reached %s, want the proxy %s", c2.RemoteAddr(), p.Addr())
+	}
+	if err := p.RemoveToxic(ctx, "slow"); err != nil {
+		t.Fatal(err)
+	}
+	if reply, _, err := roundTripVia(srv.DialContext, p.Addr(), time.Second); err != nil || reply != "ping\n" {
+		t.Fatalf("after heal: %q %v", reply, err)
+	}
+}
