@@ -15,7 +15,6 @@ const (
 	idemPrefix = "idem:" // idempotency fast path: the stored Result
 	balPrefix  = "bal:"  // balance cache: "version:balance"
 	ratePrefix = "rl:"   // rate limit counter per user per second
-	idemTTL    = 24 * time.Hour
 	balTTL     = time.Hour
 )
 
@@ -80,7 +79,7 @@ func (s *Service) remember(ctx context.Context, key string, r Result) {
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.RedisTimeout)
 	defer cancel()
 	pipe := s.rdb.Pipeline()
-	pipe.Set(ctx, idemPrefix+key, raw, idemTTL)
+	pipe.Set(ctx, idemPrefix+key, raw, s.cfg.IdemTTL)
 	if r.Status == StatusCommitted && !s.bug(BugCacheNotInvalidated) {
 		for _, id := range []string{r.From, r.To} {
 			if id != "" {

@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
 	"paysim/sim"
 	"paysim/sim/stack"
 	"paysim/sim/stack/stacktest"
@@ -238,5 +240,31 @@ func TestBalancerDropsDeadInstance(t *testing.T) {
 	waitHealthy(1)
 	if r := post(t, s, "/v1/topups", "lb-back", `{"account_id":"u-1","amount":1}`); r.status != http.StatusCreated {
 		t.Fatalf("after restart: %d %s", r.status, r.body)
+	}
+}
+
+// TestReplayAfterCacheLossAnswersFromLedger: once Redis has forgotten a key
+// (its short TTL, a flush, a failover), a replay still gets the first
+// answer from the ledger's unique key and moves no money.
+func TestReplayAfterCacheLossAnswersFromLedger(t *testing.T) {
+	s := newFullStack(t)
+	const body = `{"user_id":"u-4","merchant_id":"m-3","amount":900}`
+	first := post(t, s, "/v1/payments", "replay-key", body)
+	if first.status != http.StatusCreated {
+		t.Fatalf("first: %d %s", first.status, first.body)
+	}
+	before := snapshot(t, s.Ledger())
+	rdb := redis.NewClient(&redis.Options{Addr: s.Endpoints().Redis.Addr})
+	t.Cleanup(func() { rdb.Close() })
+	if err := rdb.FlushAll(context.Background()).Err(); err != nil {
+		t.Fatal(err)
+	}
+	again := post(t, s, "/v1/payments", "replay-key", body)
+	if again != first {
+		t.Fatalf("replay got %d %s, first %d %s", again.status, again.body, first.status, first.body)
+	}
+	after := snapshot(t, s.Ledger())
+	if after.Entries != before.Entries || after.Committed != before.Committed || after.Balances["u-4"] != before.Balances["u-4"] {
+		t.Fatalf("replay changed the ledger: %+v -> %+v", before.Committed, after.Committed)
 	}
 }
