@@ -37,6 +37,8 @@ type statement struct {
 	extra    []string // SQLite statements run after sql (indexes of CREATE TABLE, split DROP TABLE)
 	toks     []token  // MySQL tokens, for statements the session handles itself
 	params   int      // number of ? placeholders
+	psql     string   // sql with its literals as ? placeholders (DML only), to prepare once
+	pargs    []any    // the literals psql takes
 	locking  bool     // SELECT ... FOR UPDATE / LOCK IN SHARE MODE
 	insert   bool     // INSERT/REPLACE: report the last insert id
 	txnRO    bool     // START TRANSACTION READ ONLY
@@ -272,6 +274,9 @@ func finish(st statement, parts [][]token, env *rewriteEnv) (statement, error) {
 		}
 		if i == 0 || st.sql == "" {
 			st.sql = render(out)
+			if i == 0 && st.kind == kindDML && st.params == 0 {
+				st.psql, st.pargs = parametrize(out)
+			}
 			continue
 		}
 		st.extra = append(st.extra, render(out))
@@ -280,6 +285,45 @@ func finish(st statement, parts [][]token, env *rewriteEnv) (statement, error) {
 		st.kind = kindEmpty
 	}
 	return st, nil
+}
+
+// parametrize renders a DML statement with its string and integer literals
+// as ? placeholders, so statements that differ only in values share one
+// prepared SQLite statement (parsing was a tenth of the ledger's CPU). It
+// returns "" when a literal may mean more than its value there: ORDER BY
+// and GROUP BY positions, type lengths in CAST and CONVERT, INTERVAL units.
+func parametrize(toks []token) (string, []any) {
+	var args []any
+	out := make([]token, len(toks))
+	for i, t := range toks {
+		out[i] = t
+		switch t.kind {
+		case tkWord:
+			switch t.up {
+			case "ORDER", "GROUP", "CAST", "CONVERT", "INTERVAL":
+				return "", nil
+			}
+			continue
+		case tkString:
+			if t.bin {
+				continue
+			}
+			args = append(args, t.val)
+		case tkNumber:
+			n, err := strconv.ParseInt(t.text, 10, 64)
+			if err != nil { // decimals, exponents, huge values stay literal
+				continue
+			}
+			args = append(args, n)
+		default:
+			continue
+		}
+		out[i] = token{kind: tkParam, text: "?", sp: t.sp}
+	}
+	if len(args) == 0 {
+		return "", nil
+	}
+	return render(out), args
 }
 
 // timestampFSP is CURRENT_TIMESTAMP with fractional seconds, parenthesised so

@@ -259,3 +259,36 @@ func FuzzRewrite(f *testing.F) {
 		}
 	})
 }
+
+func TestParametrize(t *testing.T) {
+	tests := []struct {
+		name string
+		q    string
+		psql string
+		args []any
+	}{
+		{"insert values", "INSERT INTO t (a, b) VALUES ('x''y', 42)", "INSERT INTO t (a, b) VALUES (?, ?)", []any{"x'y", int64(42)}},
+		{"update where", "UPDATE accounts SET balance = balance - 500 WHERE id = 'u-1'", "UPDATE accounts SET balance = balance - ? WHERE id = ?", []any{int64(500), "u-1"}},
+		{"decimal stays literal", "UPDATE t SET r = 1.5 WHERE id = 3", "UPDATE t SET r = 1.5 WHERE id = ?", []any{int64(3)}},
+		{"order by position", "DELETE FROM t WHERE a = 'x' ORDER BY 1 LIMIT 2", "", nil},
+		{"cast length", "UPDATE t SET a = CAST(b AS CHAR(10)) WHERE id = 1", "", nil},
+		{"no literals", "DELETE FROM t", "", nil},
+		{"select is not parametrized", "SELECT 'a', 1", "", nil},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			st := rewriteOne(t, tc.q)
+			if st.psql != tc.psql {
+				t.Fatalf("psql %q, want %q", st.psql, tc.psql)
+			}
+			if len(st.pargs) != len(tc.args) {
+				t.Fatalf("args %#v, want %#v", st.pargs, tc.args)
+			}
+			for i := range tc.args {
+				if st.pargs[i] != tc.args[i] {
+					t.Fatalf("arg %d = %#v, want %#v", i, st.pargs[i], tc.args[i])
+				}
+			}
+		})
+	}
+}

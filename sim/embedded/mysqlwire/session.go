@@ -47,7 +47,12 @@ type session struct {
 
 	w       wire
 	handled *mysql.Result // tells go-mysql the response is already written
+
+	stmts map[string]*sql.Stmt // prepared DML shapes (statement.psql) on conn
 }
+
+// maxStmts bounds a session's prepared statements.
+const maxStmts = 128
 
 func newSession(inst *Instance, ctx context.Context, nc net.Conn) *session {
 	s := &session{
@@ -82,7 +87,34 @@ func (s *session) close() {
 		s.inst.rollbacks.Add(1)
 	}
 	s.abort()
+	for _, ps := range s.stmts {
+		_ = ps.Close()
+	}
 	_ = s.conn.Close()
+}
+
+// prepared returns the session's prepared statement for q, preparing it on
+// first use; nil if SQLite refuses it (the caller runs the literal text).
+func (s *session) prepared(q string) *sql.Stmt {
+	if ps, ok := s.stmts[q]; ok {
+		return ps
+	}
+	ps, err := s.conn.PrepareContext(s.qctx, q)
+	if err != nil {
+		return nil
+	}
+	if s.stmts == nil {
+		s.stmts = map[string]*sql.Stmt{}
+	}
+	if len(s.stmts) >= maxStmts {
+		for k, old := range s.stmts { // evict any one
+			_ = old.Close()
+			delete(s.stmts, k)
+			break
+		}
+	}
+	s.stmts[q] = ps
+	return ps
 }
 
 // abort rolls back whatever SQLite transaction is open and forgets the
@@ -442,7 +474,7 @@ func (s *session) commit() error {
 		return nil
 	}
 	if s.begun {
-		if _, err := s.conn.ExecContext(s.qctx, "COMMIT"); err != nil {
+		if _, err := s.execConst("COMMIT"); err != nil {
 			s.inst.rollbacks.Add(1)
 			s.abort()
 			return err
@@ -473,7 +505,7 @@ func (s *session) ensureWriter() error {
 	if s.begun {
 		return nil
 	}
-	if _, err := s.conn.ExecContext(s.qctx, "BEGIN IMMEDIATE"); err != nil {
+	if _, err := s.execConst("BEGIN IMMEDIATE"); err != nil {
 		s.inst.rollbacks.Add(1)
 		s.abort()
 		return err
@@ -504,7 +536,7 @@ func (s *session) read(st *statement, args []any) (result, error) {
 				return result{}, err
 			}
 		case !s.begun:
-			if _, err := s.conn.ExecContext(s.qctx, "BEGIN"); err != nil {
+			if _, err := s.execConst("BEGIN"); err != nil {
 				return result{}, err
 			}
 			s.begun = true
@@ -565,13 +597,13 @@ func (s *session) autocommitWrite(st *statement, args []any) (result, error) {
 		return s.execSQL(st, args)
 	}
 	// Several SQLite statements for one MySQL statement: all or nothing.
-	if _, err := s.conn.ExecContext(s.qctx, "BEGIN IMMEDIATE"); err != nil {
+	if _, err := s.execConst("BEGIN IMMEDIATE"); err != nil {
 		return result{}, err
 	}
 	s.begun = true
 	res, err := s.execSQL(st, args)
 	if err == nil {
-		_, err = s.conn.ExecContext(s.qctx, "COMMIT")
+		_, err = s.execConst("COMMIT")
 	}
 	if err != nil {
 		s.abort()
@@ -583,7 +615,13 @@ func (s *session) autocommitWrite(st *statement, args []any) (result, error) {
 
 // execSQL runs a non-row statement (and its extra statements).
 func (s *session) execSQL(st *statement, args []any) (result, error) {
-	r, err := s.conn.ExecContext(s.qctx, st.sql, args...)
+	var r sql.Result
+	var err error
+	if ps := s.preparedFor(st, args); ps != nil {
+		r, err = ps.ExecContext(s.qctx, st.pargs...)
+	} else {
+		r, err = s.conn.ExecContext(s.qctx, st.sql, args...)
+	}
 	if err != nil {
 		return result{}, err
 	}
@@ -602,6 +640,22 @@ func (s *session) execSQL(st *statement, args []any) (result, error) {
 		}
 	}
 	return res, nil
+}
+
+// execConst runs a constant statement (BEGIN, COMMIT) prepared once.
+func (s *session) execConst(q string) (sql.Result, error) {
+	if ps := s.prepared(q); ps != nil {
+		return ps.ExecContext(s.qctx)
+	}
+	return s.conn.ExecContext(s.qctx, q)
+}
+
+// preparedFor is the prepared form of a literal DML statement, or nil.
+func (s *session) preparedFor(st *statement, args []any) *sql.Stmt {
+	if st.psql == "" || len(args) > 0 {
+		return nil
+	}
+	return s.prepared(st.psql)
 }
 
 // query runs a statement that may return rows. It returns nil when the
