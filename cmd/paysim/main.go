@@ -4,6 +4,9 @@
 package main
 
 import (
+	"net"
+	"net/http"
+	httppprof "net/http/pprof"
 	"paysim/scenarios"
 
 	"context"
@@ -95,13 +98,25 @@ func newRoot() (*cobra.Command, func()) {
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
 		return withCode(exitUsage, fmt.Errorf("%w (see %s --help)", err, c.CommandPath()))
 	})
-	var cpuProfile, allocProfile string
+	var cpuProfile, allocProfile, pprofAddr string
 	var stopProfile func()
 	root.PersistentFlags().StringVar(&cpuProfile, "cpuprofile", "", "write a pprof CPU profile of the whole process to this file")
 	root.PersistentFlags().StringVar(&allocProfile, "allocprofile", "", "write a pprof allocation profile of the whole process to this file at exit")
 	_ = root.PersistentFlags().MarkHidden("cpuprofile")
+	root.PersistentFlags().StringVar(&pprofAddr, "pprof", "", "serve net/http/pprof on this loopback address while running (e.g. 127.0.0.1:6060)")
 	_ = root.PersistentFlags().MarkHidden("allocprofile")
+	_ = root.PersistentFlags().MarkHidden("pprof")
 	root.PersistentPreRunE = func(*cobra.Command, []string) error {
+		if pprofAddr != "" {
+			ln, err := net.Listen("tcp", pprofAddr)
+			if err != nil {
+				return withCode(exitUsage, fmt.Errorf("--pprof: %w", err))
+			}
+			mux := http.NewServeMux()
+			mux.HandleFunc("/debug/pprof/", httppprof.Index)
+			mux.HandleFunc("/debug/pprof/profile", httppprof.Profile)
+			go func() { _ = http.Serve(ln, mux) }()
+		}
 		if cpuProfile == "" {
 			return nil
 		}

@@ -20,8 +20,8 @@ type searchCluster struct {
 	mu     sync.Mutex
 }
 
-func startSearch(reg *sim.Registry, px *netproxy.Server, topo sim.Topology) (*searchCluster, error) {
-	c := &searchCluster{store: search.NewStore(), es: map[*netproxy.Node]*search.Node{}}
+func startSearch(reg *sim.Registry, px *netproxy.Server, topo sim.Topology, dir string) (*searchCluster, error) {
+	c := &searchCluster{store: search.NewStoreIn(dir), es: map[*netproxy.Node]*search.Node{}}
 	for _, az := range topo.AZs {
 		id := "es-" + az
 		en := search.NewNode(c.store, id, "127.0.0.1:0")

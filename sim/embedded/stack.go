@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"sort"
 
 	"paysim/sim"
@@ -68,7 +69,7 @@ func Start(ctx context.Context, topo sim.Topology, opts Options) (_ *Stack, err 
 	if s.redis, err = startRedis(s.reg, s.px, topo); err != nil {
 		return nil, err
 	}
-	if s.es, err = startSearch(s.reg, s.px, topo); err != nil {
+	if s.es, err = startSearch(s.reg, s.px, topo, filepath.Join(s.dir, "search")); err != nil {
 		return nil, err
 	}
 	for _, group := range [][]*netproxy.Node{s.kafka.brokers, s.mysql.nodes, s.redis.nodes, s.es.nodes} {

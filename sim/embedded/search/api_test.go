@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -662,5 +663,28 @@ func TestCatIndices(t *testing.T) {
 		if r := do(t, "GET", u+p, ""); r.status != 200 || len(r.raw) == 0 {
 			t.Fatalf("%s = %d %q", p, r.status, r.raw)
 		}
+	}
+}
+
+// TestIndexFilesFollowTheIndex: an index keeps its segments under the
+// store's directory, searchable after refresh, and deleting it removes them.
+func TestIndexFilesFollowTheIndex(t *testing.T) {
+	st, nodes := newCluster(t, 1)
+	u := nodes[0].URL()
+	if r := do(t, "PUT", u+"/logs/_doc/1?refresh=true", `{"msg":"payment committed"}`); r.status != 201 {
+		t.Fatalf("index: %d %s", r.status, r.raw)
+	}
+	if r := do(t, "GET", u+"/logs/_count?q=msg:committed", ""); r.body["count"] != 1.0 {
+		t.Fatalf("count: %s", r.raw)
+	}
+	entries, err := os.ReadDir(st.dir)
+	if err != nil || len(entries) != 1 {
+		t.Fatalf("index directory: %v %v", entries, err)
+	}
+	if r := do(t, "DELETE", u+"/logs", ""); r.status != 200 {
+		t.Fatalf("delete: %d %s", r.status, r.raw)
+	}
+	if entries, _ := os.ReadDir(st.dir); len(entries) != 0 {
+		t.Fatalf("deleted index left %v", entries)
 	}
 }

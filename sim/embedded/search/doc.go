@@ -11,9 +11,11 @@
 //
 // As in ES, writes are visible to GET at once and to search after a
 // refresh: every RefreshInterval, on POST /_refresh, with ?refresh=true or
-// wait_for, or when 10,000 writes are pending. Indices are in-memory scorch
-// bleve indices (lost on Close); each refresh adds one segment and nothing
-// merges them. Strings are mapped as
+// wait_for, or when 10,000 writes are pending. Indices are scorch bleve
+// indices: with NewStoreIn each refresh adds a segment that scorch persists
+// and merges under the store's directory (removed on Close or delete), so
+// a long run's logs live in files; NewStore keeps unmerged segments in
+// memory. Document sources stay in memory for GET. Strings are mapped as
 // ES dynamic mapping does: an analysed text field plus an exact ".keyword"
 // subfield (ignore_above 256); RFC 3339 strings become dates; numbers are
 // numeric; nested objects become dotted field names.

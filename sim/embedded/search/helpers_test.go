@@ -13,11 +13,11 @@ import (
 	"github.com/elastic/go-elasticsearch/v8"
 )
 
-// newCluster starts a store with n nodes named az-a, az-b, ... on
-// 127.0.0.1 free ports.
+// newCluster starts a store (segments on disk, as the stack runs it) with n
+// nodes named az-a, az-b, ... on 127.0.0.1 free ports.
 func newCluster(t testing.TB, n int) (*Store, []*Node) {
 	t.Helper()
-	st := NewStore()
+	st := NewStoreIn(t.TempDir())
 	nodes := make([]*Node, n)
 	for i := range nodes {
 		nodes[i] = NewNode(st, fmt.Sprintf("az-%c", 'a'+i), "127.0.0.1:0")

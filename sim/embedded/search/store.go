@@ -8,6 +8,8 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"os"
+	"path/filepath"
 	"sort"
 	"strings"
 	"sync"
@@ -27,6 +29,7 @@ const ClusterName = "paysim"
 type Store struct {
 	an   analyzers
 	uuid string
+	dir  string // where indices keep their segments; "" keeps them in memory
 
 	mu        sync.RWMutex
 	indices   map[string]*index
@@ -49,8 +52,14 @@ const maxPendingOps = 10000
 
 // NewStore returns an empty in-memory store. Its contents live until Close.
 // A background goroutine refreshes indices every RefreshInterval.
-func NewStore() *Store {
+func NewStore() *Store { return NewStoreIn("") }
+
+// NewStoreIn is NewStore with each index's segments persisted, and merged,
+// under dir (as Elasticsearch's data path): a long run's log index then
+// lives in files, not in the heap. "" keeps segments in memory, unmerged.
+func NewStoreIn(dir string) *Store {
 	s := &Store{
+		dir:       dir,
 		an:        newAnalyzers(),
 		uuid:      newUUID(),
 		indices:   map[string]*index{},
@@ -127,6 +136,7 @@ type docEntry struct {
 type index struct {
 	name     string
 	uuid     string
+	path     string // segment files; "" in memory
 	created  time.Time
 	settings map[string]any
 
@@ -145,17 +155,23 @@ type index struct {
 	deleted    bool
 }
 
-// newIndex creates an index over an in-memory scorch bleve index (scorch
-// with an empty path keeps segments in memory; it is several times faster
-// than bleve.NewMemOnly's upsidedown/gtreap store).
-func newIndex(name string) (*index, error) {
-	b, err := bleve.NewUsing("", bleve.NewIndexMapping(), scorch.Name, scorch.Name, nil)
+// newIndex creates an index over a scorch bleve index (several times faster
+// than bleve.NewMemOnly's upsidedown/gtreap store) under dir, or in memory
+// when dir is "".
+func newIndex(name, dir string) (*index, error) {
+	uuid := newUUID()
+	path := ""
+	if dir != "" {
+		path = filepath.Join(dir, uuid)
+	}
+	b, err := bleve.NewUsing(path, bleve.NewIndexMapping(), scorch.Name, scorch.Name, nil)
 	if err != nil {
 		return nil, fmt.Errorf("create bleve index: %w", err)
 	}
 	return &index{
 		name:    name,
-		uuid:    newUUID(),
+		uuid:    uuid,
+		path:    path,
 		created: time.Now(),
 		bidx:    b,
 		pending: b.NewBatch(),
@@ -174,7 +190,11 @@ func (ix *index) close() error {
 		return nil
 	}
 	ix.deleted = true
-	return ix.bidx.Close()
+	err := ix.bidx.Close()
+	if ix.path != "" {
+		err = errors.Join(err, os.RemoveAll(ix.path))
+	}
+	return err
 }
 
 // stats returns the document count and source bytes.
@@ -250,21 +270,21 @@ func (s *Store) createIndex(name string, mappings any, settings map[string]any) 
 }
 
 func (s *Store) createLocked(name string, mappings any, settings map[string]any) (*index, *esError) {
-	ix, err := newIndex(name)
+	ix, err := newIndex(name, s.dir)
 	if err != nil {
 		return nil, internalError("create index", err)
 	}
 	for _, t := range s.matchingTemplates(name) {
 		if t.mappings != nil {
 			if e := ix.m.applyMappings(t.mappings); e != nil {
-				_ = ix.bidx.Close()
+				_ = ix.close()
 				return nil, e
 			}
 		}
 	}
 	if mappings != nil {
 		if e := ix.m.applyMappings(mappings); e != nil {
-			_ = ix.bidx.Close()
+			_ = ix.close()
 			return nil, e
 		}
 	}
