@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -231,12 +230,10 @@ func (s *Service) applyCache(ctx context.Context, recs []*kgo.Record) error {
 
 // Cache writes are acknowledged to Kafka only once the replica has them, so
 // a Redis failover cannot roll a balance back to an older version for good.
-// A replica that stays away (down, resyncing) is waited for a bounded number
-// of batches, then the updater goes on alone.
-const (
-	replicaWait        = 200 * time.Millisecond
-	maxUnreplicatedRun = 10
-)
+// A replica that stays silent for CacheSoloAfter (dead, resyncing) is given
+// up on and the updater goes on alone: by then a failover would have
+// happened, and a primary cut off from the region cannot be reached any more.
+const replicaWait = 200 * time.Millisecond
 
 func (s *Service) waitReplicated(ctx context.Context) error {
 	n, err := s.rdb.Wait(ctx, 1, replicaWait).Result()
@@ -244,11 +241,13 @@ func (s *Service) waitReplicated(ctx context.Context) error {
 		return fmt.Errorf("cache: wait for the replica: %w", err)
 	}
 	if n >= 1 {
-		s.unreplicated.Store(0)
+		s.unreplicatedSince.Store(0)
 		return nil
 	}
-	if s.unreplicated.Add(1) <= maxUnreplicatedRun {
-		return errors.New("cache: the replica has not acknowledged the batch yet")
+	now := time.Now().UnixNano()
+	s.unreplicatedSince.CompareAndSwap(0, now)
+	if silent := time.Duration(now - s.unreplicatedSince.Load()); silent < s.cfg.CacheSoloAfter {
+		return fmt.Errorf("cache: the replica has not acknowledged a batch for %v", silent.Round(time.Millisecond))
 	}
 	return nil
 }

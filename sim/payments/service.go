@@ -58,10 +58,15 @@ type Config struct {
 	// IdemTTL is how long Redis keeps an answer for replays. Short: the
 	// ledger's unique key answers later replays (one DB round trip), and a
 	// 24 h cache at 1,000 payments/s would hold ~1.8 KB per payment.
-	IdemTTL       time.Duration
-	RateLimit     int // writes per user per second; 0 disables
-	LeaseTTL      time.Duration
-	RelayInterval time.Duration // outbox poll interval when idle
+	IdemTTL   time.Duration
+	RateLimit int // writes per user per second; 0 disables
+	// CacheSoloAfter is how long the cache updater waits for a silent Redis
+	// replica before it writes alone. Longer than a Redis failover takes, so
+	// a primary cut off from the region (and replaced) is never written
+	// alone: its writes would be lost with it.
+	CacheSoloAfter time.Duration
+	LeaseTTL       time.Duration
+	RelayInterval  time.Duration // outbox poll interval when idle
 }
 
 // WithDefaults fills unset tuning fields.
@@ -88,6 +93,7 @@ func (c Config) WithDefaults() Config {
 	def(&c.RequestTimeout, 4*time.Second)
 	def(&c.RedisTimeout, 200*time.Millisecond)
 	def(&c.IdemTTL, 2*time.Minute)
+	def(&c.CacheSoloAfter, 15*time.Second)
 	def(&c.LeaseTTL, 2*time.Second)
 	def(&c.RelayInterval, 20*time.Millisecond)
 	if c.Failpoints == nil {
@@ -106,9 +112,9 @@ type Service struct {
 	es      *elasticsearch.Client
 	metrics *metrics
 	kinds   sync.Map // account id -> kind; accounts never change kind
-	// unreplicated counts cache batches in a row the Redis replica did not
-	// acknowledge.
-	unreplicated atomic.Int64
+	// unreplicatedSince is when (unix ns) the Redis replica last began a run
+	// of unacknowledged cache batches; 0 while it acknowledges.
+	unreplicatedSince atomic.Int64
 
 	ln     net.Listener
 	srv    *http.Server

@@ -168,6 +168,9 @@ func (s *Stack) startApps(ctx context.Context, ep sim.Endpoints) error {
 			c.KafkaBrokers = ep.Kafka.Bootstrap
 			c.SearchURLs = []string{ep.Elasticsearch.URL}
 			c.Failpoints = s.cfg.Failpoints
+			if c.CacheSoloAfter == 0 {
+				c.CacheSoloAfter = 3 * topo.Redis.FailoverAfter // well past a Redis failover
+			}
 			if l, ok := s.backend.(linked); ok {
 				c.Dial = l.Links().Dialer(az)
 			}

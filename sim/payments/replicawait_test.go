@@ -1,0 +1,85 @@
+package payments
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"paysim/internal/testwait"
+	"paysim/sim/embedded/redisnode"
+)
+
+// replicatedRedis starts a primary and a replica linked with no lag, and a
+// Service that writes its cache to the primary.
+func replicatedRedis(t *testing.T, soloAfter time.Duration) (*Service, *redisnode.Link) {
+	t.Helper()
+	p := redisnode.New("p", "")
+	r := redisnode.New("r", "", redisnode.WithRole(redisnode.Replica))
+	for _, n := range []*redisnode.Node{p, r} {
+		if err := n.Start(); err != nil {
+			t.Fatalf("start %s: %v", n.Name(), err)
+		}
+		t.Cleanup(func() { _ = n.Close() })
+	}
+	link, err := redisnode.Replicate(p, r, 0)
+	if err != nil {
+		t.Fatalf("replicate: %v", err)
+	}
+	t.Cleanup(link.Stop)
+	rdb := redis.NewClient(&redis.Options{Addr: p.Addr()})
+	t.Cleanup(func() { _ = rdb.Close() })
+	return &Service{rdb: rdb, cfg: Config{CacheSoloAfter: soloAfter}}, link
+}
+
+// TestCacheWaitsForTheReplicaUntilSoloAfter: a cache batch counts as done
+// only once the replica has it, and a replica that stays silent is given up
+// on only after CacheSoloAfter (longer than a Redis failover), so writes to
+// a primary that is about to be replaced are retried rather than lost.
+func TestCacheWaitsForTheReplicaUntilSoloAfter(t *testing.T) {
+	const soloAfter = 3 * time.Second // past the 2 s (10 batches) the updater once waited
+	tests := []struct {
+		name     string
+		hold     bool
+		wantErr  bool
+		soloOnly bool // succeeds only once soloAfter has passed
+	}{
+		{name: "replica acknowledges", hold: false},
+		{name: "replica cut off", hold: true, wantErr: true, soloOnly: true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			s, link := replicatedRedis(t, soloAfter)
+			link.Hold(tc.hold)
+			ctx := context.Background()
+			start := time.Now()
+			if err := s.rdb.Set(ctx, "bal:u-1", "1:100", 0).Err(); err != nil {
+				t.Fatal(err)
+			}
+			err := s.waitReplicated(ctx)
+			if (err != nil) != tc.wantErr {
+				t.Fatalf("first wait: err %v, want error %v", err, tc.wantErr)
+			}
+			if !tc.soloOnly {
+				return
+			}
+			testwait.For(t, 10*time.Second, "the updater to go on alone", func() bool { return s.waitReplicated(ctx) == nil })
+			if took := time.Since(start); took < soloAfter {
+				t.Fatalf("went on alone after %v, before CacheSoloAfter %v", took, soloAfter)
+			}
+			// The replica comes back: the next batch waits for it again.
+			link.Hold(false)
+			if err := s.waitReplicated(ctx); err != nil || s.unreplicatedSince.Load() != 0 {
+				t.Fatalf("after the replica came back: err %v, since %d", err, s.unreplicatedSince.Load())
+			}
+			link.Hold(true)
+			if err := s.rdb.Set(ctx, "bal:u-1", "2:50", 0).Err(); err != nil {
+				t.Fatal(err)
+			}
+			if err := s.waitReplicated(ctx); err == nil {
+				t.Fatal("a new silent run went on alone at once")
+			}
+		})
+	}
+}
