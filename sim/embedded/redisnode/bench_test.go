@@ -83,3 +83,34 @@ func BenchmarkSET(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkPrecheckPipeline measures the app's per-request Redis round trip
+// (GET, INCR, EXPIRE in one pipeline) from parallel clients on a replicated
+// primary: replies to one pipeline should leave in one write.
+func BenchmarkPrecheckPipeline(b *testing.B) {
+	p := newNode(b, "p")
+	r := newNode(b, "r")
+	l := must(Replicate(p, r, 0))(b)
+	b.Cleanup(l.Stop)
+	c := redis.NewClient(&redis.Options{Addr: p.Addr(), PoolSize: 32})
+	b.Cleanup(func() { _ = c.Close() })
+	var seq atomic.Int64
+	b.SetParallelism(8)
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		ctx := b.Context()
+		for pb.Next() {
+			i := strconv.FormatInt(seq.Add(1)%10000, 10)
+			pipe := c.Pipeline()
+			pipe.Get(ctx, "idem:"+i)
+			pipe.Incr(ctx, "rl:"+i)
+			pipe.Expire(ctx, "rl:"+i, 2*time.Second)
+			if _, err := pipe.Exec(ctx); err != nil && err != redis.Nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+	b.StopTimer()
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "pipelines/s")
+}

@@ -378,7 +378,7 @@ func (in *instance) accept() {
 		if err != nil {
 			return
 		}
-		in.srv.ServeConn(c)
+		in.srv.ServeConn(newCoalescingConn(c))
 	}
 }
 
