@@ -81,11 +81,13 @@ func (s *Service) remember(ctx context.Context, key string, r Result) {
 	pipe := s.rdb.Pipeline()
 	pipe.Set(ctx, idemPrefix+key, raw, s.cfg.IdemTTL)
 	if r.Status == StatusCommitted && !s.bug(BugCacheNotInvalidated) {
+		keys := make([]string, 0, 2)
 		for _, id := range []string{r.From, r.To} {
 			if id != "" {
-				pipe.Del(ctx, balPrefix+id)
+				keys = append(keys, balPrefix+id)
 			}
 		}
+		pipe.Del(ctx, keys...)
 	}
 	_, _ = pipe.Exec(ctx)
 }
