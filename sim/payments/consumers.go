@@ -245,8 +245,12 @@ func (s *Service) waitReplicated(ctx context.Context) error {
 		return nil
 	}
 	now := time.Now().UnixNano()
-	s.unreplicatedSince.CompareAndSwap(0, now)
-	if silent := time.Duration(now - s.unreplicatedSince.Load()); silent < s.cfg.CacheSoloAfter {
+	since := s.unreplicatedSince.Load()
+	if since == 0 {
+		s.unreplicatedSince.CompareAndSwap(0, now)
+		since = now
+	}
+	if silent := time.Duration(now - since); silent < s.cfg.CacheSoloAfter {
 		return fmt.Errorf("cache: the replica has not acknowledged a batch for %v", silent.Round(time.Millisecond))
 	}
 	return nil
