@@ -75,6 +75,15 @@ func pendingWork(ctx context.Context, t DrainTarget, adm *kadm.Client) string {
 		if l.Error() != nil {
 			return fmt.Sprintf("consumer group %s: %v", g, l.Error())
 		}
+		// Lag covers only the partitions a group is assigned or has
+		// committed: mid-rebalance, or before its first commit with no
+		// members, a group's zero lag says nothing.
+		if l.State != "Stable" && l.State != "Empty" {
+			return fmt.Sprintf("consumer group %s: %s", g, l.State)
+		}
+		if len(l.Lag) == 0 {
+			return fmt.Sprintf("consumer group %s: no partitions assigned or committed yet", g)
+		}
 		if n := l.Lag.Total(); n > 0 {
 			return fmt.Sprintf("consumer group %s: lag %d", g, n)
 		}
