@@ -264,13 +264,22 @@ func Run(ctx context.Context, sc Scenario, opt Options) (rep *report.Report, err
 	return rep, nil
 }
 
+// readHistory reads the completions of history.jsonl: the checks and the
+// fault windows judge outcomes, so the invoke events (half the file) stay
+// on disk.
 func readHistory(path string) ([]loadgen.Event, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("history: %w", err)
 	}
 	defer f.Close()
-	hist, err := loadgen.ReadHistory(f)
+	var hist []loadgen.Event
+	err = loadgen.ScanHistory(f, func(e loadgen.Event) error {
+		if e.Type != loadgen.EventInvoke {
+			hist = append(hist, e)
+		}
+		return nil
+	})
 	if err != nil {
 		return nil, fmt.Errorf("history: %w", err)
 	}

@@ -60,7 +60,7 @@ func Start(ctx context.Context, topo sim.Topology, opts Options) (_ *Stack, err 
 	} else if err = os.MkdirAll(s.dir, 0o755); err != nil {
 		return nil, fmt.Errorf("state dir: %w", err)
 	}
-	if s.kafka, err = startKafka(s.reg, s.px, topo); err != nil {
+	if s.kafka, err = startKafka(s.reg, s.px, topo, filepath.Join(s.dir, "kafka")); err != nil {
 		return nil, err
 	}
 	if s.mysql, err = startAurora(s.reg, s.px, topo, s.dir); err != nil {

@@ -15,7 +15,13 @@ const (
 	idemPrefix = "idem:" // idempotency fast path: the stored Result
 	balPrefix  = "bal:"  // balance cache: "version:balance"
 	ratePrefix = "rl:"   // rate limit counter per user per second
-	balTTL     = time.Hour
+	// rateSlots is how many per-second keys a user cycles through. Each
+	// lives rateTTL after its last INCR, so a slot has expired before its
+	// second comes round again; the key space stays users × rateSlots
+	// (miniredis keeps a version per key name it ever saw, even deleted).
+	rateSlots = 4
+	rateTTL   = 2 * time.Second
+	balTTL    = time.Hour
 )
 
 // The balance cache keeps, per account, a sorted set of "version:balance"
@@ -43,9 +49,9 @@ func (s *Service) precheck(ctx context.Context, m Movement) (cached Result, hit,
 	get := pipe.Get(ctx, idemPrefix+m.Key)
 	var incr *redis.IntCmd
 	if m.From != "" && s.cfg.RateLimit > 0 {
-		key := ratePrefix + m.From + ":" + strconv.FormatInt(time.Now().Unix(), 10)
+		key := ratePrefix + m.From + ":" + strconv.FormatInt(time.Now().Unix()%rateSlots, 10)
 		incr = pipe.Incr(ctx, key)
-		pipe.Expire(ctx, key, 2*time.Second)
+		pipe.Expire(ctx, key, rateTTL)
 	}
 	_, _ = pipe.Exec(ctx)
 	allowed = incr == nil || incr.Err() != nil || incr.Val() <= int64(s.cfg.RateLimit)

@@ -213,6 +213,14 @@ func (n *Node) handleGetDoc(w http.ResponseWriter, r *http.Request, idx, id stri
 		return
 	}
 	sf = sr.source
+	var src []byte
+	if e != nil {
+		var err error
+		if src, err = ix.sourceOf(e); err != nil {
+			writeError(w, r, internalError("read source", err))
+			return
+		}
+	}
 	if sourceOnly {
 		if e == nil {
 			writeError(w, r, newESError(http.StatusNotFound, "resource_not_found_exception", "Document not found [%s]/[%s]", idx, id))
@@ -221,7 +229,7 @@ func (n *Node) handleGetDoc(w http.ResponseWriter, r *http.Request, idx, id stri
 		w.Header().Set("Content-Type", contentType(r))
 		w.WriteHeader(http.StatusOK)
 		if r.Method != mHead {
-			_, _ = w.Write(sf.apply(e.source))
+			_, _ = w.Write(sf.apply(src))
 		}
 		return
 	}
@@ -232,7 +240,7 @@ func (n *Node) handleGetDoc(w http.ResponseWriter, r *http.Request, idx, id stri
 	seq, term := e.seqNo, int64(1)
 	out := getDocJSON{Index: idx, ID: id, Version: e.version, SeqNo: &seq, PrimaryTerm: &term, Found: true}
 	if !sf.disabled {
-		out.Source = sf.apply(e.source)
+		out.Source = sf.apply(src)
 	}
 	writeJSON(w, r, http.StatusOK, out)
 }

@@ -40,7 +40,11 @@ func (c *compileCtx) phrase(field string, terms []string) (query.Query, *esError
 		if e == nil {
 			continue
 		}
-		v, perr := decodeJSON(e.source)
+		src, err := c.ix.sourceOf(e)
+		if err != nil {
+			return nil, internalError("read source", err)
+		}
+		v, perr := decodeJSON(src)
 		if perr != nil {
 			continue
 		}

@@ -643,8 +643,12 @@ func (ix *index) run(ctx context.Context, an analyzers, r *searchReq, pos int, n
 		if e == nil {
 			continue
 		}
+		src, err := ix.sourceOf(e)
+		if err != nil {
+			return res, internalError("read source", err)
+		}
 		hh := hit{ixPos: pos, rank: rank, index: ix.name, id: h.ID, score: safeFloat(h.Score),
-			keys: h.Sort, source: e.source, version: e.version, seqNo: e.seqNo}
+			keys: h.Sort, source: src, version: e.version, seqNo: e.seqNo}
 		if len(r.sort) > 0 {
 			hh.decoded = make([]any, len(h.Sort))
 			for i, k := range h.Sort {

@@ -1,6 +1,7 @@
 package search
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/base64"
@@ -126,9 +127,47 @@ func (s *Store) Close() error {
 
 // docEntry is the stored state of one document.
 type docEntry struct {
-	source  []byte
+	source  []byte // in memory, when the index has no source file
+	off     int64  // else where the source is in it
+	n       int    // the source's length
 	version int64
 	seqNo   int64
+}
+
+// sourceFile keeps an index's document sources on disk, so a long run's
+// logs sit in the page cache rather than the heap (190 MB of sources after
+// eight minutes at 1,000 payments/s). Appended under the index's write
+// lock; ReadAt is safe beside appends.
+type sourceFile struct {
+	f    *os.File
+	size int64
+}
+
+// storeSource records src as e's source.
+func (ix *index) storeSource(e *docEntry, src []byte) error {
+	e.n = len(src)
+	if ix.srcs == nil {
+		e.source = bytes.Clone(src)
+		return nil
+	}
+	if _, err := ix.srcs.f.WriteAt(src, ix.srcs.size); err != nil {
+		return fmt.Errorf("store source: %w", err)
+	}
+	e.off = ix.srcs.size
+	ix.srcs.size += int64(len(src))
+	return nil
+}
+
+// sourceOf returns e's source.
+func (ix *index) sourceOf(e *docEntry) ([]byte, error) {
+	if ix.srcs == nil {
+		return e.source, nil
+	}
+	b := make([]byte, e.n)
+	if _, err := ix.srcs.f.ReadAt(b, e.off); err != nil {
+		return nil, fmt.Errorf("read source of index %s: %w", ix.name, err)
+	}
+	return b, nil
 }
 
 // index is one ES index: a bleve index for search, the sources for get, and
@@ -149,6 +188,7 @@ type index struct {
 	pending    *bleve.Batch
 	pendingOps int
 	docs       map[string]*docEntry
+	srcs       *sourceFile // nil: sources in memory
 	m          *mapping
 	seqNo      int64
 	bytes      int64
@@ -168,7 +208,17 @@ func newIndex(name, dir string) (*index, error) {
 	if err != nil {
 		return nil, fmt.Errorf("create bleve index: %w", err)
 	}
+	var srcs *sourceFile
+	if path != "" {
+		f, err := os.OpenFile(filepath.Join(path, "sources"), os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o644)
+		if err != nil {
+			_ = b.Close()
+			return nil, fmt.Errorf("create source file: %w", err)
+		}
+		srcs = &sourceFile{f: f}
+	}
 	return &index{
+		srcs:    srcs,
 		name:    name,
 		uuid:    uuid,
 		path:    path,
@@ -191,6 +241,9 @@ func (ix *index) close() error {
 	}
 	ix.deleted = true
 	err := ix.bidx.Close()
+	if ix.srcs != nil {
+		err = errors.Join(err, ix.srcs.f.Close())
+	}
 	if ix.path != "" {
 		err = errors.Join(err, os.RemoveAll(ix.path))
 	}
@@ -565,7 +618,11 @@ func (s *Store) Get(indexName, id string) (json.RawMessage, bool) {
 	if !ok {
 		return nil, false
 	}
-	return json.RawMessage(e.source), true
+	src, err := ix.sourceOf(e)
+	if err != nil {
+		return nil, false
+	}
+	return json.RawMessage(src), true
 }
 
 // Scan calls fn for every document of the indices matched by pattern, in
@@ -581,7 +638,7 @@ func (s *Store) Scan(pattern string, fn func(index, id string, source json.RawMe
 		sort.Strings(ids)
 		srcs := make([][]byte, len(ids))
 		for i, id := range ids {
-			srcs[i] = ix.docs[id].source
+			srcs[i], _ = ix.sourceOf(ix.docs[id]) // unreadable: an empty source
 		}
 		ix.mu.RUnlock()
 		for i, id := range ids {

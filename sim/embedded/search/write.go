@@ -1,7 +1,6 @@
 package search
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -90,7 +89,7 @@ func (ix *index) apply(an analyzers, ops []writeOp) ([]writeResult, bool) {
 			}
 			ix.pending.Delete(r.id)
 			ix.pendingOps++
-			ix.bytes -= int64(len(cur.source))
+			ix.bytes -= int64(cur.n)
 			delete(ix.docs, r.id)
 			r.version, r.result, r.status = cur.version+1, "deleted", http.StatusOK
 			continue
@@ -124,6 +123,11 @@ func (ix *index) apply(an analyzers, ops []writeOp) ([]writeResult, bool) {
 			r.err = derr
 			continue
 		}
+		e := &docEntry{version: 1}
+		if err := ix.storeSource(e, src); err != nil {
+			r.err = internalError("store source", err)
+			continue
+		}
 		if err := ix.pending.IndexAdvanced(doc); err != nil {
 			r.err = internalError("index document", err)
 			continue
@@ -131,15 +135,15 @@ func (ix *index) apply(an analyzers, ops []writeOp) ([]writeResult, bool) {
 		ix.m.commit(added)
 		ix.pendingOps++
 		ix.seqNo++
-		e := &docEntry{source: bytes.Clone(src), seqNo: ix.seqNo, version: 1}
+		e.seqNo = ix.seqNo
 		r.result, r.status = "created", http.StatusCreated
 		if cur != nil {
 			e.version = cur.version + 1
 			r.result, r.status = "updated", http.StatusOK
-			ix.bytes -= int64(len(cur.source))
+			ix.bytes -= int64(cur.n)
 		}
 		ix.docs[r.id] = e
-		ix.bytes += int64(len(e.source))
+		ix.bytes += int64(e.n)
 		r.version, r.seqNo = e.version, e.seqNo
 	}
 	return res, true
@@ -215,11 +219,15 @@ func (ix *index) updatedSource(op writeOp, id string, cur *docEntry) ([]byte, bo
 	if perr != nil {
 		return nil, false, perr
 	}
-	old, perr := decodeObject(cur.source, "document")
+	curSrc, err := ix.sourceOf(cur)
+	if err != nil {
+		return nil, false, internalError("read source", err)
+	}
+	old, perr := decodeObject(curSrc, "document")
 	if perr != nil {
 		return nil, false, perr
 	}
-	orig, _ := decodeObject(cur.source, "document")
+	orig, _ := decodeObject(curSrc, "document")
 	merged := deepMerge(old, patch)
 	if jsonEqual(orig, merged) {
 		return nil, true, nil
