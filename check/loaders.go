@@ -101,6 +101,9 @@ func LoadTopic(ctx context.Context, brokers []string, topic string) ([]payments.
 				}
 				var ev payments.Event
 				if json.Unmarshal(r.Value, &ev) == nil {
+					for _, f := range []*string{&ev.Kind, &ev.From, &ev.To, &ev.RefundOf, &ev.Instance, &ev.AZ} {
+						*f = intern(*f)
+					}
 					evs = append(evs, ev)
 				}
 				if r.Offset+1 >= end {

@@ -8,6 +8,7 @@ import (
 	"io"
 	"sync"
 	"sync/atomic"
+	"unique"
 )
 
 // Event types in history.jsonl. Every invoke is followed by exactly one of
@@ -154,6 +155,11 @@ func ScanHistory(r io.Reader, fn func(Event) error) error {
 		}
 		if e.Type == "" {
 			return fmt.Errorf("history: line %d: event without type", line)
+		}
+		// A long run's history repeats a few types, operations and
+		// accounts hundreds of thousands of times: share one copy each.
+		for _, f := range []*string{&e.Type, &e.Op, &e.From, &e.To} {
+			*f = unique.Make(*f).Value()
 		}
 		if err := fn(e); err != nil {
 			return err

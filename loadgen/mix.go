@@ -121,7 +121,23 @@ type Mix struct {
 	seq       uint64
 	ring      []paid // bounded ring of refund candidates
 	ringStart int
+	// topupScale multiplies the top-up buttons so that users' money comes
+	// in a quarter faster than QR payments take it out: with the scenarios'
+	// default mix (70 payments per 10 top-ups) the app's buttons alone
+	// drained users, and 10 minutes at 1,000/s ended with 16% of payments
+	// refused for insufficient funds.
+	topupScale float64
 }
+
+// Expected amounts of paymentAmount and of the top-up buttons, in yen.
+const (
+	meanPayment = 0.70*1050 + 0.25*6000 + 0.05*30000 // 3,735
+	meanTopup   = (1000 + 3000 + 5000 + 10000 + 20000 + 50000) / 6.0
+	topupMargin = 1.25
+	// maxTopupScale keeps the largest top-up (¥50,000 × scale) well under
+	// the service's ¥10,000,000 limit.
+	maxTopupScale = 100
+)
 
 // NewMix builds a mix hitting the given base URLs (round robin, e.g.
 // "http://127.0.0.1:8080"), drawing from a PCG seeded with seed and keying
@@ -154,6 +170,10 @@ func NewMix(cfg MixConfig, seed uint64, runID string, baseURLs ...string) (*Mix,
 		ring:  make([]paid, 0, min(cfg.PaidRing, 1024)),
 	}
 	w := cfg.Weights
+	m.topupScale = 1
+	if w.Topup > 0 {
+		m.topupScale = min(max(1, topupMargin*w.Payment*meanPayment/(w.Topup*meanTopup)), maxTopupScale)
+	}
 	var sum float64
 	for i, v := range []float64{w.Payment, w.Topup, w.Transfer, w.Refund, w.Balance} {
 		sum += v
@@ -270,10 +290,11 @@ func (m *Mix) paymentAmount() int64 {
 	}
 }
 
-// topupAmount picks one of the amounts the app offers as buttons.
+// topupAmount picks one of the amounts the app offers as buttons, scaled
+// by topupScale.
 func (m *Mix) topupAmount() int64 {
 	choices := [...]int64{1000, 3000, 5000, 10000, 20000, 50000}
-	return choices[m.rng.IntN(len(choices))]
+	return roundTo(int64(float64(choices[m.rng.IntN(len(choices))])*m.topupScale), 1000)
 }
 
 // transferAmount: splitting a bill, ¥500–10,000 in hundreds.

@@ -111,6 +111,44 @@ func TestMixWeights(t *testing.T) {
 	}
 }
 
+// TestMixTopupsOutpacePayments: whatever the weights, the yen users top up
+// exceed what they pay merchants, so a long run at a steady mix does not
+// drain them into refusals; a mix without top-ups is left as written.
+func TestMixTopupsOutpacePayments(t *testing.T) {
+	const n = 50000
+	tests := []struct {
+		name    string
+		w       Weights
+		wantOut bool // top-ups outpace payments
+	}{
+		{"scenario default", Weights{Payment: 70, Topup: 10, Transfer: 15, Refund: 5}, true},
+		{"loadgen default", Weights{}, true},
+		{"rare top-ups", Weights{Payment: 95, Topup: 1}, true},
+		{"no top-ups", Weights{Payment: 1}, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			m := newMix(t, MixConfig{Weights: tt.w}, 11)
+			var in, out int64
+			for range n {
+				_, op, b := draw(t, m)
+				switch op {
+				case OpTopup:
+					in += b.Amount
+					if b.Amount%1000 != 0 {
+						t.Fatalf("top-up of %d yen is not a whole thousand", b.Amount)
+					}
+				case OpPayment:
+					out += b.Amount
+				}
+			}
+			if got := in > out; got != tt.wantOut {
+				t.Fatalf("topped up %d yen, paid %d: outpaced %v, want %v", in, out, got, tt.wantOut)
+			}
+		})
+	}
+}
+
 func TestMixRefundsReferencePaidPayments(t *testing.T) {
 	m := newMix(t, MixConfig{Weights: Weights{Refund: 1}}, 1)
 
