@@ -109,7 +109,8 @@ type paid struct {
 // Mix generates the payment traffic as a vegeta.Targeter. It is safe for
 // vegeta's concurrent workers. For a given seed and run id it yields the same
 // sequence of targets as long as the same payments are reported through Paid
-// (refunds depend on which payments succeeded).
+// and the same refusals through Declined (refunds depend on which payments
+// succeeded, auto-charges on which were refused).
 type Mix struct {
 	mu        sync.Mutex
 	cfg       MixConfig
@@ -127,7 +128,11 @@ type Mix struct {
 	// drained users, and 10 minutes at 1,000/s ended with 16% of payments
 	// refused for insufficient funds.
 	topupScale float64
+	charge     []string // users declined for funds, to top up next (auto-charge)
 }
+
+// maxCharges bounds the auto-charge queue; declines beyond it are dropped.
+const maxCharges = 1024
 
 // Expected amounts of paymentAmount and of the top-up buttons, in yen.
 const (
@@ -198,6 +203,15 @@ func (m *Mix) Next(t *vegeta.Target) error {
 	key := m.runID + "-" + strconv.FormatUint(m.seq, 10)
 	t.Header = http.Header{"Idempotency-Key": {key}}
 
+	if len(m.charge) > 0 { // auto-charge comes before the mix
+		user := m.charge[0]
+		m.charge = m.charge[1:]
+		t.URL = base + "/v1/topups"
+		t.Method = http.MethodPost
+		t.Body = appendJSON(nil, "account_id", user, "", "", m.topupAmount())
+		t.Header.Set("Content-Type", "application/json")
+		return nil
+	}
 	op := m.pickOp()
 	if op == OpRefund && len(m.ring) == 0 {
 		op = OpPayment // nothing refundable yet
@@ -252,6 +266,21 @@ func (m *Mix) Paid(paymentID string, amount int64) {
 	}
 	m.ring[m.ringStart] = p
 	m.ringStart = (m.ringStart + 1) % len(m.ring)
+}
+
+// Declined tells the mix that a user's payment or transfer was refused for
+// insufficient funds: the user tops up next, as the app's auto-charge does.
+// Without it a long run drains a growing share of users, whose balances
+// wander below their next payment, and refusals climb minute by minute.
+func (m *Mix) Declined(user string) {
+	if user == "" {
+		return
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if len(m.charge) < maxCharges {
+		m.charge = append(m.charge, user)
+	}
 }
 
 // pickOp draws an operation; m.cum accumulates the weights in the order

@@ -149,6 +149,44 @@ func TestMixTopupsOutpacePayments(t *testing.T) {
 	}
 }
 
+// TestMixAutoCharge: a user refused for funds tops up next, in the order
+// the refusals came; the queue is bounded and an empty user is ignored.
+func TestMixAutoCharge(t *testing.T) {
+	tests := []struct {
+		name     string
+		declined []string
+		want     []string // users of the next top-ups, in order
+	}{
+		{name: "one refusal", declined: []string{"u-7"}, want: []string{"u-7"}},
+		{name: "in order", declined: []string{"u-3", "u-1", "u-3"}, want: []string{"u-3", "u-1", "u-3"}},
+		{name: "empty user", declined: []string{""}, want: nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			m := newMix(t, MixConfig{Weights: Weights{Payment: 1}}, 3)
+			for _, u := range tt.declined {
+				m.Declined(u)
+			}
+			for _, want := range tt.want {
+				tgt, op, b := draw(t, m)
+				if op != OpTopup || b.AccountID != want || b.Amount <= 0 {
+					t.Fatalf("next target %s %s %+v, want a top-up of %s", tgt.Method, tgt.URL, b, want)
+				}
+			}
+			if _, op, _ := draw(t, m); op != OpPayment {
+				t.Fatalf("after the auto-charges: %s, want the mix (payments only)", op)
+			}
+		})
+	}
+	m := newMix(t, MixConfig{Weights: Weights{Payment: 1}}, 3)
+	for range maxCharges + 10 {
+		m.Declined("u-1")
+	}
+	if len(m.charge) != maxCharges {
+		t.Fatalf("queue holds %d, want it bounded at %d", len(m.charge), maxCharges)
+	}
+}
+
 func TestMixRefundsReferencePaidPayments(t *testing.T) {
 	m := newMix(t, MixConfig{Weights: Weights{Refund: 1}}, 1)
 

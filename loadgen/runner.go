@@ -176,8 +176,11 @@ func (r *Runner) Run(ctx context.Context) (Summary, error) {
 		if rec != nil {
 			rec.Record(e)
 		}
-		if e.Type == EventOK && e.Op == OpPayment {
+		switch {
+		case e.Type == EventOK && e.Op == OpPayment:
 			mix.Paid(e.ResultID, e.Amount)
+		case e.Type == EventFail && e.Status == http.StatusPaymentRequired && (e.Op == OpPayment || e.Op == OpTransfer):
+			mix.Declined(e.From)
 		}
 	})
 

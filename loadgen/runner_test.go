@@ -103,6 +103,33 @@ func TestRunConstantRate(t *testing.T) {
 	if refunds == 0 {
 		t.Error("no refunds in 2 s of default mix")
 	}
+	// Auto-charge: a user refused for funds (the fake starts everyone at
+	// zero) is topped up soon after. Refusals in the last half second may
+	// end the run first.
+	var last int64
+	for _, e := range evs {
+		last = max(last, e.TNS)
+	}
+	refused := 0
+	for i, e := range evs {
+		if e.Type != EventFail || e.Status != http.StatusPaymentRequired || e.TNS > last-int64(500*time.Millisecond) {
+			continue
+		}
+		refused++
+		charged := false
+		for _, later := range evs[i+1:] {
+			if later.Type == EventInvoke && later.Op == OpTopup && later.From == e.From {
+				charged = true
+				break
+			}
+		}
+		if !charged {
+			t.Errorf("%s by %s refused at %v for funds, and no top-up of %s followed", e.Op, e.From, time.Duration(e.TNS), e.From)
+		}
+	}
+	if refused == 0 {
+		t.Error("no refusals for funds against a fake that starts every balance at zero")
+	}
 	f.mu.Lock()
 	writes := f.writes
 	f.mu.Unlock()

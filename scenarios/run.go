@@ -217,8 +217,10 @@ func Run(ctx context.Context, sc Scenario, opt Options) (rep *report.Report, err
 	}
 
 	// Drain and check on a fresh context: an interrupted run still reports
-	// what it can, within a short bound.
-	cctx, cancel := context.WithTimeout(context.Background(), opt.DrainBound+30*time.Second)
+	// what it can, within a short bound. Loading the state takes longer the
+	// more the run did: 30 s, and a second per 10,000 requests.
+	checkBudget := 30*time.Second + time.Duration(sum.Total/10000)*time.Second
+	cctx, cancel := context.WithTimeout(context.Background(), opt.DrainBound+checkBudget)
 	defer cancel()
 	bound := opt.DrainBound
 	if interrupted {
@@ -245,16 +247,18 @@ func Run(ctx context.Context, sc Scenario, opt Options) (rep *report.Report, err
 	}, bound)
 	rep.Drain = &d
 	fmt.Fprintf(events, "drain: complete=%v in %.2fs (bound %.0fs) %s\n", d.Complete, d.ActualS, d.BoundS, d.Pending)
-	hist, err := readHistory(filepath.Join(opt.Out, "history.jsonl"))
-	if err != nil {
-		return rep, err
+	history := func() ([]loadgen.Event, error) {
+		hist, err := readHistory(filepath.Join(opt.Out, "history.jsonl"))
+		if err == nil {
+			analyseFaults(rep, schedule, faultRecs, hist, loadEnd, sc.Load.pacer().Rate)
+		}
+		return hist, err
 	}
-	analyseFaults(rep, schedule, faultRecs, hist, loadEnd, sc.Load.pacer().Rate)
 	regionLost := false
 	for _, r := range faultRecs {
 		regionLost = regionLost || (r.Kind == "region-loss" && r.Start > 0)
 	}
-	if err := runChecks(cctx, st, hist, rep, regionLost, sc.SLOs.RPO); err != nil {
+	if err := runChecks(cctx, st, history, rep, regionLost, sc.SLOs.RPO); err != nil {
 		return rep, err
 	}
 	judgeSLOs(sc.SLOs, rep)
@@ -289,8 +293,10 @@ func readHistory(path string) ([]loadgen.Event, error) {
 // runChecks runs every invariant. After a region loss, acknowledged
 // payments the DR copy never received are the RPO: durability is judged
 // against the allowed RPO, and the downstream checks against what the
-// promoted ledger holds.
-func runChecks(ctx context.Context, st *stack.Stack, hist []loadgen.Event, rep *report.Report, regionLost bool, allowedRPO int) error {
+// promoted ledger holds. Each state is loaded when its checks need it and
+// dropped after, so a long run's topic and history are never in memory
+// together.
+func runChecks(ctx context.Context, st *stack.Stack, history func() ([]loadgen.Event, error), rep *report.Report, regionLost bool, allowedRPO int) error {
 	led, err := check.LoadLedger(ctx, st.Ledger())
 	if err != nil {
 		return fmt.Errorf("checks: %w", err)
@@ -300,29 +306,37 @@ func runChecks(ctx context.Context, st *stack.Stack, hist []loadgen.Event, rep *
 	if err != nil {
 		return fmt.Errorf("checks: %w", err)
 	}
-	logs, err := check.LoadLogIDs(ctx, ep.Elasticsearch.URL)
-	if err != nil {
-		return fmt.Errorf("checks: %w", err)
+	if regionLost {
+		events = check.InLedger(events, led)
 	}
+	delivery := check.Events(led, events)
 	cached, err := check.LoadCache(ctx, ep.Redis.Addr)
 	if err != nil {
 		return fmt.Errorf("checks: %w", err)
+	}
+	cache := check.Cache(led, cached)
+	hist, err := history()
+	if err != nil {
+		return err
 	}
 	dur, lost := check.Durability(hist, led)
 	if regionLost {
 		dur.OK = lost <= allowedRPO
 		dur.Detail = fmt.Sprintf("%d acknowledged payments lost with the primary region (asynchronous DR copy; rpo allows %d)", lost, allowedRPO)
 		hist = check.WithoutLost(hist, led)
-		events = check.InLedger(events, led)
+	}
+	logs, err := check.LoadLogIDs(ctx, ep.Elasticsearch.URL)
+	if err != nil {
+		return fmt.Errorf("checks: %w", err)
 	}
 	rep.Invariants = append(rep.Invariants,
 		check.Conservation(led),
 		check.NoNegative(led),
 		check.Idempotency(hist, led),
 		dur,
-		check.Events(led, events),
+		delivery,
 		check.Logs(hist, led, logs),
-		check.Cache(led, cached),
+		cache,
 		check.Unknowns(hist, led),
 	)
 	rep.Recovery.RPOLostPayments = lost

@@ -643,9 +643,12 @@ func (ix *index) run(ctx context.Context, an analyzers, r *searchReq, pos int, n
 		if e == nil {
 			continue
 		}
-		src, err := ix.sourceOf(e)
-		if err != nil {
-			return res, internalError("read source", err)
+		var src []byte
+		if !r.source.disabled { // "_source": false reads no source
+			var err error
+			if src, err = ix.sourceOf(e); err != nil {
+				return res, internalError("read source", err)
+			}
 		}
 		hh := hit{ixPos: pos, rank: rank, index: ix.name, id: h.ID, score: safeFloat(h.Score),
 			keys: h.Sort, source: src, version: e.version, seqNo: e.seqNo}
