@@ -1,0 +1,129 @@
+package payments
+
+import (
+	"context"
+	"fmt"
+	"regexp"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"paysim/sim/embedded/redisnode"
+)
+
+// redisService is a Service over one standalone Redis node.
+func redisService(t *testing.T, cfg Config) *Service {
+	t.Helper()
+	n := redisnode.New("p", "")
+	if err := n.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = n.Close() })
+	rdb := redis.NewClient(&redis.Options{Addr: n.Addr()})
+	t.Cleanup(func() { _ = rdb.Close() })
+	return &Service{rdb: rdb, cfg: cfg.WithDefaults(), metrics: newMetrics()}
+}
+
+// TestIdempotencyAnswersByWindow: a stored answer is found again, in its
+// window or the next, but not two windows on; however many answers there
+// are, they are fields of a window's hash, never a key each.
+func TestIdempotencyAnswersByWindow(t *testing.T) {
+	s := redisService(t, Config{IdemTTL: 30 * time.Second})
+	ctx := context.Background()
+	const n = 300
+	for i := range n {
+		s.remember(ctx, fmt.Sprintf("k-%d", i), Result{ID: fmt.Sprintf("pay-%d", i), Kind: OpPayment, Status: StatusCommitted, Amount: 100, HTTPStatus: 201})
+	}
+	for i := range n {
+		r, hit, _ := s.precheck(ctx, Movement{Key: fmt.Sprintf("k-%d", i)})
+		if !hit || r.ID != fmt.Sprintf("pay-%d", i) || r.HTTPStatus != 201 {
+			t.Fatalf("replay of k-%d: hit %v, %+v", i, hit, r)
+		}
+	}
+	keys, err := s.rdb.Keys(ctx, idemPrefix+"*").Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(keys) == 0 || len(keys) > 2 { // two if a window ended meanwhile
+		t.Fatalf("%d answers stored under %d keys %v, want one per window", n, len(keys), keys)
+	}
+	raw := `{"id":"pay-old","kind":"payment","status":"committed","amount":1,"http":201}`
+	tests := []struct {
+		name    string
+		back    int64
+		wantHit bool
+	}{
+		{name: "previous window", back: 1, wantHit: true},
+		{name: "two windows back", back: 2, wantHit: false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			key := "old-" + tc.name
+			if err := s.rdb.HSet(ctx, s.idemWindow(time.Now(), tc.back), key, raw).Err(); err != nil {
+				t.Fatal(err)
+			}
+			if _, hit, _ := s.precheck(ctx, Movement{Key: key}); hit != tc.wantHit {
+				t.Fatalf("answer %d windows back: hit %v, want %v", tc.back, hit, tc.wantHit)
+			}
+		})
+	}
+}
+
+// TestRateLimitPerUserPerSecond: a user gets RateLimit writes in one second
+// and others are unaffected; the counters cycle through rateSlots key names
+// per user, so the key space stays bounded however long a run lasts.
+func TestRateLimitPerUserPerSecond(t *testing.T) {
+	const limit = 3
+	s := redisService(t, Config{RateLimit: limit})
+	rdb := s.rdb
+	ctx := context.Background()
+	tests := []struct {
+		name        string
+		user        string
+		calls       int
+		wantAllowed int
+	}{
+		{name: "under the limit", user: "u-1", calls: limit, wantAllowed: limit},
+		{name: "over the limit", user: "u-2", calls: limit + 4, wantAllowed: limit},
+		{name: "no payer is never limited", user: "", calls: limit + 2, wantAllowed: limit + 2},
+	}
+	seq := 0
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			for try := 0; ; try++ {
+				sec := time.Now().Unix()
+				allowed := 0
+				for range tc.calls {
+					seq++
+					if _, _, ok := s.precheck(ctx, Movement{Key: fmt.Sprintf("k-%d", seq), From: tc.user}); ok {
+						allowed++
+					}
+				}
+				if time.Now().Unix() != sec { // straddled a second: counts split
+					if try < 5 {
+						continue
+					}
+					t.Fatal("could not stay inside one second")
+				}
+				if allowed != tc.wantAllowed {
+					t.Fatalf("%d of %d writes allowed, want %d", allowed, tc.calls, tc.wantAllowed)
+				}
+				return
+			}
+		})
+	}
+	keys, err := rdb.Keys(ctx, ratePrefix+"*").Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	slot := regexp.MustCompile(fmt.Sprintf(`^%s[^:]+:[0-%d]$`, ratePrefix, rateSlots-1))
+	for _, k := range keys {
+		if !slot.MatchString(k) {
+			t.Errorf("rate key %q is not one of a user's %d slots", k, rateSlots)
+		}
+	}
+	if len(keys) == 0 {
+		t.Fatal("no rate limit keys written")
+	}
+}
