@@ -17,10 +17,13 @@ type DrainTarget struct {
 	Ledger *sql.DB  // the outbox lives here
 	Kafka  []string // bootstrap brokers
 	Groups []string // consumer groups that must have caught up
+	// Busy reports the write requests still running in the app tier (nil:
+	// none to wait for). One whose client gave up can still commit.
+	Busy func() int
 }
 
-// Drain waits, at most bound, until the outbox is empty and every consumer
-// group has no lag. It reports both the bound and the time it took.
+// Drain waits, at most bound, until no request is in flight, the outbox is
+// empty and every consumer group has no lag. It reports both the bound and the time it took.
 func Drain(ctx context.Context, t DrainTarget, bound time.Duration) report.Drain {
 	start := time.Now()
 	d := report.Drain{BoundS: bound.Seconds()}
@@ -60,6 +63,11 @@ func Drain(ctx context.Context, t DrainTarget, bound time.Duration) report.Drain
 
 // pendingWork describes what is still in flight, or "" when drained.
 func pendingWork(ctx context.Context, t DrainTarget, adm *kadm.Client) string {
+	if t.Busy != nil {
+		if n := t.Busy(); n > 0 {
+			return fmt.Sprintf("app: %d requests still in flight", n)
+		}
+	}
 	qctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
 	var outbox int

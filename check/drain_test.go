@@ -14,16 +14,19 @@ import (
 
 // TestDrainNeedsAGroupThatCoversItsTopic: a group that consumed and
 // committed everything is drained; one that joined and left without a
-// commit has zero lag over no partitions, which must not count as drained.
+// commit has zero lag over no partitions, which must not count as drained;
+// nor does anything while the app tier still handles a request.
 func TestDrainNeedsAGroupThatCoversItsTopic(t *testing.T) {
 	tests := []struct {
 		name         string
 		commit       bool
+		busy         int // requests the app tier still handles
 		wantComplete bool
 		wantPending  string
 	}{
 		{name: "committed everything", commit: true, wantComplete: true},
 		{name: "left without a commit", commit: false, wantPending: "no partitions assigned or committed"},
+		{name: "a request still in flight", commit: true, busy: 1, wantPending: "app: 1 requests still in flight"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -72,7 +75,7 @@ func TestDrainNeedsAGroupThatCoversItsTopic(t *testing.T) {
 			if _, err := db.Exec("CREATE TABLE outbox (id INTEGER PRIMARY KEY)"); err != nil {
 				t.Fatal(err)
 			}
-			d := Drain(ctx, DrainTarget{Ledger: db, Kafka: seeds, Groups: []string{"g"}}, 2*time.Second)
+			d := Drain(ctx, DrainTarget{Ledger: db, Kafka: seeds, Groups: []string{"g"}, Busy: func() int { return tc.busy }}, 2*time.Second)
 			if d.Complete != tc.wantComplete || !strings.Contains(d.Pending, tc.wantPending) {
 				t.Fatalf("drain %+v, want complete=%v pending containing %q", d, tc.wantComplete, tc.wantPending)
 			}

@@ -125,8 +125,8 @@ type Mix struct {
 	// topupScale multiplies the top-up buttons so that users' money comes
 	// in a quarter faster than QR payments take it out: with the scenarios'
 	// default mix (70 payments per 10 top-ups) the app's buttons alone
-	// drained users, and 10 minutes at 1,000/s ended with 16% of payments
-	// refused for insufficient funds.
+	// drained users: in the last minute of 10 at 1,000/s, 16% of requests
+	// were refused for insufficient funds.
 	topupScale float64
 	charge     []string // users declined for funds, to top up next (auto-charge)
 }

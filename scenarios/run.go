@@ -243,7 +243,7 @@ func Run(ctx context.Context, sc Scenario, opt Options) (rep *report.Report, err
 	ep := st.Endpoints()
 	d := check.Drain(cctx, check.DrainTarget{
 		Ledger: st.Ledger(), Kafka: ep.Kafka.Bootstrap,
-		Groups: st.Groups(),
+		Groups: st.Groups(), Busy: st.InFlight,
 	}, bound)
 	rep.Drain = &d
 	fmt.Fprintf(events, "drain: complete=%v in %.2fs (bound %.0fs) %s\n", d.Complete, d.ActualS, d.BoundS, d.Pending)

@@ -51,7 +51,7 @@ func (s *Service) precheck(ctx context.Context, m Movement) (cached Result, hit,
 	getPrev := pipe.HGet(ctx, s.idemWindow(now, 1), m.Key)
 	var incr *redis.IntCmd
 	if m.From != "" && s.cfg.RateLimit > 0 {
-		key := ratePrefix + m.From + ":" + strconv.FormatInt(time.Now().Unix()%rateSlots, 10)
+		key := ratePrefix + m.From + ":" + strconv.FormatInt(now.Unix()%rateSlots, 10)
 		incr = pipe.Incr(ctx, key)
 		pipe.Expire(ctx, key, rateTTL)
 	}

@@ -282,6 +282,20 @@ func (s *Stack) MoveKafkaLeaders(ctx context.Context) error {
 	return fmt.Errorf("kafka leader move: not supported by this backend")
 }
 
+// InFlight is how many write requests the running app instances are
+// handling now (check.DrainTarget.Busy).
+func (s *Stack) InFlight() int {
+	n := 0
+	for _, a := range s.apps {
+		a.mu.Lock()
+		if a.svc != nil {
+			n += a.svc.InFlight()
+		}
+		a.mu.Unlock()
+	}
+	return n
+}
+
 func (a *appNode) kill() {
 	a.mu.Lock()
 	svc := a.svc

@@ -203,9 +203,18 @@ func (n *Node) handleGetDoc(w http.ResponseWriter, r *http.Request, idx, id stri
 		writeError(w, r, indexNotFound(idx))
 		return
 	}
-	ix.mu.RLock()
+	ix.mu.RLock() // held while reading the source: a delete closes its file
 	e := ix.docs[id]
+	var src []byte
+	var err error
+	if e != nil {
+		src, err = ix.sourceOf(e)
+	}
 	ix.mu.RUnlock()
+	if err != nil {
+		writeError(w, r, internalError("read source", err))
+		return
+	}
 	sf := sourceFilter{}
 	sr, perr := parseSearchRequest(nil, sourceParams(r))
 	if perr != nil {
@@ -213,14 +222,6 @@ func (n *Node) handleGetDoc(w http.ResponseWriter, r *http.Request, idx, id stri
 		return
 	}
 	sf = sr.source
-	var src []byte
-	if e != nil {
-		var err error
-		if src, err = ix.sourceOf(e); err != nil {
-			writeError(w, r, internalError("read source", err))
-			return
-		}
-	}
 	if sourceOnly {
 		if e == nil {
 			writeError(w, r, newESError(http.StatusNotFound, "resource_not_found_exception", "Document not found [%s]/[%s]", idx, id))

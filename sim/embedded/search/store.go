@@ -136,7 +136,8 @@ type docEntry struct {
 
 // sourceFile keeps an index's document sources on disk, so a long run's
 // logs sit in the page cache rather than the heap (190 MB of sources after
-// eight minutes at 1,000 payments/s). Appended under the index's write
+// eight minutes at 1,000 payments/s). Updates and deletes leave the old
+// bytes behind: logs are written once. Appended under the index's write
 // lock; ReadAt is safe beside appends.
 type sourceFile struct {
 	f    *os.File
@@ -606,7 +607,8 @@ func (s *Store) CountQuery(pattern string, queryJSON []byte) (int, error) {
 	return int(total), nil
 }
 
-// Get returns a document's source.
+// Get returns a document's source; false if there is none (or it cannot be
+// read back).
 func (s *Store) Get(indexName, id string) (json.RawMessage, bool) {
 	ix, ok := s.lookup(indexName)
 	if !ok {
