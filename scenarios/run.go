@@ -247,10 +247,12 @@ func Run(ctx context.Context, sc Scenario, opt Options) (rep *report.Report, err
 	}, bound)
 	rep.Drain = &d
 	fmt.Fprintf(events, "drain: complete=%v in %.2fs (bound %.0fs) %s\n", d.Complete, d.ActualS, d.BoundS, d.Pending)
+	analysed := false
 	history := func() ([]loadgen.Event, error) {
 		hist, err := readHistory(filepath.Join(opt.Out, "history.jsonl"))
 		if err == nil {
 			analyseFaults(rep, schedule, faultRecs, hist, loadEnd, sc.Load.pacer().Rate)
+			analysed = true
 		}
 		return hist, err
 	}
@@ -259,6 +261,9 @@ func Run(ctx context.Context, sc Scenario, opt Options) (rep *report.Report, err
 		regionLost = regionLost || (r.Kind == "region-loss" && r.Start > 0)
 	}
 	if err := runChecks(cctx, st, history, rep, regionLost, sc.SLOs.RPO); err != nil {
+		if !analysed { // the report still gets its fault windows
+			_, _ = history()
+		}
 		return rep, err
 	}
 	judgeSLOs(sc.SLOs, rep)
