@@ -23,7 +23,8 @@ type DrainTarget struct {
 }
 
 // Drain waits, at most bound, until no request is in flight, the outbox is
-// empty and every consumer group has no lag. It reports both the bound and the time it took.
+// empty and every consumer group has no lag. It reports both the bound and
+// the time it took.
 func Drain(ctx context.Context, t DrainTarget, bound time.Duration) report.Drain {
 	start := time.Now()
 	d := report.Drain{BoundS: bound.Seconds()}
