@@ -96,13 +96,11 @@ func Run(ctx context.Context, sc Scenario, opt Options) (rep *report.Report, err
 	if err := payments.EnableBugs(fps, opt.Bugs); err != nil {
 		return rep, err
 	}
-	// A run killed hard earlier may have left its state behind: start clean.
-	if err := os.RemoveAll(filepath.Join(opt.Out, "state")); err != nil {
-		return rep, fmt.Errorf("state dir: %w", err)
-	}
+	// The stack keeps its state in a temporary directory of its own,
+	// memory-backed where possible, and removes it on Close.
 	st, err := stack.Up(ctx, stack.Config{
 		Mode: sc.Mode, Topology: sc.Topology, Accounts: sc.Accounts, Failpoints: fps,
-		Dir: filepath.Join(opt.Out, "state"), Progress: opt.Progress,
+		Progress: opt.Progress,
 	})
 	if err != nil {
 		if ctx.Err() != nil {
@@ -114,7 +112,6 @@ func Run(ctx context.Context, sc Scenario, opt Options) (rep *report.Report, err
 		if cerr := st.Close(); cerr != nil && err == nil {
 			err = fmt.Errorf("teardown: %w", cerr)
 		}
-		_ = os.RemoveAll(filepath.Join(opt.Out, "state"))
 	}()
 	rep.SetupS = time.Since(started).Seconds()
 	fmt.Fprintf(events, "stack up in %.2fs: %d nodes, API %s\n", rep.SetupS, len(st.Nodes()), st.Endpoints().API.URL)

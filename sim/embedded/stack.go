@@ -18,8 +18,9 @@ import (
 
 // Options tunes how the embedded stack starts.
 type Options struct {
-	// Dir holds on-disk state (the SQLite ledger). Empty means a fresh
-	// temporary directory removed on Close.
+	// Dir holds the state files (the SQLite ledger, Kafka's log, the search
+	// indices). Empty means a fresh temporary directory, memory-backed where
+	// the system has one (see makeStateDir), removed on Close.
 	Dir string
 }
 
@@ -53,8 +54,8 @@ func Start(ctx context.Context, topo sim.Topology, opts Options) (_ *Stack, err 
 	}()
 	s.dir = opts.Dir
 	if s.dir == "" {
-		if s.dir, err = os.MkdirTemp("", "paysim-"); err != nil {
-			return nil, fmt.Errorf("state dir: %w", err)
+		if s.dir, err = makeStateDir(); err != nil {
+			return nil, err
 		}
 		s.ownsDir = true
 	} else if err = os.MkdirAll(s.dir, 0o755); err != nil {

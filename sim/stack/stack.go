@@ -36,7 +36,8 @@ type Config struct {
 	Mode     string
 	Topology sim.Topology
 	Accounts payments.Accounts
-	// Dir holds on-disk state; empty means a temporary directory.
+	// Dir holds the state files; empty means a temporary directory of the
+	// stack's own, memory-backed where possible.
 	Dir string
 	// Failpoints is the run's failpoint registry, shared by every instance.
 	Failpoints *failpoint.Failpoints

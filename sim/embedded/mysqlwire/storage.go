@@ -36,7 +36,9 @@ type StorageOptions struct {
 	// client connections (default 32).
 	MaxIdleConns int
 	// SyncFull selects synchronous=FULL (survives power loss) instead of
-	// NORMAL (survives process crashes, the failure paysim models).
+	// OFF, which survives process crashes (the failure paysim models) and
+	// never calls fsync: under NORMAL a checkpoint's fsync ran inside the
+	// writer gate and stalled every payment for up to 0.5 s on ext4.
 	SyncFull bool
 }
 
@@ -60,7 +62,7 @@ func OpenStorageWith(path string, opt StorageOptions) (*Storage, error) {
 	if opt.MaxIdleConns <= 0 {
 		opt.MaxIdleConns = 32
 	}
-	sync := "NORMAL"
+	sync := "OFF"
 	if opt.SyncFull {
 		sync = "FULL"
 	}

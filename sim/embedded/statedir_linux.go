@@ -1,0 +1,33 @@
+package embedded
+
+import (
+	"errors"
+	"syscall"
+
+	"golang.org/x/sys/unix"
+)
+
+// shmDir is Linux's conventional memory-backed mount.
+const shmDir = "/dev/shm"
+
+// minMemFree is the free space memDir wants: a 10-minute run at 1,000/s
+// writes about GiBs of state.
+const minMemFree = 2 << 30
+
+// memDir returns /dev/shm when it is a writable tmpfs with room to spare.
+func memDir() (string, bool) {
+	var fs unix.Statfs_t
+	if err := unix.Statfs(shmDir, &fs); err != nil || fs.Type != unix.TMPFS_MAGIC {
+		return "", false
+	}
+	if fs.Bavail*uint64(fs.Bsize) < minMemFree || unix.Access(shmDir, unix.W_OK) != nil {
+		return "", false
+	}
+	return shmDir, true
+}
+
+// alive reports whether a process with this pid exists.
+func alive(pid int) bool {
+	err := syscall.Kill(pid, 0)
+	return err == nil || errors.Is(err, syscall.EPERM)
+}
