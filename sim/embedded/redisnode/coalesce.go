@@ -29,9 +29,19 @@ type coalescingConn struct {
 // synchronously (backpressure on a client that does not read).
 const maxPending = 1 << 20
 
-func newCoalescingConn(c net.Conn) *coalescingConn {
+// newCoalescingConn wraps c. Once quit closes (the node is killed), writes
+// fail at once: a write blocked on a client that does not read holds
+// miniredis's lock, and the kill needs that lock to close the clients.
+func newCoalescingConn(c net.Conn, quit <-chan struct{}) *coalescingConn {
 	cc := &coalescingConn{Conn: c, wake: make(chan struct{}, 1), done: make(chan struct{})}
 	go cc.loop()
+	go func() {
+		select {
+		case <-quit:
+			_ = c.SetWriteDeadline(time.Unix(1, 0))
+		case <-cc.done:
+		}
+	}()
 	return cc
 }
 

@@ -378,7 +378,7 @@ func (in *instance) accept() {
 		if err != nil {
 			return
 		}
-		in.srv.ServeConn(newCoalescingConn(c))
+		in.srv.ServeConn(newCoalescingConn(c, in.quit))
 	}
 }
 
