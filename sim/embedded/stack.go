@@ -19,18 +19,18 @@ import (
 // Options tunes how the embedded stack starts.
 type Options struct {
 	// Dir holds the state files (the SQLite ledger, Kafka's log, the search
-	// indices). Empty means a fresh temporary directory, memory-backed where
-	// the system has one (see makeStateDir), removed on Close.
+	// indices). Empty means fresh temporary directories, the ledger's
+	// memory-backed where the system has one (see stateDirs), removed on
+	// Close.
 	Dir string
 }
 
 // Stack is a running embedded stack.
 type Stack struct {
-	topo    sim.Topology
-	reg     *sim.Registry
-	px      *netproxy.Server
-	dir     string
-	ownsDir bool
+	topo  sim.Topology
+	reg   *sim.Registry
+	px    *netproxy.Server
+	owned stateDirs // temporary directories to remove on Close
 
 	kafka *kafkaCluster
 	mysql *auroraCluster
@@ -52,25 +52,25 @@ func Start(ctx context.Context, topo sim.Topology, opts Options) (_ *Stack, err 
 			s.Close()
 		}
 	}()
-	s.dir = opts.Dir
-	if s.dir == "" {
-		if s.dir, err = makeStateDir(); err != nil {
+	dirs := stateDirs{bulk: opts.Dir, ledger: opts.Dir}
+	if opts.Dir == "" {
+		if dirs, err = makeStateDirs(); err != nil {
 			return nil, err
 		}
-		s.ownsDir = true
-	} else if err = os.MkdirAll(s.dir, 0o755); err != nil {
+		s.owned = dirs
+	} else if err = os.MkdirAll(opts.Dir, 0o755); err != nil {
 		return nil, fmt.Errorf("state dir: %w", err)
 	}
-	if s.kafka, err = startKafka(s.reg, s.px, topo, filepath.Join(s.dir, "kafka")); err != nil {
+	if s.kafka, err = startKafka(s.reg, s.px, topo, filepath.Join(dirs.bulk, "kafka")); err != nil {
 		return nil, err
 	}
-	if s.mysql, err = startAurora(s.reg, s.px, topo, s.dir); err != nil {
+	if s.mysql, err = startAurora(s.reg, s.px, topo, dirs.ledger); err != nil {
 		return nil, err
 	}
 	if s.redis, err = startRedis(s.reg, s.px, topo); err != nil {
 		return nil, err
 	}
-	if s.es, err = startSearch(s.reg, s.px, topo, filepath.Join(s.dir, "search")); err != nil {
+	if s.es, err = startSearch(s.reg, s.px, topo, filepath.Join(dirs.bulk, "search")); err != nil {
 		return nil, err
 	}
 	for _, group := range [][]*netproxy.Node{s.kafka.brokers, s.mysql.nodes, s.redis.nodes, s.es.nodes} {
@@ -199,11 +199,9 @@ func (s *Stack) Close() error {
 		s.kafka.close()
 		s.kafka = nil
 	}
-	if s.ownsDir && s.dir != "" {
-		if err := os.RemoveAll(s.dir); err != nil {
-			errs = append(errs, fmt.Errorf("remove state dir: %w", err))
-		}
-		s.dir = ""
+	if err := s.owned.remove(); err != nil {
+		errs = append(errs, err)
 	}
+	s.owned = stateDirs{}
 	return errors.Join(errs...)
 }

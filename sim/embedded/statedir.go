@@ -8,29 +8,54 @@ import (
 	"strings"
 )
 
-// statePrefix names a stack's temporary state directory; the owner's pid
+// statePrefix names a stack's temporary state directories; the owner's pid
 // follows, so a later stack can tell a dead run's leftovers from a live one.
 const statePrefix = "paysim-"
 
-// makeStateDir creates a fresh directory for a stack's state: the SQLite
-// ledger, Kafka's log and the search indices. It prefers a memory-backed
-// file system (memDir): on a disk, the ledger's WAL writes happen under the
-// writer lock and the kernel throttles them whenever the machine is writing
-// a lot (a build, another run), which stalled every payment for up to half a
-// second. Elsewhere it falls back to the system's temporary directory.
-func makeStateDir() (string, error) {
+// stateDirs are the directories a stack keeps its files in.
+type stateDirs struct {
+	// bulk holds Kafka's log and the search indices: written off the
+	// payment path, and large (a 10-minute run at 1,000/s writes about
+	// 0.8 GB), so on disk.
+	bulk string
+	// ledger holds the SQLite ledger. Its writes happen under the writer
+	// lock, so it goes to a memory-backed file system where there is one:
+	// on a disk the kernel throttles writers whenever the machine writes a
+	// lot (a build, another run), and that stalled every payment for up
+	// to half a second. Otherwise it is bulk.
+	ledger string
+}
+
+// makeStateDirs creates fresh state directories, first removing any that
+// runs killed hard left behind.
+func makeStateDirs() (stateDirs, error) {
 	pattern := fmt.Sprintf("%s%d-", statePrefix, os.Getpid())
+	sweepStale(os.TempDir())
+	bulk, err := os.MkdirTemp("", pattern)
+	if err != nil {
+		return stateDirs{}, fmt.Errorf("state dir: %w", err)
+	}
+	dirs := stateDirs{bulk: bulk, ledger: bulk}
 	if base, ok := memDir(); ok {
 		sweepStale(base)
 		if dir, err := os.MkdirTemp(base, pattern); err == nil {
-			return dir, nil
+			dirs.ledger = dir
 		}
 	}
-	dir, err := os.MkdirTemp("", pattern)
-	if err != nil {
-		return "", fmt.Errorf("state dir: %w", err)
+	return dirs, nil
+}
+
+// remove deletes the directories.
+func (d stateDirs) remove() error {
+	var err error
+	for _, dir := range []string{d.bulk, d.ledger} {
+		if dir != "" {
+			if rerr := os.RemoveAll(dir); rerr != nil && err == nil {
+				err = fmt.Errorf("remove state dir: %w", rerr)
+			}
+		}
 	}
-	return dir, nil
+	return err
 }
 
 // sweepStale removes state directories under base left by processes that no

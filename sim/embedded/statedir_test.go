@@ -68,28 +68,35 @@ func TestSweepStaleRemovesOnlyDeadRunsState(t *testing.T) {
 	}
 }
 
-func TestStartKeepsStateInItsOwnDirAndRemovesIt(t *testing.T) {
+func TestStartKeepsStateInItsOwnDirsAndRemovesThem(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	s, err := Start(ctx, sim.DefaultTopology(), Options{})
 	if err != nil {
 		t.Fatalf("start stack: %v", err)
 	}
-	dir := s.dir
 	t.Cleanup(func() { _ = s.Close() })
-	if !strings.HasPrefix(filepath.Base(dir), statePrefix+strconv.Itoa(os.Getpid())+"-") {
-		t.Errorf("state dir %s is not named for this process", dir)
+	dirs := s.owned
+	mine := statePrefix + strconv.Itoa(os.Getpid()) + "-"
+	for _, dir := range []string{dirs.bulk, dirs.ledger} {
+		if !strings.HasPrefix(filepath.Base(dir), mine) {
+			t.Errorf("state dir %s is not named for this process", dir)
+		}
 	}
-	if base, ok := memDir(); ok && filepath.Dir(dir) != base {
-		t.Errorf("state dir %s is not under the memory-backed %s", dir, base)
+	if base, ok := memDir(); ok && filepath.Dir(dirs.ledger) != base {
+		t.Errorf("ledger dir %s is not under the memory-backed %s", dirs.ledger, base)
 	}
-	if _, err := os.Stat(filepath.Join(dir, "ledger.db")); err != nil {
-		t.Errorf("ledger not in the state dir: %v", err)
+	for _, f := range []string{filepath.Join(dirs.ledger, "ledger.db"), filepath.Join(dirs.bulk, "kafka")} {
+		if _, err := os.Stat(f); err != nil {
+			t.Errorf("state file missing: %v", err)
+		}
 	}
 	if err := s.Close(); err != nil {
 		t.Fatalf("close stack: %v", err)
 	}
-	if _, err := os.Stat(dir); !os.IsNotExist(err) {
-		t.Errorf("state dir %s still there after Close (err %v)", dir, err)
+	for _, dir := range []string{dirs.bulk, dirs.ledger} {
+		if _, err := os.Stat(dir); !os.IsNotExist(err) {
+			t.Errorf("state dir %s still there after Close (err %v)", dir, err)
+		}
 	}
 }
