@@ -1,11 +1,6 @@
 package embedded
 
-import (
-	"errors"
-	"syscall"
-
-	"golang.org/x/sys/unix"
-)
+import "golang.org/x/sys/unix"
 
 // shmDir is Linux's conventional memory-backed mount.
 const shmDir = "/dev/shm"
@@ -24,10 +19,4 @@ func memDir() (string, bool) {
 		return "", false
 	}
 	return shmDir, true
-}
-
-// alive reports whether a process with this pid exists.
-func alive(pid int) bool {
-	err := syscall.Kill(pid, 0)
-	return err == nil || errors.Is(err, syscall.EPERM)
 }
