@@ -244,6 +244,43 @@ func TestRefreshSemantics(t *testing.T) {
 	}
 }
 
+// TestTrickleRefreshesOnlyBusyIndices: between periodic refreshes, an
+// index with trickleOps pending writes is refreshed; a quiet one waits.
+func TestTrickleRefreshesOnlyBusyIndices(t *testing.T) {
+	st, nodes := newClusterOn(t, newStore(t.TempDir(), false), 1)
+	u := nodes[0].URL()
+	count := func(ix string) float64 {
+		t.Helper()
+		return do(t, "GET", u+"/"+ix+"/_count", "").body["count"].(float64)
+	}
+	tests := []struct {
+		index string
+		docs  int
+		want  float64 // searchable after one trickle
+	}{
+		{"busy", trickleOps, trickleOps},
+		{"quiet", trickleOps - 1, 0},
+	}
+	for _, tc := range tests {
+		do(t, "PUT", u+"/"+tc.index, "")
+		var body strings.Builder
+		for i := 0; i < tc.docs; i++ {
+			fmt.Fprintf(&body, "{\"index\":{\"_index\":%q}}\n{\"n\":%d}\n", tc.index, i)
+		}
+		if r := do(t, "POST", u+"/_bulk", body.String()); r.status != 200 || r.body["errors"] != false {
+			t.Fatalf("bulk %s: %d", tc.index, r.status)
+		}
+	}
+	if err := st.trickle(); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range tests {
+		if got := count(tc.index); got != tc.want {
+			t.Errorf("%s: %v searchable after a trickle, want %v", tc.index, got, tc.want)
+		}
+	}
+}
+
 // TestConcurrentUse runs writers, searchers and index churn together (run
 // with -race); every acknowledged document must be found afterwards.
 func TestConcurrentUse(t *testing.T) {

@@ -17,7 +17,12 @@ import (
 // nodes named az-a, az-b, ... on 127.0.0.1 free ports.
 func newCluster(t testing.TB, n int) (*Store, []*Node) {
 	t.Helper()
-	st := NewStoreIn(t.TempDir())
+	return newClusterOn(t, NewStoreIn(t.TempDir()), n)
+}
+
+// newClusterOn starts n nodes serving st and closes them and st at cleanup.
+func newClusterOn(t testing.TB, st *Store, n int) (*Store, []*Node) {
+	t.Helper()
 	nodes := make([]*Node, n)
 	for i := range nodes {
 		nodes[i] = NewNode(st, fmt.Sprintf("az-%c", 'a'+i), "127.0.0.1:0")
