@@ -244,7 +244,7 @@ func (s *session) UseDB(db string) error {
 // HandleQuery handles COM_QUERY.
 func (s *session) HandleQuery(q string) (*mysql.Result, error) {
 	s.startResponse()
-	stmts, err := rewrite(q, &s.env)
+	stmts, err := s.rewrite(q)
 	switch {
 	case err != nil:
 		s.fail(err)
@@ -260,6 +260,26 @@ func (s *session) HandleQuery(q string) (*mysql.Result, error) {
 		}
 	}
 	return s.flush()
+}
+
+// rewrite rewrites a COM_QUERY text, through the storage's shape cache.
+func (s *session) rewrite(q string) ([]statement, error) {
+	key, args, ok := skeleton(q, s.env.database)
+	if !ok {
+		return rewrite(q, &s.env)
+	}
+	cache := &s.inst.st.shapes
+	if sh, found := cache.get(key); found {
+		if sh == nil {
+			return rewrite(q, &s.env)
+		}
+		return sh.fill(args), nil
+	}
+	stmts, err := rewrite(q, &s.env)
+	if err == nil {
+		cache.put(key, shapeOf(q, stmts, args, func(psql string) bool { return s.prepared(psql) != nil }))
+	}
+	return stmts, err
 }
 
 // HandleFieldList handles COM_FIELD_LIST (deprecated; the mysql CLI uses it
@@ -619,6 +639,8 @@ func (s *session) execSQL(st *statement, args []any) (result, error) {
 	var err error
 	if ps := s.preparedFor(st, args); ps != nil {
 		r, err = ps.ExecContext(s.qctx, st.pargs...)
+	} else if st.sql == "" { // from the shape cache: the values are in pargs only
+		r, err = s.conn.ExecContext(s.qctx, st.psql, st.pargs...)
 	} else {
 		r, err = s.conn.ExecContext(s.qctx, st.sql, args...)
 	}

@@ -23,6 +23,8 @@ type Storage struct {
 	// polling as SQLite's busy handler does) keeps throughput up under
 	// contention and makes lock waits cancellable.
 	gate chan struct{}
+	// shapes holds rewritten query shapes for every instance's sessions.
+	shapes shapeCache
 }
 
 // StorageOptions tunes OpenStorageWith. The zero value gives the defaults.
