@@ -1,6 +1,7 @@
 package check
 
 import (
+	"context"
 	"fmt"
 
 	"paysim/loadgen"
@@ -45,37 +46,80 @@ func ackedID(e loadgen.Event) string {
 //
 // Checked counts distinct events, committed payments, grants and accounts.
 func Events(l Ledger, topic []payments.Event) report.Invariant {
-	r := result{name: NameEvents}
-	var missing, wrong, phantom, bonus, points, dups, committed int
-	seen := make(map[string]bool, len(topic))
+	c := newEventsCheck(l, len(topic))
 	for _, ev := range topic {
-		if seen[ev.PaymentID] {
-			dups++
-			continue
-		}
-		seen[ev.PaymentID] = true
-		r.checked++
-		p, ok := l.Payments[ev.PaymentID]
-		switch {
-		case !ok:
-			phantom++
-			r.violateKey(ev.PaymentID, "event for %s %s (key %s) but the payment does not exist", ev.Kind, ev.PaymentID, ev.Key)
-		case !deliverable(p):
-			phantom++
-			r.violateKey(ev.PaymentID, "event for %s %s but the payment is %s", ev.Kind, ev.PaymentID, p.Status)
-		case ev.Kind != p.Kind || ev.Amount != p.Amount || ev.From != p.From || ev.To != p.To:
-			wrong++
-			r.violateKey(ev.PaymentID, "event for %s says %s %s->%s %d, the ledger %s %s->%s %d",
-				ev.PaymentID, ev.Kind, ev.From, ev.To, ev.Amount, p.Kind, p.From, p.To, p.Amount)
-		}
+		c.add(ev)
 	}
+	return c.done()
+}
+
+// TopicEvents is Events over the records of topic as they are read, so a
+// long run's topic is never in memory. With onlyInLedger, events of
+// payments the ledger does not hold are skipped: after a region loss the
+// topic still carries events of payments the DR copy never got.
+func TopicEvents(ctx context.Context, brokers []string, topic string, l Ledger, onlyInLedger bool) (report.Invariant, error) {
+	c := newEventsCheck(l, len(l.Payments))
+	err := loadTopic(ctx, brokers, topic, func(ev payments.Event) {
+		if onlyInLedger {
+			if _, ok := l.Payments[ev.PaymentID]; !ok {
+				return
+			}
+		}
+		c.add(ev)
+	})
+	if err != nil {
+		return report.Invariant{}, err
+	}
+	return c.done(), nil
+}
+
+// eventsCheck accumulates Events one topic record at a time.
+type eventsCheck struct {
+	l                   Ledger
+	r                   result
+	seen                map[string]struct{}
+	wrong, phantom, dup int
+}
+
+func newEventsCheck(l Ledger, hint int) *eventsCheck {
+	return &eventsCheck{l: l, r: result{name: NameEvents}, seen: make(map[string]struct{}, hint)}
+}
+
+func (c *eventsCheck) add(ev payments.Event) {
+	if _, ok := c.seen[ev.PaymentID]; ok {
+		c.dup++
+		return
+	}
+	c.seen[ev.PaymentID] = struct{}{}
+	r := &c.r
+	r.checked++
+	p, ok := c.l.Payments[ev.PaymentID]
+	switch {
+	case !ok:
+		c.phantom++
+		r.violateKey(ev.PaymentID, "event for %s %s (key %s) but the payment does not exist", ev.Kind, ev.PaymentID, ev.Key)
+	case !deliverable(p):
+		c.phantom++
+		r.violateKey(ev.PaymentID, "event for %s %s but the payment is %s", ev.Kind, ev.PaymentID, p.Status)
+	case ev.Kind != p.Kind || ev.Amount != p.Amount || ev.From != p.From || ev.To != p.To:
+		c.wrong++
+		r.violateKey(ev.PaymentID, "event for %s says %s %s->%s %d, the ledger %s %s->%s %d",
+			ev.PaymentID, ev.Kind, ev.From, ev.To, ev.Amount, p.Kind, p.From, p.To, p.Amount)
+	}
+}
+
+// done judges the ledger side once every event was added.
+func (c *eventsCheck) done() report.Invariant {
+	l, r, seen := c.l, c.r, c.seen
+	wrong, phantom, dups := c.wrong, c.phantom, c.dup
+	var missing, bonus, points, committed int
 	for id, p := range l.Payments {
 		if !deliverable(p) {
 			continue
 		}
 		committed++
 		r.checked++
-		if !seen[id] {
+		if _, ok := seen[id]; !ok {
 			missing++
 			r.violateKey(id, "committed %s %s (%d yen) is not in topic %s", p.Kind, id, p.Amount, "payments")
 		}

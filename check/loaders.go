@@ -32,20 +32,32 @@ const logPageSize = 10_000
 // too), so the payment they stood for counts as undelivered. A topic that
 // does not exist yet reads as empty. ctx bounds the whole read.
 func LoadTopic(ctx context.Context, brokers []string, topic string) ([]payments.Event, error) {
+	var evs []payments.Event
+	err := loadTopic(ctx, brokers, topic, func(ev payments.Event) { evs = append(evs, ev) })
+	return evs, err
+}
+
+// topicFetchBytes bounds one fetch: kgo's default of 50 MB per fetch held
+// about 80 MB of buffers while the checks read a long run's topic.
+const topicFetchBytes = 4 << 20
+
+// loadTopic is LoadTopic handing each event to fn as it is read.
+func loadTopic(ctx context.Context, brokers []string, topic string, fn func(payments.Event)) error {
 	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.MetadataMinAge(250*time.Millisecond),
-		kgo.FetchMaxWait(200*time.Millisecond), kgo.ClientID("paysim-check"))
+		kgo.FetchMaxWait(200*time.Millisecond), kgo.ClientID("paysim-check"),
+		kgo.FetchMaxBytes(topicFetchBytes), kgo.FetchMaxPartitionBytes(1<<20))
 	if err != nil {
-		return nil, fmt.Errorf("load topic: %w", err)
+		return fmt.Errorf("load topic: %w", err)
 	}
 	defer cl.Close()
 	adm := kadm.NewClient(cl)
 	starts, err := adm.ListStartOffsets(ctx, topic)
 	if err != nil {
-		return nil, fmt.Errorf("load topic: start offsets: %w", err)
+		return fmt.Errorf("load topic: start offsets: %w", err)
 	}
 	ends, err := adm.ListEndOffsets(ctx, topic)
 	if err != nil {
-		return nil, fmt.Errorf("load topic: end offsets: %w", err)
+		return fmt.Errorf("load topic: end offsets: %w", err)
 	}
 	from := map[int32]kgo.Offset{}
 	until := map[int32]int64{} // partition -> high watermark still to reach
@@ -68,24 +80,23 @@ func LoadTopic(ctx context.Context, brokers []string, topic string) ([]payments.
 		}
 	})
 	if perr != nil {
-		return nil, fmt.Errorf("load topic: end offsets: %w", perr)
+		return fmt.Errorf("load topic: end offsets: %w", perr)
 	}
 	if len(until) == 0 {
-		return nil, nil
+		return nil
 	}
 	cl.AddConsumePartitions(map[string]map[int32]kgo.Offset{topic: from})
-	var evs []payments.Event
 	for len(until) > 0 {
 		fs := cl.PollFetches(ctx)
 		if err := ctx.Err(); err != nil {
-			return evs, fmt.Errorf("load topic: %d partitions short of their high watermark: %w", len(until), err)
+			return fmt.Errorf("load topic: %d partitions short of their high watermark: %w", len(until), err)
 		}
 		for _, fe := range fs.Errors() {
 			var loss *kgo.ErrDataLoss
 			if errors.As(fe.Err, &loss) {
 				continue // informational: the client resumed where it could
 			}
-			return evs, fmt.Errorf("load topic: partition %d: %w", fe.Partition, fe.Err)
+			return fmt.Errorf("load topic: partition %d: %w", fe.Partition, fe.Err)
 		}
 		fs.EachPartition(func(p kgo.FetchTopicPartition) {
 			end, open := until[p.Partition]
@@ -104,7 +115,7 @@ func LoadTopic(ctx context.Context, brokers []string, topic string) ([]payments.
 					for _, f := range []*string{&ev.Kind, &ev.From, &ev.To, &ev.RefundOf, &ev.Instance, &ev.AZ} {
 						*f = intern(*f)
 					}
-					evs = append(evs, ev)
+					fn(ev)
 				}
 				if r.Offset+1 >= end {
 					break
@@ -115,7 +126,7 @@ func LoadTopic(ctx context.Context, brokers []string, topic string) ([]payments.
 			}
 		})
 	}
-	return evs, nil
+	return nil
 }
 
 // LoadLogIDs returns the ids of every document in the paysim-logs-* indices

@@ -5,7 +5,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -143,6 +145,26 @@ func TestLoadersAgainstEmbeddedStack(t *testing.T) {
 			t.Errorf("%s: %+v", inv.Name, inv)
 		}
 		t.Logf("%s: checked %d: %s", inv.Name, inv.Checked, inv.Detail)
+	}
+
+	// Reading the topic as it streams judges the same as reading it whole.
+	streamed, err := TopicEvents(ctx, ep.Kafka.Bootstrap, sim.TopicPayments, led, false)
+	if whole := Events(led, topic); err != nil || streamed.OK != whole.OK || streamed.Checked != whole.Checked || streamed.Detail != whole.Detail {
+		t.Errorf("streamed events %+v (%v), whole topic %+v", streamed, err, whole)
+	}
+	// After a region loss, events of payments the ledger lacks are skipped.
+	lacking := led
+	lacking.Payments = maps.Clone(led.Payments)
+	delete(lacking.Payments, p1)
+	phantom := fmt.Sprintf("event for payment %s (key it-p1) but the payment does not exist", p1)
+	for _, onlyInLedger := range []bool{false, true} {
+		inv, err := TopicEvents(ctx, ep.Kafka.Bootstrap, sim.TopicPayments, lacking, onlyInLedger)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := slices.Contains(inv.Examples, phantom); got == onlyInLedger {
+			t.Errorf("onlyInLedger %v: phantom event reported %v: %v", onlyInLedger, got, inv.Examples)
+		}
 	}
 
 	// Had the client timed out on the transfer, and on a request that never

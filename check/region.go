@@ -2,7 +2,6 @@ package check
 
 import (
 	"paysim/loadgen"
-	"paysim/sim/payments"
 )
 
 // WithoutLost drops the acknowledgements of writes the ledger does not hold:
@@ -17,18 +16,6 @@ func WithoutLost(h []loadgen.Event, l Ledger) []loadgen.Event {
 			}
 		}
 		out = append(out, e)
-	}
-	return out
-}
-
-// InLedger keeps the events of payments the ledger holds: after a region
-// loss the topic still carries events of payments the DR copy never got.
-func InLedger(evs []payments.Event, l Ledger) []payments.Event {
-	out := make([]payments.Event, 0, len(evs))
-	for _, ev := range evs {
-		if _, ok := l.Payments[ev.PaymentID]; ok {
-			out = append(out, ev)
-		}
 	}
 	return out
 }

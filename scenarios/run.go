@@ -246,7 +246,7 @@ func Run(ctx context.Context, sc Scenario, opt Options) (rep *report.Report, err
 	fmt.Fprintf(events, "drain: complete=%v in %.2fs (bound %.0fs) %s\n", d.Complete, d.ActualS, d.BoundS, d.Pending)
 	analysed := false
 	history := func() ([]loadgen.Event, error) {
-		hist, err := readHistory(filepath.Join(opt.Out, "history.jsonl"))
+		hist, err := readHistory(filepath.Join(opt.Out, "history.jsonl"), rep.Requests.Total)
 		if err == nil {
 			analyseFaults(rep, schedule, faultRecs, hist, loadEnd, sc.Load.pacer().Rate)
 			analysed = true
@@ -272,14 +272,15 @@ func Run(ctx context.Context, sc Scenario, opt Options) (rep *report.Report, err
 
 // readHistory reads the completions of history.jsonl: the checks and the
 // fault windows judge outcomes, so the invoke events (half the file) stay
-// on disk.
-func readHistory(path string) ([]loadgen.Event, error) {
+// on disk. completions sizes the slice (a long run's history is 100+ MB,
+// and growing it by appends held two copies at once).
+func readHistory(path string, completions int) ([]loadgen.Event, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("history: %w", err)
 	}
 	defer f.Close()
-	var hist []loadgen.Event
+	hist := make([]loadgen.Event, 0, completions)
 	err = loadgen.ScanHistory(f, func(e loadgen.Event) error {
 		if e.Type != loadgen.EventInvoke {
 			hist = append(hist, e)
@@ -308,14 +309,10 @@ func runChecks(ctx context.Context, st *stack.Stack, history func() ([]loadgen.E
 	conservation, nonNegative := check.Conservation(led), check.NoNegative(led)
 	led.EntrySum, led.EntryCount, led.AccountEntrySum = nil, nil, nil
 	ep := st.Endpoints()
-	events, err := check.LoadTopic(ctx, ep.Kafka.Bootstrap, sim.TopicPayments)
+	delivery, err := check.TopicEvents(ctx, ep.Kafka.Bootstrap, sim.TopicPayments, led, regionLost)
 	if err != nil {
 		return fmt.Errorf("checks: %w", err)
 	}
-	if regionLost {
-		events = check.InLedger(events, led)
-	}
-	delivery := check.Events(led, events)
 	cached, err := check.LoadCache(ctx, ep.Redis.Addr)
 	if err != nil {
 		return fmt.Errorf("checks: %w", err)
@@ -331,6 +328,8 @@ func runChecks(ctx context.Context, st *stack.Stack, history func() ([]loadgen.E
 		dur.Detail = fmt.Sprintf("%d acknowledged payments lost with the primary region (asynchronous DR copy; rpo allows %d)", lost, allowedRPO)
 		hist = check.WithoutLost(hist, led)
 	}
+	// The log ids load last, once the other checks' maps are garbage.
+	idem, unknowns := check.Idempotency(hist, led), check.Unknowns(hist, led)
 	logs, err := check.LoadLogIDs(ctx, ep.Elasticsearch.URL)
 	if err != nil {
 		return fmt.Errorf("checks: %w", err)
@@ -338,12 +337,12 @@ func runChecks(ctx context.Context, st *stack.Stack, history func() ([]loadgen.E
 	rep.Invariants = append(rep.Invariants,
 		conservation,
 		nonNegative,
-		check.Idempotency(hist, led),
+		idem,
 		dur,
 		delivery,
 		check.Logs(hist, led, logs),
 		cache,
-		check.Unknowns(hist, led),
+		unknowns,
 	)
 	rep.Recovery.RPOLostPayments = lost
 	return nil
