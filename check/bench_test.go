@@ -1,7 +1,9 @@
 package check
 
 import (
+	"fmt"
 	"math/rand/v2"
+	"runtime"
 	"strconv"
 	"testing"
 	"time"
@@ -30,8 +32,8 @@ func synth(ops int) synthRun {
 	s := synthRun{
 		history: make([]loadgen.Event, 0, 2*ops),
 		l: Ledger{
-			Accounts: make(map[string]Account, users+merchants), Payments: make(map[string]Payment, ops+1),
-			PaymentsByKey: make(map[string][]string, ops+1), EntrySum: make(map[string]int64, ops+1),
+			Accounts: make(map[string]Account, users+merchants), Payments: NewPayments(ops + 1),
+			EntrySum:   make(map[string]int64, ops+1),
 			EntryCount: make(map[string]int, ops+1), AccountEntrySum: make(map[string]int64, users+merchants+1),
 			BonusGrants: map[string]int64{}, GrantAccounts: map[string]string{},
 		},
@@ -49,8 +51,7 @@ func synth(ops int) synthRun {
 		id := payments.MerchantID(i)
 		l.Accounts[id] = Account{ID: id, Kind: payments.KindMerchant}
 	}
-	l.Payments["opening"] = Payment{ID: "opening", Key: "opening", Kind: payments.OpOpening, From: payments.FundingAccount, To: "*", Amount: users * initial, Status: payments.StatusCommitted}
-	l.PaymentsByKey["opening"] = []string{"opening"}
+	l.Payments.Put(Payment{ID: "opening", Key: "opening", Kind: payments.OpOpening, From: payments.FundingAccount, To: "*", Amount: users * initial, Status: payments.StatusCommitted})
 	l.EntrySum["opening"], l.EntryCount["opening"] = 0, users+1
 	l.AccountEntrySum[payments.FundingAccount] = -users * initial
 
@@ -86,11 +87,11 @@ func synth(ops int) synthRun {
 		user := payments.UserID(1 + rng.IntN(users))
 		switch op {
 		case loadgen.OpRefund:
-			orig := l.Payments[refundable[len(refundable)-1]]
+			orig, _ := l.Payments.Get(refundable[len(refundable)-1])
 			refundable = refundable[:len(refundable)-1]
 			p.Kind, p.From, p.To, p.Amount, p.RefundOf = payments.OpRefund, orig.To, orig.From, orig.Amount, orig.ID
 			orig.Refunded = orig.Amount
-			l.Payments[orig.ID] = orig
+			l.Payments.Put(orig)
 			req.PaymentID = orig.ID
 		case loadgen.OpTransfer, loadgen.OpPayment:
 			to := payments.MerchantID(1 + rng.IntN(merchants))
@@ -123,8 +124,7 @@ func synth(ops int) synthRun {
 		}
 		req.Amount = p.Amount
 		move(id, p.From, p.To, p.Amount)
-		l.Payments[id] = p
-		l.PaymentsByKey[key] = []string{id}
+		l.Payments.Put(p)
 		s.topic = append(s.topic, payments.Event{PaymentID: id, Key: key, Kind: p.Kind, From: p.From, To: p.To, Amount: p.Amount, RefundOf: p.RefundOf})
 		s.docs[payments.CommittedLogID(id)] = true
 		invoke, ok := req, req
@@ -184,4 +184,25 @@ func BenchmarkCheck1M(b *testing.B) {
 	b.StopTimer()
 	b.ReportMetric(float64(ops)*float64(b.N)/b.Elapsed().Seconds(), "ops/s")
 	b.ReportMetric(b.Elapsed().Seconds()/float64(b.N), "s/check")
+}
+
+// BenchmarkPaymentsTable reports the heap a loaded payments table holds per
+// row (ids and keys shaped as the service writes them).
+func BenchmarkPaymentsTable(b *testing.B) {
+	const rows = 600_000
+	for b.Loop() {
+		var before, after runtime.MemStats
+		runtime.GC()
+		runtime.ReadMemStats(&before)
+		ps := NewPayments(rows)
+		for i := range rows {
+			key := fmt.Sprintf("baseline-1-1796119832-%d", i)
+			ps.Put(Payment{ID: payments.PaymentID(key), Key: key, Kind: payments.OpPayment, From: payments.UserID(1 + i%10_000),
+				To: payments.MerchantID(1 + i%500), Amount: int64(i), Status: payments.StatusCommitted})
+		}
+		runtime.GC()
+		runtime.ReadMemStats(&after)
+		b.ReportMetric(float64(after.HeapAlloc-before.HeapAlloc)/rows, "B/row")
+		runtime.KeepAlive(ps)
+	}
 }

@@ -58,10 +58,10 @@ func Events(l Ledger, topic []payments.Event) report.Invariant {
 // payments the ledger does not hold are skipped: after a region loss the
 // topic still carries events of payments the DR copy never got.
 func TopicEvents(ctx context.Context, brokers []string, topic string, l Ledger, onlyInLedger bool) (report.Invariant, error) {
-	c := newEventsCheck(l, len(l.Payments))
+	c := newEventsCheck(l, l.Payments.Len())
 	err := loadTopic(ctx, brokers, topic, func(ev payments.Event) {
 		if onlyInLedger {
-			if _, ok := l.Payments[ev.PaymentID]; !ok {
+			if !l.Payments.Has(ev.PaymentID) {
 				return
 			}
 		}
@@ -93,7 +93,7 @@ func (c *eventsCheck) add(ev payments.Event) {
 	c.seen[ev.PaymentID] = struct{}{}
 	r := &c.r
 	r.checked++
-	p, ok := c.l.Payments[ev.PaymentID]
+	p, ok := c.l.Payments.Get(ev.PaymentID)
 	switch {
 	case !ok:
 		c.phantom++
@@ -113,7 +113,7 @@ func (c *eventsCheck) done() report.Invariant {
 	l, r, seen := c.l, c.r, c.seen
 	wrong, phantom, dups := c.wrong, c.phantom, c.dup
 	var missing, bonus, points, committed int
-	for id, p := range l.Payments {
+	for id, p := range l.Payments.All() {
 		if !deliverable(p) {
 			continue
 		}
@@ -143,7 +143,7 @@ func (c *eventsCheck) done() report.Invariant {
 	sums := make(map[string]int64, len(l.Accounts))
 	for id, pts := range l.BonusGrants {
 		r.checked++
-		p, ok := l.Payments[id]
+		p, ok := l.Payments.Get(id)
 		acct := l.GrantAccounts[id]
 		if acct == "" {
 			acct = p.From
@@ -205,14 +205,14 @@ func Logs(h []loadgen.Event, l Ledger, docs map[string]bool) report.Invariant {
 		if !docs[payments.CommittedLogID(id)] {
 			lostAcked++
 			note := ""
-			if p, ok := l.Payments[id]; !ok || !deliverable(p) {
+			if p, ok := l.Payments.Get(id); !ok || !deliverable(p) {
 				note = " (and the payment is not committed in the ledger)"
 			}
 			r.violateIn(0, id, "acknowledged %s %s (key %s) has no log document %s%s", e.Op, id, e.Key, payments.CommittedLogID(id), note)
 		}
 	}
 	other := 0
-	for id, p := range l.Payments {
+	for id, p := range l.Payments.All() {
 		if !deliverable(p) || acked[id] {
 			continue
 		}
@@ -264,8 +264,8 @@ func Unknowns(h []loadgen.Event, l Ledger) report.Invariant {
 		var hit Payment
 		n := 0
 		var ids []string
-		for _, id := range l.PaymentsByKey[e.Key] {
-			if p := l.Payments[id]; p.Status == payments.StatusCommitted {
+		for _, id := range l.Payments.ByKey(e.Key) {
+			if p, _ := l.Payments.Get(id); p.Status == payments.StatusCommitted {
 				hit = p
 				n++
 				ids = append(ids, id)

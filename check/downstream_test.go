@@ -48,14 +48,13 @@ func newFixture() fixture {
 			"u-2": {ID: "u-2", Kind: payments.KindUser, Balance: 10000 + 500 - 200, Version: 2},
 			"m-1": {ID: "m-1", Kind: payments.KindMerchant, Balance: 1000 + 100 - 400, Version: 3},
 		},
-		Payments: map[string]Payment{}, PaymentsByKey: map[string][]string{},
+		Payments:      NewPayments(0),
 		BonusGrants:   map[string]int64{pid("p1"): 5},
 		GrantAccounts: map[string]string{pid("p1"): "u-1"},
 	}
 	f := fixture{l: l, docs: map[string]bool{}, cached: map[string]payments.AccountBalance{}}
 	for _, p := range rows {
-		l.Payments[p.ID] = p
-		l.PaymentsByKey[p.Key] = append(l.PaymentsByKey[p.Key], p.ID)
+		l.Payments.Put(p)
 		if !deliverable(p) {
 			continue
 		}
@@ -217,7 +216,7 @@ func TestLogs(t *testing.T) {
 			delete(f.docs, payments.CommittedLogID(pid("x1")))
 		}, violations: 1, want: "acknowledged transfer " + pid("x1")},
 		{name: "acknowledged but lost from the ledger and the logs", breakIt: func(f *fixture) {
-			delete(f.l.Payments, pid("t1"))
+			f.l.Payments.Delete(pid("t1"))
 			delete(f.docs, payments.CommittedLogID(pid("t1")))
 		}, violations: 1, want: "(and the payment is not committed in the ledger)"},
 		{name: "committed after a timeout without its document", breakIt: func(f *fixture) {
@@ -267,9 +266,9 @@ func TestUnknowns(t *testing.T) {
 	}
 	setRow := func(id string, change func(*Payment)) func(*fixture) {
 		return func(f *fixture) {
-			p := f.l.Payments[id]
+			p, _ := f.l.Payments.Get(id)
 			change(&p)
-			f.l.Payments[id] = p
+			f.l.Payments.Put(p)
 		}
 	}
 	runCases(t, NameUnknowns, func(f fixture) report.Invariant { return Unknowns(f.history, f.l) }, []invariantCase{
@@ -278,10 +277,9 @@ func TestUnknowns(t *testing.T) {
 		{name: "top-up and refund committed once", breakIt: unknown("k-t1", "k-r1"), ok: true,
 			want: "4 unknown outcomes resolved: 2 committed once, 2 not at all"},
 		{name: "committed twice under one key", breakIt: and(unknown("k-x1"), func(f *fixture) {
-			dup := f.l.Payments[pid("x1")]
+			dup, _ := f.l.Payments.Get(pid("x1"))
 			dup.ID = "pay-dup"
-			f.l.Payments[dup.ID] = dup
-			f.l.PaymentsByKey["k-x1"] = append(f.l.PaymentsByKey["k-x1"], dup.ID)
+			f.l.Payments.Put(dup)
 		}), violations: 1, want: "unknown transfer (key k-x1) committed 2 times: [" + pid("x1") + " pay-dup]"},
 		{name: "committed with another amount", breakIt: and(unknown("k-p1"), setRow(pid("p1"), func(p *Payment) { p.Amount = 2000 })),
 			violations: 1, want: "its amount is 2000, requested 1000"},
@@ -330,7 +328,7 @@ func TestExamplesAreDeterministic(t *testing.T) {
 func TestMapWalksKeepExampleOrder(t *testing.T) {
 	l := Ledger{
 		Accounts: map[string]Account{"u-2": {ID: "u-2", Balance: -5}, "u-1": {ID: "u-1", Balance: 7}},
-		Payments: map[string]Payment{}, PaymentsByKey: map[string][]string{},
+		Payments: NewPayments(0),
 		EntrySum: map[string]int64{"t-3": 1, "t-1": 2, "t-2": 0}, EntryCount: map[string]int{},
 		AccountEntrySum: map[string]int64{"u-1": 7, "u-2": 0},
 	}
@@ -349,11 +347,9 @@ func TestMapWalksKeepExampleOrder(t *testing.T) {
 		t.Errorf("no-negative: %+v", inv)
 	}
 
-	l.Payments["a"] = Payment{ID: "a", Key: "k", Kind: payments.OpPayment, Amount: 10, Status: payments.StatusCommitted}
-	l.Payments["b"] = Payment{ID: "b", Key: "k", Kind: payments.OpPayment, Amount: 10, Status: payments.StatusCommitted}
-	l.Payments["r"] = Payment{ID: "r", Key: "kr", Kind: payments.OpRefund, RefundOf: "a", Amount: 20, Status: payments.StatusCommitted}
-	l.PaymentsByKey["k"] = []string{"a", "b"}
-	l.PaymentsByKey["kr"] = []string{"r"}
+	l.Payments.Put(Payment{ID: "a", Key: "k", Kind: payments.OpPayment, Amount: 10, Status: payments.StatusCommitted})
+	l.Payments.Put(Payment{ID: "b", Key: "k", Kind: payments.OpPayment, Amount: 10, Status: payments.StatusCommitted})
+	l.Payments.Put(Payment{ID: "r", Key: "kr", Kind: payments.OpRefund, RefundOf: "a", Amount: 20, Status: payments.StatusCommitted})
 	h := []loadgen.Event{{Type: loadgen.EventOK, Key: "k", ResultID: "a"}, {Type: loadgen.EventOK, Key: "k", ResultID: "b"}}
 	inv = Idempotency(h, l)
 	want = []string{"key k: 2 committed payments [a b]", "payment a: refunded 20 of 10 (double refund)", "key k answered with two ids a and b"}

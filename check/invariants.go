@@ -118,7 +118,7 @@ func Conservation(l Ledger) report.Invariant {
 		}
 	}
 	var funded int64
-	for id, p := range l.Payments {
+	for id, p := range l.Payments.All() {
 		if p.Status == payments.StatusCommitted && (p.Kind == payments.OpTopup || p.Kind == payments.OpOpening) {
 			funded += p.Amount
 		}
@@ -161,14 +161,11 @@ func NoNegative(l Ledger) report.Invariant {
 // row per key, one ledger effect per payment, refunds within what was paid.
 func Idempotency(h []loadgen.Event, l Ledger) report.Invariant {
 	r := result{name: "idempotency"}
-	for key, ids := range l.PaymentsByKey {
-		r.checked++
-		if len(ids) < 2 {
-			continue // one row: at most one effect
-		}
+	r.checked += l.Payments.KeyCount() // a key of one row has at most one effect
+	for key, ids := range l.Payments.SharedKeys() {
 		committed := 0
 		for _, id := range ids {
-			if l.Payments[id].Status == payments.StatusCommitted {
+			if p, _ := l.Payments.Get(id); p.Status == payments.StatusCommitted {
 				committed++
 			}
 		}
@@ -177,14 +174,14 @@ func Idempotency(h []loadgen.Event, l Ledger) report.Invariant {
 		}
 	}
 	refunded := map[string]int64{}
-	for _, p := range l.Payments {
+	for _, p := range l.Payments.All() {
 		if p.Kind == payments.OpRefund && p.Status == payments.StatusCommitted {
 			refunded[p.RefundOf] += p.Amount
 		}
 	}
 	for id, sum := range refunded {
 		r.checked++
-		orig, ok := l.Payments[id]
+		orig, ok := l.Payments.Get(id)
 		switch {
 		case !ok:
 			r.violateIn(1, id, "refunds of unknown payment %s", id)
@@ -221,7 +218,7 @@ func Durability(h []loadgen.Event, l Ledger) (report.Invariant, int) {
 		if id == "" {
 			id = payments.PaymentID(e.Key)
 		}
-		p, ok := l.Payments[id]
+		p, ok := l.Payments.Get(id)
 		switch {
 		case !ok:
 			r.violate("acknowledged %s %s (key %s) is missing", e.Op, id, e.Key)

@@ -19,7 +19,7 @@ func withEntries(f *fixture) {
 	add("opening", "u-1", 10000)
 	add("opening", "u-2", 10000)
 	add("opening", payments.FundingAccount, -20000)
-	for _, p := range f.l.Payments {
+	for _, p := range f.l.Payments.All() {
 		if p.Status != payments.StatusCommitted || p.Kind == payments.OpOpening {
 			continue
 		}
@@ -69,19 +69,17 @@ func TestIdempotency(t *testing.T) {
 	runCases(t, "idempotency", func(f fixture) report.Invariant { return Idempotency(f.history, f.l) }, []invariantCase{
 		{name: "one effect per key", ok: true, want: "at most one effect"},
 		{name: "a key committed twice", breakIt: func(f *fixture) {
-			dup := f.l.Payments[pid("p1")]
+			dup, _ := f.l.Payments.Get(pid("p1"))
 			dup.ID = "pay-dup"
-			f.l.Payments[dup.ID] = dup
-			f.l.PaymentsByKey[dup.Key] = append(f.l.PaymentsByKey[dup.Key], dup.ID)
+			f.l.Payments.Put(dup)
 		}, violations: 1, want: "2 committed payments"},
 		{name: "refunded more than paid", breakIt: func(f *fixture) {
-			r := f.l.Payments[pid("r1")]
+			r, _ := f.l.Payments.Get(pid("r1"))
 			r.ID, r.Key, r.Amount = "pay-r2", "k-r2", 700
-			f.l.Payments[r.ID] = r
-			f.l.PaymentsByKey[r.Key] = []string{r.ID}
-			p := f.l.Payments[pid("p1")]
+			f.l.Payments.Put(r)
+			p, _ := f.l.Payments.Get(pid("p1"))
 			p.Refunded = 1100
-			f.l.Payments[p.ID] = p
+			f.l.Payments.Put(p)
 		}, violations: 1, want: "double refund"},
 		{name: "one key answered with two ids", breakIt: func(f *fixture) {
 			f.history = append(f.history, loadgen.Event{Type: loadgen.EventOK, Op: loadgen.OpPayment, Key: "k-p1", ResultID: "pay-other"})
@@ -94,17 +92,17 @@ func TestDurability(t *testing.T) {
 	runCases(t, "durability", run, []invariantCase{
 		{name: "every ack present", ok: true, want: "acknowledged writes present"},
 		{name: "acked payment missing", breakIt: func(f *fixture) {
-			delete(f.l.Payments, pid("x1"))
+			f.l.Payments.Delete(pid("x1"))
 		}, violations: 1, want: "is missing"},
 		{name: "acked payment rolled back", breakIt: func(f *fixture) {
-			p := f.l.Payments[pid("p2")]
+			p, _ := f.l.Payments.Get(pid("p2"))
 			p.Status = payments.StatusRejected
-			f.l.Payments[p.ID] = p
+			f.l.Payments.Put(p)
 		}, violations: 1, want: "is rejected"},
 	})
 	f := newFixture()
-	delete(f.l.Payments, pid("p1"))
-	delete(f.l.Payments, pid("t1"))
+	f.l.Payments.Delete(pid("p1"))
+	f.l.Payments.Delete(pid("t1"))
 	if _, lost := Durability(f.history, f.l); lost != 2 {
 		t.Fatalf("lost %d, want 2", lost)
 	}

@@ -35,9 +35,7 @@ type Payment struct {
 // Ledger is the final state of the ledger database.
 type Ledger struct {
 	Accounts map[string]Account
-	Payments map[string]Payment
-	// PaymentsByKey counts payment rows per idempotency key.
-	PaymentsByKey map[string][]string
+	Payments *Payments
 	// EntrySum and EntryCount aggregate ledger_entries per payment.
 	EntrySum   map[string]int64
 	EntryCount map[string]int
@@ -56,8 +54,12 @@ type Ledger struct {
 
 // LoadLedger reads the ledger's final state through a SQL client.
 func LoadLedger(ctx context.Context, db *sql.DB) (Ledger, error) {
+	var rows int
+	if err := db.QueryRowContext(ctx, "SELECT COUNT(*) FROM payments").Scan(&rows); err != nil {
+		return Ledger{}, fmt.Errorf("load ledger: payments: %w", err)
+	}
 	l := Ledger{
-		Accounts: map[string]Account{}, Payments: map[string]Payment{}, PaymentsByKey: map[string][]string{},
+		Accounts: map[string]Account{}, Payments: NewPayments(rows),
 		EntrySum: map[string]int64{}, EntryCount: map[string]int{}, AccountEntrySum: map[string]int64{},
 		BonusGrants: map[string]int64{}, GrantAccounts: map[string]string{},
 	}
@@ -77,11 +79,7 @@ func LoadLedger(ctx context.Context, db *sql.DB) (Ledger, error) {
 		if err := r.Scan(&p.ID, &p.Key, &p.Kind, &p.From, &p.To, &p.Amount, &p.RefundOf, &p.Refunded, &p.Status); err != nil {
 			return err
 		}
-		for _, f := range []*string{&p.Kind, &p.From, &p.To, &p.Status} {
-			*f = intern(*f)
-		}
-		l.Payments[p.ID] = p
-		l.PaymentsByKey[p.Key] = append(l.PaymentsByKey[p.Key], p.ID)
+		l.Payments.Put(p)
 		return nil
 	})
 	if err != nil {

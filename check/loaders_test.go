@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"maps"
 	"net/http"
 	"slices"
 	"strings"
@@ -154,8 +153,8 @@ func TestLoadersAgainstEmbeddedStack(t *testing.T) {
 	}
 	// After a region loss, events of payments the ledger lacks are skipped.
 	lacking := led
-	lacking.Payments = maps.Clone(led.Payments)
-	delete(lacking.Payments, p1)
+	lacking.Payments = led.Payments.Clone()
+	lacking.Payments.Delete(p1)
 	phantom := fmt.Sprintf("event for payment %s (key it-p1) but the payment does not exist", p1)
 	for _, onlyInLedger := range []bool{false, true} {
 		inv, err := TopicEvents(ctx, ep.Kafka.Bootstrap, sim.TopicPayments, lacking, onlyInLedger)
