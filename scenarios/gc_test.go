@@ -16,7 +16,7 @@ func TestCollectOftenDuringChecks(t *testing.T) {
 		before, got int
 	}{
 		{"load setting lowered", 200, checksGCPercent},
-		{"lower setting kept", 10, 10},
+		{"lower setting kept", 5, 5},
 		{"GC off kept", -1, -1},
 	}
 	for _, tc := range tests {

@@ -352,9 +352,10 @@ func runChecks(ctx context.Context, st *stack.Stack, history func() ([]loadgen.E
 
 // checksGCPercent is GOGC while the checks run. They hold a long run's
 // ledger and history beside the idle stack (about 550 MB live after 10
-// minutes at 1,000/s), and the load's GOGC=200 then let the heap reach the
-// memory limit. With the load over, collecting often costs no latency.
-const checksGCPercent = 25
+// minutes at 1,000/s), and the load's GOGC then let the heap reach the
+// memory limit (GOGC=25: still 1.05 GB RSS). With the load over,
+// collecting often costs no latency.
+const checksGCPercent = 10
 
 // collectOften returns the load's garbage to the OS and lowers GOGC to
 // checksGCPercent (unless it is lower already, or off) until the returned
