@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"slices"
 	"strings"
@@ -104,6 +105,22 @@ func TestLoadersAgainstEmbeddedStack(t *testing.T) {
 	topic, err := LoadTopic(ctx, ep.Kafka.Bootstrap, sim.TopicPayments)
 	if err != nil {
 		t.Fatal(err)
+	}
+	// Read two rows at a time, the ledger is the same.
+	paged2, err := loadLedger(ctx, st.Ledger(), 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !maps.Equal(paged2.EntrySum, led.EntrySum) || !maps.Equal(paged2.EntryCount, led.EntryCount) ||
+		!maps.Equal(paged2.BonusGrants, led.BonusGrants) || !maps.Equal(paged2.GrantAccounts, led.GrantAccounts) ||
+		paged2.Payments.Len() != led.Payments.Len() || led.Payments.Len() < 7 || len(led.EntrySum) < 6 {
+		t.Errorf("paged by 2: %d payments, %d entry sums; whole: %d payments, %d entry sums",
+			paged2.Payments.Len(), len(paged2.EntrySum), led.Payments.Len(), len(led.EntrySum))
+	}
+	for id, p := range led.Payments.All() {
+		if q, ok := paged2.Payments.Get(id); !ok || q != p {
+			t.Errorf("payment %s paged by 2: %+v, whole: %+v", id, q, p)
+		}
 	}
 	// The shipper commits its offsets only after a bulk succeeded, so once
 	// drained the documents exist; the loader refreshes so search sees them.

@@ -23,7 +23,7 @@ type payRow struct {
 	id, key, refundOf string
 	amount, refunded  int64
 	from, to          int32
-	kind, status      int16
+	kind, status      int32
 	deleted           bool
 }
 
@@ -54,7 +54,7 @@ func NewPayments(n int) *Payments {
 // Put inserts p, or replaces the row with p's id.
 func (ps *Payments) Put(p Payment) {
 	r := payRow{id: p.ID, key: p.Key, refundOf: p.RefundOf, amount: p.Amount, refunded: p.Refunded,
-		from: ps.names.id(p.From), to: ps.names.id(p.To), kind: int16(ps.names.id(p.Kind)), status: int16(ps.names.id(p.Status))}
+		from: ps.names.id(p.From), to: ps.names.id(p.To), kind: ps.names.id(p.Kind), status: ps.names.id(p.Status)}
 	if i, ok := ps.index[p.ID]; ok {
 		ps.unkey(ps.rows[i].key, i)
 		ps.rows[i] = r
