@@ -15,7 +15,6 @@ type Payments struct {
 	dups  map[string][]int32
 	rows  []payRow
 	names names
-	live  int
 }
 
 // payRow is one row; kind, status and accounts index names.
@@ -65,7 +64,6 @@ func (ps *Payments) Put(p Payment) {
 	ps.index[p.ID] = i
 	ps.rows = append(ps.rows, r)
 	ps.addKey(r.key, i)
-	ps.live++
 }
 
 func (ps *Payments) addKey(key string, row int32) {
@@ -160,7 +158,6 @@ func (ps *Payments) Delete(id string) {
 		ps.unkey(ps.rows[i].key, i)
 		ps.rows[i].deleted = true
 		delete(ps.index, id)
-		ps.live--
 	}
 }
 
@@ -169,7 +166,7 @@ func (ps *Payments) Len() int {
 	if ps == nil {
 		return 0
 	}
-	return ps.live
+	return len(ps.index)
 }
 
 // All yields every payment by id, in load order.
@@ -197,7 +194,7 @@ func (ps *Payments) Clone() *Payments {
 		dups[k] = slices.Clone(v)
 	}
 	return &Payments{index: maps.Clone(ps.index), byKey: maps.Clone(ps.byKey), dups: dups, rows: slices.Clone(ps.rows),
-		names: names{ix: maps.Clone(ps.names.ix), all: slices.Clone(ps.names.all)}, live: ps.live}
+		names: names{ix: maps.Clone(ps.names.ix), all: slices.Clone(ps.names.all)}}
 }
 
 func (ps *Payments) payment(r *payRow) Payment {
