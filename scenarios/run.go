@@ -110,8 +110,8 @@ func Run(ctx context.Context, sc Scenario, opt Options) (rep *report.Report, err
 		return rep, fmt.Errorf("setup: %w", err)
 	}
 	defer func() {
-		if cerr := st.Close(); cerr != nil && err == nil {
-			err = fmt.Errorf("teardown: %w", cerr)
+		if cerr := st.Close(); cerr != nil && err == nil { // a no-op once the checks released it
+			err = teardownErr(cerr)
 		}
 	}()
 	rep.SetupS = time.Since(started).Seconds()
@@ -297,32 +297,49 @@ func readHistory(path string, completions int) ([]loadgen.Event, error) {
 // runChecks runs every invariant. After a region loss, acknowledged
 // payments the DR copy never received are the RPO: durability is judged
 // against the allowed RPO, and the downstream checks against what the
-// promoted ledger holds. Each state is loaded when its checks need it and
-// dropped after, so a long run's topic and history are never in memory
-// together.
+// promoted ledger holds. The drained stack is torn down tier by tier as its
+// state is read (the app tier first, then each service once loaded), so a
+// long run's checks never hold the whole idle stack beside the ledger, and
+// the history, the largest state, loads only once the stack is gone. The
+// topic streams; each state is dropped once its checks are done.
 func runChecks(ctx context.Context, st *stack.Stack, history func() ([]loadgen.Event, error), rep *report.Report, regionLost bool, allowedRPO int) error {
 	defer collectOften()()
+	var teardown []error
+	release := func(svc sim.Service) {
+		teardown = append(teardown, st.Release(svc))
+		debug.FreeOSMemory()
+	}
+	ep := st.Endpoints()
+	release(sim.ServiceApp)
+	logs, err := check.LoadLogIDs(ctx, ep.Elasticsearch.URL)
+	if err != nil {
+		return fmt.Errorf("checks: %w", err)
+	}
+	release(sim.ServiceSearch)
 	led, err := check.LoadLedger(ctx, st.Ledger())
 	if err != nil {
 		return fmt.Errorf("checks: %w", err)
 	}
+	release(sim.ServiceMySQL)
 	// Only conservation reads the per-transaction and per-account entry
-	// sums; a long run's are tens of MB, freed before the history loads.
+	// sums; a long run's are tens of MB, freed before the topic streams.
 	conservation, nonNegative := check.Conservation(led), check.NoNegative(led)
 	led.EntrySum, led.EntryCount, led.AccountEntrySum = nil, nil, nil
-	ep := st.Endpoints()
 	delivery, err := check.TopicEvents(ctx, ep.Kafka.Bootstrap, sim.TopicPayments, led, regionLost)
 	if err != nil {
 		return fmt.Errorf("checks: %w", err)
 	}
+	release(sim.ServiceKafka)
 	cached, err := check.LoadCache(ctx, ep.Redis.Addr)
 	if err != nil {
 		return fmt.Errorf("checks: %w", err)
 	}
+	release(sim.ServiceRedis)
 	cache := check.Cache(led, cached)
+	cached = nil
 	hist, err := history()
 	if err != nil {
-		return err
+		return errors.Join(err, teardownErr(errors.Join(teardown...)))
 	}
 	dur, lost := check.Durability(hist, led)
 	if regionLost {
@@ -330,24 +347,26 @@ func runChecks(ctx context.Context, st *stack.Stack, history func() ([]loadgen.E
 		dur.Detail = fmt.Sprintf("%d acknowledged payments lost with the primary region (asynchronous DR copy; rpo allows %d)", lost, allowedRPO)
 		hist = check.WithoutLost(hist, led)
 	}
-	// The log ids load last, once the other checks' maps are garbage.
-	idem, unknowns := check.Idempotency(hist, led), check.Unknowns(hist, led)
-	logs, err := check.LoadLogIDs(ctx, ep.Elasticsearch.URL)
-	if err != nil {
-		return fmt.Errorf("checks: %w", err)
-	}
 	rep.Invariants = append(rep.Invariants,
 		conservation,
 		nonNegative,
-		idem,
+		check.Idempotency(hist, led),
 		dur,
 		delivery,
 		check.Logs(hist, led, logs),
 		cache,
-		unknowns,
+		check.Unknowns(hist, led),
 	)
 	rep.Recovery.RPOLostPayments = lost
-	return nil
+	return teardownErr(errors.Join(teardown...))
+}
+
+// teardownErr prefixes a teardown error; nil stays nil.
+func teardownErr(err error) error {
+	if err == nil {
+		return nil
+	}
+	return fmt.Errorf("teardown: %w", err)
 }
 
 // checksGCPercent is GOGC while the checks run. They hold a long run's

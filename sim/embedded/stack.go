@@ -6,7 +6,6 @@ package embedded
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -180,28 +179,40 @@ func (s *Stack) Endpoints() sim.Endpoints {
 // MoveKafkaLeaders re-elects every partition leader.
 func (s *Stack) MoveKafkaLeaders(ctx context.Context) { s.kafka.moveLeaders(ctx) }
 
+// Release tears one service's tier down before the rest, so a run's checks
+// can free each tier once they have read it; Close still removes the state.
+// Releasing a tier twice, or an unknown service, does nothing.
+func (s *Stack) Release(svc sim.Service) {
+	switch svc {
+	case sim.ServiceSearch:
+		if s.es != nil {
+			s.es.close()
+			s.es = nil
+		}
+	case sim.ServiceRedis:
+		if s.redis != nil {
+			s.redis.close()
+			s.redis = nil
+		}
+	case sim.ServiceMySQL:
+		if s.mysql != nil {
+			s.mysql.close()
+			s.mysql = nil
+		}
+	case sim.ServiceKafka:
+		if s.kafka != nil {
+			s.kafka.close()
+			s.kafka = nil
+		}
+	}
+}
+
 // Close tears everything down; it is safe to call more than once.
 func (s *Stack) Close() error {
-	var errs []error
-	if s.es != nil {
-		s.es.close()
-		s.es = nil
+	for _, svc := range []sim.Service{sim.ServiceSearch, sim.ServiceRedis, sim.ServiceMySQL, sim.ServiceKafka} {
+		s.Release(svc)
 	}
-	if s.redis != nil {
-		s.redis.close()
-		s.redis = nil
-	}
-	if s.mysql != nil {
-		s.mysql.close()
-		s.mysql = nil
-	}
-	if s.kafka != nil {
-		s.kafka.close()
-		s.kafka = nil
-	}
-	if err := s.owned.remove(); err != nil {
-		errs = append(errs, err)
-	}
+	err := s.owned.remove()
 	s.owned = stateDirs{}
-	return errors.Join(errs...)
+	return err
 }

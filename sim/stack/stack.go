@@ -58,6 +58,9 @@ type Stack struct {
 	ledger  *sql.DB
 	once    sync.Once
 	closing atomic.Bool
+	// mu guards released, the tiers already torn down.
+	mu       sync.Mutex
+	released map[sim.Service]bool
 	// groupSuffix names the consumer groups after a DR promotion.
 	groupSuffix atomic.Value
 }
@@ -79,6 +82,9 @@ type regional interface {
 	LoseRegion(ctx context.Context) error
 	PromoteDR(ctx context.Context) error
 }
+
+// releaser is a backend that can tear one service's tier down early.
+type releaser interface{ Release(svc sim.Service) }
 
 // leaderMover is a backend whose Kafka partition leaders can be moved.
 type leaderMover interface{ MoveKafkaLeaders(ctx context.Context) }
@@ -365,21 +371,50 @@ func (s *Stack) Node(id string) (sim.Node, bool) {
 	return nil, false
 }
 
-// Close tears everything down; it is safe to call more than once.
-func (s *Stack) Close() error {
-	var errs []error
+// Release tears one tier down before the rest: the app tier (the load
+// balancer and every instance), or a backend service. A run's checks release
+// each tier once they have read its state, so a long run's checks never hold
+// the whole idle stack beside what they loaded. From the first release on
+// the stack is closing: nothing restarts or is promoted. Releasing the
+// ledger also closes the Ledger pool. Close still tears down the rest.
+func (s *Stack) Release(svc sim.Service) error {
 	s.closing.Store(true)
-	s.once.Do(func() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.released[svc] {
+		return nil
+	}
+	if s.released == nil {
+		s.released = map[sim.Service]bool{}
+	}
+	s.released[svc] = true
+	var err error
+	switch svc {
+	case sim.ServiceApp:
 		if s.lb != nil {
-			errs = append(errs, s.lb.Close())
+			err = s.lb.Close()
 		}
 		for _, a := range s.apps {
 			a.Front().Close()
 			a.kill()
 		}
+		return err
+	case sim.ServiceMySQL:
 		if s.ledger != nil {
-			errs = append(errs, s.ledger.Close())
+			err = s.ledger.Close()
 		}
+	}
+	if b, ok := s.backend.(releaser); ok {
+		b.Release(svc)
+	}
+	return err
+}
+
+// Close tears everything down; it is safe to call more than once.
+func (s *Stack) Close() error {
+	var errs []error
+	s.once.Do(func() {
+		errs = append(errs, s.Release(sim.ServiceApp), s.Release(sim.ServiceMySQL))
 		if s.backend != nil {
 			errs = append(errs, s.backend.Close())
 		}

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"strings"
 	"sync"
@@ -266,5 +267,55 @@ func TestReplayAfterCacheLossAnswersFromLedger(t *testing.T) {
 	after := snapshot(t, s.Ledger())
 	if after.Entries != before.Entries || after.Committed != before.Committed || after.Balances["u-4"] != before.Balances["u-4"] {
 		t.Fatalf("replay changed the ledger: %+v -> %+v", before.Committed, after.Committed)
+	}
+}
+
+// TestReleaseTearsDownOneTierAtATime: each released tier stops answering at
+// once while the others keep serving; releasing again and Close still work.
+func TestReleaseTearsDownOneTierAtATime(t *testing.T) {
+	s := newFullStack(t)
+	ep := s.Endpoints()
+	host := func(u string) string { return strings.TrimPrefix(u, "http://") }
+	tiers := []struct {
+		svc  sim.Service
+		addr string
+	}{
+		{sim.ServiceApp, host(ep.API.URL)},
+		{sim.ServiceSearch, host(ep.Elasticsearch.URL)},
+		{sim.ServiceMySQL, ep.MySQL.Addr},
+		{sim.ServiceKafka, ep.Kafka.Bootstrap[0]},
+		{sim.ServiceRedis, ep.Redis.Addr},
+	}
+	answers := func(addr string) bool {
+		c, err := net.DialTimeout("tcp", addr, time.Second)
+		if err != nil {
+			return false
+		}
+		c.Close()
+		return true
+	}
+	for i, tier := range tiers {
+		for _, later := range tiers[i:] {
+			if !answers(later.addr) {
+				t.Fatalf("before releasing %s: %s (%s) does not answer", tier.svc, later.svc, later.addr)
+			}
+		}
+		if err := s.Release(tier.svc); err != nil {
+			t.Fatalf("release %s: %v", tier.svc, err)
+		}
+		if answers(tier.addr) {
+			t.Fatalf("released %s still answers on %s", tier.svc, tier.addr)
+		}
+		if tier.svc == sim.ServiceMySQL {
+			if err := s.Ledger().Ping(); err == nil {
+				t.Fatal("the ledger pool still works after its tier was released")
+			}
+		}
+	}
+	if err := s.Release(sim.ServiceSearch); err != nil {
+		t.Fatalf("second release: %v", err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatalf("close after releases: %v", err)
 	}
 }
