@@ -298,7 +298,8 @@ func readHistory(path string, completions int) ([]loadgen.Event, error) {
 // payments the DR copy never received are the RPO: durability is judged
 // against the allowed RPO, and the downstream checks against what the
 // promoted ledger holds. The drained stack is torn down tier by tier as its
-// state is read (the app tier first, then each service once loaded), so a
+// state is read (the app tier and search after the log ids, then each
+// service once loaded), so a
 // long run's checks never hold the whole idle stack beside the ledger, and
 // the history, the largest state, loads only once the stack is gone. The
 // topic streams; each state is dropped once its checks are done.
@@ -310,11 +311,11 @@ func runChecks(ctx context.Context, st *stack.Stack, history func() ([]loadgen.E
 		debug.FreeOSMemory()
 	}
 	ep := st.Endpoints()
-	release(sim.ServiceApp)
 	logs, err := check.LoadLogIDs(ctx, ep.Elasticsearch.URL)
 	if err != nil {
 		return fmt.Errorf("checks: %w", err)
 	}
+	release(sim.ServiceApp) // its log shipper has had until now
 	release(sim.ServiceSearch)
 	led, err := check.LoadLedger(ctx, st.Ledger())
 	if err != nil {
