@@ -56,9 +56,9 @@ func TestRootAndHealth(t *testing.T) {
 	})
 }
 
+// TestDocumentAPI runs the document API over both source stores: a file
+// (as the stack runs it) and memory.
 func TestDocumentAPI(t *testing.T) {
-	_, nodes := newCluster(t, 1)
-	u := nodes[0].URL()
 	steps := []struct {
 		name, method, url, body string
 		status                  int
@@ -157,21 +157,34 @@ func TestDocumentAPI(t *testing.T) {
 		{name: "delete in missing index", method: "DELETE", url: "/nope/_doc/1", status: 404, errType: "index_not_found_exception"},
 		{name: "get deleted", method: "GET", url: "/logs/_doc/1", status: 404},
 	}
-	for _, s := range steps {
-		t.Run(s.name, func(t *testing.T) {
-			r := do(t, s.method, u+s.url, s.body)
-			if s.errType != "" {
-				checkESError(t, r, s.status, s.errType)
-				return
-			}
-			if r.status != s.status {
-				t.Fatalf("status = %d, want %d; body %s", r.status, s.status, r.raw)
-			}
-			if r.header.Get("X-Elastic-Product") != "Elasticsearch" {
-				t.Fatal("missing product header")
-			}
-			if s.check != nil {
-				s.check(t, r)
+	stores := []struct {
+		name string
+		new  func() *Store
+	}{
+		{"sources on disk", func() *Store { return NewStoreIn(t.TempDir()) }},
+		{"sources in memory", NewStore},
+	}
+	for _, store := range stores {
+		t.Run(store.name, func(t *testing.T) {
+			_, nodes := newClusterOn(t, store.new(), 1)
+			u := nodes[0].URL()
+			for _, s := range steps {
+				t.Run(s.name, func(t *testing.T) {
+					r := do(t, s.method, u+s.url, s.body)
+					if s.errType != "" {
+						checkESError(t, r, s.status, s.errType)
+						return
+					}
+					if r.status != s.status {
+						t.Fatalf("status = %d, want %d; body %s", r.status, s.status, r.raw)
+					}
+					if r.header.Get("X-Elastic-Product") != "Elasticsearch" {
+						t.Fatal("missing product header")
+					}
+					if s.check != nil {
+						s.check(t, r)
+					}
+				})
 			}
 		})
 	}

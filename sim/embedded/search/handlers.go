@@ -204,7 +204,7 @@ func (n *Node) handleGetDoc(w http.ResponseWriter, r *http.Request, idx, id stri
 		return
 	}
 	ix.mu.RLock() // held while reading the source: a delete closes its file
-	e := ix.docs[id]
+	e := ix.doc(id)
 	var src []byte
 	var err error
 	if e != nil {

@@ -36,7 +36,7 @@ func (c *compileCtx) phrase(field string, terms []string) (query.Query, *esError
 	}
 	var ids []string
 	for _, h := range res.Hits {
-		e := c.ix.docs[h.ID]
+		e := c.ix.doc(h.ID)
 		if e == nil {
 			continue
 		}

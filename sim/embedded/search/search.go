@@ -639,7 +639,7 @@ func (ix *index) run(ctx context.Context, an analyzers, r *searchReq, pos int, n
 		if r.minScore > 0 && h.Score < r.minScore {
 			continue
 		}
-		e := ix.docs[h.ID]
+		e := ix.doc(h.ID)
 		if e == nil {
 			continue
 		}

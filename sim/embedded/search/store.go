@@ -163,13 +163,13 @@ func (s *Store) Close() error {
 	return errors.Join(errs...)
 }
 
-// docEntry is the stored state of one document.
+// docEntry is the stored state of one document, held by value in the
+// index's map (a long run holds hundreds of thousands: 32 bytes each).
 type docEntry struct {
-	source  []byte // in memory, when the index has no source file
-	off     int64  // else where the source is in it
-	n       int    // the source's length
+	off     int64 // where the source is in the source file, or its slot in mem
 	version int64
 	seqNo   int64
+	n       int32 // the source's length
 }
 
 // sourceFile keeps an index's document sources on disk, so a long run's
@@ -184,9 +184,10 @@ type sourceFile struct {
 
 // storeSource records src as e's source.
 func (ix *index) storeSource(e *docEntry, src []byte) error {
-	e.n = len(src)
+	e.n = int32(len(src))
 	if ix.srcs == nil {
-		e.source = bytes.Clone(src)
+		e.off = int64(len(ix.mem))
+		ix.mem = append(ix.mem, bytes.Clone(src))
 		return nil
 	}
 	if _, err := ix.srcs.f.WriteAt(src, ix.srcs.size); err != nil {
@@ -197,10 +198,26 @@ func (ix *index) storeSource(e *docEntry, src []byte) error {
 	return nil
 }
 
+// dropSource forgets a replaced or deleted document's source when it is in
+// memory (the source file keeps old bytes: logs are written once).
+func (ix *index) dropSource(e docEntry) {
+	if ix.srcs == nil {
+		ix.mem[e.off] = nil
+	}
+}
+
+// doc returns a copy of id's entry; nil if there is none.
+func (ix *index) doc(id string) *docEntry {
+	if e, ok := ix.docs[id]; ok {
+		return &e
+	}
+	return nil
+}
+
 // sourceOf returns e's source.
 func (ix *index) sourceOf(e *docEntry) ([]byte, error) {
 	if ix.srcs == nil {
-		return e.source, nil
+		return ix.mem[e.off], nil
 	}
 	b := make([]byte, e.n)
 	if _, err := ix.srcs.f.ReadAt(b, e.off); err != nil {
@@ -226,8 +243,9 @@ type index struct {
 	// pending holds writes not yet searchable (until the next refresh).
 	pending    *bleve.Batch
 	pendingOps int
-	docs       map[string]*docEntry
-	srcs       *sourceFile // nil: sources in memory
+	docs       map[string]docEntry
+	srcs       *sourceFile // nil: sources in memory, in mem
+	mem        [][]byte
 	m          *mapping
 	seqNo      int64
 	bytes      int64
@@ -264,7 +282,7 @@ func newIndex(name, dir string) (*index, error) {
 		created: time.Now(),
 		bidx:    b,
 		pending: b.NewBatch(),
-		docs:    map[string]*docEntry{},
+		docs:    map[string]docEntry{},
 		m:       newMapping(),
 		seqNo:   -1,
 	}, nil
@@ -654,8 +672,8 @@ func (s *Store) Get(indexName, id string) (json.RawMessage, bool) {
 	}
 	ix.mu.RLock()
 	defer ix.mu.RUnlock()
-	e, ok := ix.docs[id]
-	if !ok {
+	e := ix.doc(id)
+	if e == nil {
 		return nil, false
 	}
 	src, err := ix.sourceOf(e)
@@ -678,7 +696,7 @@ func (s *Store) Scan(pattern string, fn func(index, id string, source json.RawMe
 		sort.Strings(ids)
 		srcs := make([][]byte, len(ids))
 		for i, id := range ids {
-			srcs[i], _ = ix.sourceOf(ix.docs[id]) // unreadable: an empty source
+			srcs[i], _ = ix.sourceOf(ix.doc(id)) // unreadable: an empty source
 		}
 		ix.mu.RUnlock()
 		for i, id := range ids {

@@ -74,7 +74,7 @@ func (ix *index) apply(an analyzers, ops []writeOp) ([]writeResult, bool) {
 		if op.kind != opDelete && op.kind != opUpdate && r.id == "" {
 			r.id = newDocID()
 		}
-		cur := ix.docs[r.id]
+		cur := ix.doc(r.id)
 		if e := ix.checkConditions(op, r.id, cur); e != nil {
 			r.err = e
 			continue
@@ -90,6 +90,7 @@ func (ix *index) apply(an analyzers, ops []writeOp) ([]writeResult, bool) {
 			ix.pending.Delete(r.id)
 			ix.pendingOps++
 			ix.bytes -= int64(cur.n)
+			ix.dropSource(*cur)
 			delete(ix.docs, r.id)
 			r.version, r.result, r.status = cur.version+1, "deleted", http.StatusOK
 			continue
@@ -123,8 +124,8 @@ func (ix *index) apply(an analyzers, ops []writeOp) ([]writeResult, bool) {
 			r.err = derr
 			continue
 		}
-		e := &docEntry{version: 1}
-		if err := ix.storeSource(e, src); err != nil {
+		e := docEntry{version: 1}
+		if err := ix.storeSource(&e, src); err != nil {
 			r.err = internalError("store source", err)
 			continue
 		}
@@ -141,6 +142,7 @@ func (ix *index) apply(an analyzers, ops []writeOp) ([]writeResult, bool) {
 			e.version = cur.version + 1
 			r.result, r.status = "updated", http.StatusOK
 			ix.bytes -= int64(cur.n)
+			ix.dropSource(*cur)
 		}
 		ix.docs[r.id] = e
 		ix.bytes += int64(e.n)
