@@ -14,6 +14,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"paysim/internal/loopback"
 	"paysim/sim"
 	"paysim/sim/netproxy"
 )
@@ -83,7 +84,7 @@ func startKafka(reg *sim.Registry, px *netproxy.Server, topo sim.Topology, dir s
 		if !ok {
 			return nil, fmt.Errorf("no proxy for broker port %d", port)
 		}
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		ln, err := loopback.Listen("127.0.0.1:0")
 		if err != nil {
 			return nil, err
 		}

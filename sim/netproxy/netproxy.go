@@ -9,16 +9,19 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"maps"
 	"net"
 	"slices"
 	"sync"
 	"sync/atomic"
+	"syscall"
 
 	toxiproxy "github.com/Shopify/toxiproxy/v2"
 	"github.com/rs/zerolog"
 
+	"paysim/internal/loopback"
 	"paysim/sim"
 )
 
@@ -72,8 +75,8 @@ func (s *Server) New(name, upstream string) (*Proxy, error) {
 
 // NewAt starts a proxy listening on listen (a loopback host:port).
 func (s *Server) NewAt(name, listen, upstream string) (*Proxy, error) {
-	p := toxiproxy.NewProxy(s.api, name, listen, upstream)
-	if err := p.Start(); err != nil {
+	p, err := startProxy(s.api, name, listen, upstream)
+	if err != nil {
 		return nil, fmt.Errorf("proxy %s: start: %w", name, err)
 	}
 	px := &Proxy{p: p, toxics: map[string][]string{}, direct: map[*tracked]struct{}{}, parsed: map[string][]toxic{}}
@@ -82,6 +85,28 @@ func (s *Server) NewAt(name, listen, upstream string) (*Proxy, error) {
 	s.proxies[px.Addr()] = px
 	s.mu.Unlock()
 	return px, nil
+}
+
+// startProxy starts a toxiproxy proxy. Any port on loopback becomes one
+// below the ephemeral range (see package loopback), so the proxy can listen
+// again after Disable; a port taken between the pick and the bind is picked
+// again.
+func startProxy(api *toxiproxy.ApiServer, name, listen, upstream string) (*toxiproxy.Proxy, error) {
+	host, port, err := net.SplitHostPort(listen)
+	if err != nil || port != "0" {
+		p := toxiproxy.NewProxy(api, name, listen, upstream)
+		return p, p.Start()
+	}
+	for try := 0; ; try++ {
+		addr, err := loopback.FreeAddr(host)
+		if err != nil {
+			return nil, err
+		}
+		p := toxiproxy.NewProxy(api, name, addr, upstream)
+		if err := p.Start(); err == nil || try == 4 || !errors.Is(err, syscall.EADDRINUSE) {
+			return p, err
+		}
+	}
 }
 
 // Addr is the address clients connect to; it never changes.

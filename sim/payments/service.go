@@ -21,6 +21,8 @@ import (
 	"github.com/pingcap/failpoint"
 	"github.com/redis/go-redis/v9"
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"paysim/internal/loopback"
 )
 
 // Config is one app instance's wiring and tuning.
@@ -209,7 +211,7 @@ func Start(ctx context.Context, cfg Config) (_ *Service, err error) {
 	if s.es, err = elasticsearch.NewClient(elasticsearch.Config{Addresses: cfg.SearchURLs, MaxRetries: 2, Transport: cfg.httpTransport()}); err != nil {
 		return nil, fmt.Errorf("elasticsearch client: %w", err)
 	}
-	if s.ln, err = net.Listen("tcp", cfg.Addr); err != nil {
+	if s.ln, err = loopback.Listen(cfg.Addr); err != nil {
 		return nil, fmt.Errorf("listen: %w", err)
 	}
 	s.srv = &http.Server{Handler: s.routes(), ReadHeaderTimeout: 5 * time.Second, IdleTimeout: 60 * time.Second}

@@ -13,6 +13,8 @@ import (
 	"github.com/go-mysql-org/go-mysql/server"
 	"modernc.org/sqlite"
 	sqlite3 "modernc.org/sqlite/lib"
+
+	"paysim/internal/loopback"
 )
 
 // maxAllowedPacket bounds statement values (and is reported as @@max_allowed_packet).
@@ -191,7 +193,7 @@ func (i *Instance) Start() error {
 		}
 		addr = a
 	}
-	ln, err := net.Listen("tcp", addr)
+	ln, err := loopback.Listen(addr)
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
 	}

@@ -26,6 +26,8 @@ import (
 
 	"github.com/alicebob/miniredis/v2"
 	"github.com/alicebob/miniredis/v2/server"
+
+	"paysim/internal/loopback"
 )
 
 // Role is what a node does in its replication group.
@@ -313,7 +315,7 @@ func (n *Node) startInstance(gen uint64) (*instance, error) {
 	if err := checkLoopback(n.addr); err != nil {
 		return nil, err
 	}
-	ln, err := net.Listen("tcp", n.addr)
+	ln, err := loopback.Listen(n.addr)
 	if err != nil {
 		return nil, fmt.Errorf("listen: %w", err)
 	}

@@ -10,6 +10,8 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+
+	"paysim/internal/loopback"
 )
 
 // DefaultMaxBodyBytes is the request body limit (ES http.max_content_length).
@@ -91,7 +93,7 @@ func listenRetry(addr string) (net.Listener, error) {
 	tick := time.NewTicker(20 * time.Millisecond)
 	defer tick.Stop()
 	for {
-		ln, err := net.Listen("tcp", addr)
+		ln, err := loopback.Listen(addr)
 		if err == nil {
 			return ln, nil
 		}
