@@ -2,6 +2,7 @@ package scenarios
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"sync"
@@ -22,7 +23,13 @@ type live struct {
 
 	mu     sync.Mutex
 	active []manualFault
+	// over is set once the load has ended: the stack is draining, then torn
+	// down tier by tier by the checks, so no fault may be injected.
+	over bool
 }
+
+// errLoadOver refuses a manual fault after the load.
+var errLoadOver = errors.New("the load is over: faults can only be injected while it runs")
 
 type manualFault struct {
 	fault chaos.Fault
@@ -47,6 +54,9 @@ func (l *live) Paused() bool { return l.runner.Paused() }
 func (l *live) Inject(f chaos.Fault) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	if l.over {
+		return errLoadOver
+	}
 	for _, a := range l.active {
 		if a.rec.Kind == f.Name() && a.rec.Target == f.Target() {
 			return fmt.Errorf("%s on %s is already injected", f.Name(), f.Target())
@@ -99,10 +109,12 @@ func (l *live) Active() []chaos.Record {
 	return out
 }
 
-// healAll heals every manual fault still injected and returns their records.
+// healAll heals every manual fault still injected, refuses any later one,
+// and returns their records.
 func (l *live) healAll() []chaos.Record {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	l.over = true
 	var out []chaos.Record
 	for _, a := range l.active {
 		_ = l.healLocked(a)

@@ -3,6 +3,7 @@ package scenarios
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"os"
 	"path/filepath"
 	"testing"
@@ -11,6 +12,7 @@ import (
 	vegeta "github.com/tsenart/vegeta/v12/lib"
 
 	"paysim/chaos"
+	"paysim/loadgen"
 	"paysim/report"
 	"paysim/sim/payments"
 )
@@ -54,5 +56,44 @@ func TestStopConditionAbortsHealsAndReports(t *testing.T) {
 		if !inv.OK {
 			t.Errorf("invariant %s failed after the stop: %s %v", inv.Name, inv.Detail, inv.Examples)
 		}
+	}
+}
+
+// TestManualFaultsOnlyWhileTheLoadRuns: a fault injected from the live handle
+// during the load is healed and reported; once the load is over (the checks
+// tear the stack down) the handle refuses new ones.
+func TestManualFaultsOnlyWhileTheLoadRuns(t *testing.T) {
+	sc := builtin(t, "baseline")
+	sc.Name = "manual-test"
+	sc.Accounts = payments.Accounts{Users: 200, Merchants: 10, InitialBalance: 50_000}
+	sc.Load.Rate = vegeta.Rate{Freq: 50, Per: time.Second}
+	sc.Load.Duration = 3 * time.Second
+	var l Live
+	var during error
+	injected := false
+	rep, err := Run(context.Background(), sc, Options{Out: t.TempDir(),
+		OnLive: func(live Live) { l = live },
+		OnTick: func(loadgen.Tick) {
+			if !injected {
+				injected = true
+				during = l.Inject(chaos.NodePause{Node: "kafka-0-" + sc.Topology.AZs[0]})
+			}
+		},
+	})
+	if err != nil {
+		t.Fatalf("run: %v", err)
+	}
+	if during != nil {
+		t.Fatalf("inject during the load: %v", during)
+	}
+	if len(rep.Faults) != 1 || !rep.Faults[0].Manual || rep.Faults[0].EndS == 0 {
+		t.Fatalf("faults %+v: want the manual fault healed and reported", rep.Faults)
+	}
+	after := l.Inject(chaos.NodePause{Node: "kafka-0-" + sc.Topology.AZs[0]})
+	if !errors.Is(after, errLoadOver) {
+		t.Fatalf("inject after the run: %v, want %v", after, errLoadOver)
+	}
+	if len(l.Active()) != 0 {
+		t.Fatalf("active after the run: %+v", l.Active())
 	}
 }
