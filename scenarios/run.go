@@ -299,10 +299,10 @@ func readHistory(path string, completions int) ([]loadgen.Event, error) {
 // against the allowed RPO, and the downstream checks against what the
 // promoted ledger holds. The drained stack is torn down tier by tier as its
 // state is read (the app tier and search after the log ids, then each
-// service once loaded), so a
-// long run's checks never hold the whole idle stack beside the ledger, and
-// the history, the largest state, loads only once the stack is gone. The
-// topic streams; each state is dropped once its checks are done.
+// service once loaded), so a long run's checks never hold the whole idle
+// stack beside the ledger, and the history, the largest state, loads only
+// once the stack is gone. The topic streams; each state is dropped once its
+// checks are done.
 func runChecks(ctx context.Context, st *stack.Stack, history func() ([]loadgen.Event, error), rep *report.Report, regionLost bool, allowedRPO int) error {
 	defer collectOften()()
 	var teardown []error

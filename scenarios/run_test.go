@@ -17,14 +17,21 @@ import (
 	"paysim/sim/payments"
 )
 
+// smallBaseline is the baseline on 210 accounts at rate per second for d.
+func smallBaseline(t *testing.T, name string, rate int, d time.Duration) Scenario {
+	t.Helper()
+	sc := builtin(t, "baseline")
+	sc.Name = name
+	sc.Accounts = payments.Accounts{Users: 200, Merchants: 10, InitialBalance: 50_000}
+	sc.Load.Rate = vegeta.Rate{Freq: rate, Per: time.Second}
+	sc.Load.Duration = d
+	return sc
+}
+
 // TestStopConditionAbortsHealsAndReports breaks every commit and checks the
 // stop condition ends the run early, heals the fault and still reports.
 func TestStopConditionAbortsHealsAndReports(t *testing.T) {
-	sc := builtin(t, "baseline")
-	sc.Name = "stop-test"
-	sc.Accounts = payments.Accounts{Users: 200, Merchants: 10, InitialBalance: 50_000}
-	sc.Load.Rate = vegeta.Rate{Freq: 100, Per: time.Second}
-	sc.Load.Duration = 40 * time.Second
+	sc := smallBaseline(t, "stop-test", 100, 40*time.Second)
 	sc.Faults = []chaos.Entry{{Fault: chaos.Failpoint{Point: payments.FPBeforeCommit, Term: "return(true)"}, At: 3 * time.Second, For: 30 * time.Second}}
 	sc.Stop = &chaos.StopCondition{MaxErrorRate: 0.5, For: 2 * time.Second}
 	out := t.TempDir()
@@ -63,11 +70,7 @@ func TestStopConditionAbortsHealsAndReports(t *testing.T) {
 // during the load is healed and reported; once the load is over (the checks
 // tear the stack down) the handle refuses new ones.
 func TestManualFaultsOnlyWhileTheLoadRuns(t *testing.T) {
-	sc := builtin(t, "baseline")
-	sc.Name = "manual-test"
-	sc.Accounts = payments.Accounts{Users: 200, Merchants: 10, InitialBalance: 50_000}
-	sc.Load.Rate = vegeta.Rate{Freq: 50, Per: time.Second}
-	sc.Load.Duration = 3 * time.Second
+	sc := smallBaseline(t, "manual-test", 50, 3*time.Second)
 	var l Live
 	var during error
 	injected := false
