@@ -306,8 +306,10 @@ func readHistory(path string, completions int) ([]loadgen.Event, error) {
 func runChecks(ctx context.Context, st *stack.Stack, history func() ([]loadgen.Event, error), rep *report.Report, regionLost bool, allowedRPO int) error {
 	defer collectOften()()
 	var teardown []error
-	release := func(svc sim.Service) {
-		teardown = append(teardown, st.Release(svc))
+	release := func(svcs ...sim.Service) {
+		for _, svc := range svcs {
+			teardown = append(teardown, st.Release(svc))
+		}
 		debug.FreeOSMemory()
 	}
 	ep := st.Endpoints()
@@ -315,8 +317,7 @@ func runChecks(ctx context.Context, st *stack.Stack, history func() ([]loadgen.E
 	if err != nil {
 		return fmt.Errorf("checks: %w", err)
 	}
-	release(sim.ServiceApp) // its log shipper has had until now
-	release(sim.ServiceSearch)
+	release(sim.ServiceApp, sim.ServiceSearch) // the app tier's log shipper has had until now
 	led, err := check.LoadLedger(ctx, st.Ledger())
 	if err != nil {
 		return fmt.Errorf("checks: %w", err)
@@ -337,7 +338,6 @@ func runChecks(ctx context.Context, st *stack.Stack, history func() ([]loadgen.E
 	}
 	release(sim.ServiceRedis)
 	cache := check.Cache(led, cached)
-	cached = nil
 	hist, err := history()
 	if err != nil {
 		return errors.Join(err, teardownErr(errors.Join(teardown...)))

@@ -171,12 +171,8 @@ func TestDocumentAPI(t *testing.T) {
 			for _, s := range steps {
 				t.Run(s.name, func(t *testing.T) {
 					r := do(t, s.method, u+s.url, s.body)
-					if s.errType != "" {
-						checkESError(t, r, s.status, s.errType)
+					if !wantReply(t, r, s.status, s.errType) {
 						return
-					}
-					if r.status != s.status {
-						t.Fatalf("status = %d, want %d; body %s", r.status, s.status, r.raw)
 					}
 					if r.header.Get("X-Elastic-Product") != "Elasticsearch" {
 						t.Fatal("missing product header")
@@ -188,6 +184,20 @@ func TestDocumentAPI(t *testing.T) {
 			}
 		})
 	}
+}
+
+// wantReply checks a step's status, and its error type when errType is set;
+// it reports whether the reply is a success the step may check further.
+func wantReply(t *testing.T, r httpResult, status int, errType string) bool {
+	t.Helper()
+	if errType != "" {
+		checkESError(t, r, status, errType)
+		return false
+	}
+	if r.status != status {
+		t.Fatalf("status = %d, want %d; body %s", r.status, status, r.raw)
+	}
+	return true
 }
 
 func TestIndexAdmin(t *testing.T) {
@@ -219,13 +229,7 @@ func TestIndexAdmin(t *testing.T) {
 	for _, s := range steps {
 		t.Run(s.name, func(t *testing.T) {
 			r := do(t, s.method, u+s.url, s.body)
-			if s.errType != "" {
-				checkESError(t, r, s.status, s.errType)
-				return
-			}
-			if r.status != s.status {
-				t.Fatalf("status = %d, want %d; body %s", r.status, s.status, r.raw)
-			}
+			wantReply(t, r, s.status, s.errType)
 		})
 	}
 	// keyword from explicit mapping / template: exact, case-sensitive match.
