@@ -43,14 +43,51 @@ type Entry struct {
 type Record struct {
 	Kind   string
 	Target string
-	Start  time.Duration // when Inject returned
-	End    time.Duration // when Heal returned; 0 if never injected
-	Err    string        // inject or heal error, if any
+	Start  time.Duration // when Inject returned; 0 if it never succeeded
+	End    time.Duration // when Heal returned; 0 if never attempted
+	// InjectErr says why Inject failed or panicked: the fault did not
+	// happen, so the drill cannot be judged.
+	InjectErr string
+	// HealErr says why Heal failed or panicked: the system may have been
+	// left broken.
+	HealErr string
+}
+
+// Err is the record's errors in one line ("inject: ...; heal: ..."), or "".
+func (r Record) Err() string {
+	switch {
+	case r.InjectErr != "" && r.HealErr != "":
+		return "inject: " + r.InjectErr + "; heal: " + r.HealErr
+	case r.InjectErr != "":
+		return "inject: " + r.InjectErr
+	case r.HealErr != "":
+		return "heal: " + r.HealErr
+	}
+	return ""
+}
+
+// Inject calls f.Inject, turning a panic into an error.
+func Inject(ctx context.Context, f Fault, c Cluster) (err error) {
+	defer recoverInto(&err)
+	return f.Inject(ctx, c)
+}
+
+// Heal calls f.Heal, turning a panic into an error.
+func Heal(ctx context.Context, f Fault, c Cluster) (err error) {
+	defer recoverInto(&err)
+	return f.Heal(ctx, c)
+}
+
+func recoverInto(err *error) {
+	if p := recover(); p != nil {
+		*err = fmt.Errorf("panic: %v", p)
+	}
 }
 
 // Run executes the schedule from epoch until every entry has healed or ctx
 // ends. Every injected fault is healed on every exit path, including a
-// cancelled ctx and a panic. onEvent, if set, hears each inject and heal.
+// cancelled ctx and a panic inside the fault (recovered and recorded as the
+// fault's error). onEvent, if set, hears each inject and heal.
 func Run(ctx context.Context, c Cluster, epoch time.Time, schedule []Entry, onEvent func(Record, bool)) (recs []Record, err error) {
 	var mu sync.Mutex
 	recs = make([]Record, len(schedule))
@@ -69,8 +106,8 @@ func Run(ctx context.Context, c Cluster, epoch time.Time, schedule []Entry, onEv
 	wg.Wait()
 	var errs []error
 	for _, r := range recs {
-		if r.Err != "" {
-			errs = append(errs, fmt.Errorf("%s %s: %s", r.Kind, r.Target, r.Err))
+		if e := r.Err(); e != "" {
+			errs = append(errs, fmt.Errorf("%s %s: %s", r.Kind, r.Target, e))
 		}
 	}
 	return recs, errors.Join(errs...)
@@ -89,8 +126,8 @@ func runEntry(ctx context.Context, c Cluster, epoch time.Time, e Entry, onEvent 
 		// Heal on every path, with a context of its own: the run's may be gone.
 		hctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
-		if err := e.Fault.Heal(hctx, c); err != nil && r.Err == "" {
-			r.Err = "heal: " + err.Error()
+		if err := Heal(hctx, e.Fault, c); err != nil {
+			r.HealErr = err.Error()
 		}
 		r.End = time.Since(epoch)
 		if onEvent != nil {
@@ -98,8 +135,8 @@ func runEntry(ctx context.Context, c Cluster, epoch time.Time, e Entry, onEvent 
 		}
 	}()
 	injected = true // Heal copes with a partial Inject
-	if err := e.Fault.Inject(ctx, c); err != nil {
-		r.Err = "inject: " + err.Error()
+	if err := Inject(ctx, e.Fault, c); err != nil {
+		r.InjectErr = err.Error()
 		return r
 	}
 	r.Start = time.Since(epoch)

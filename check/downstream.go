@@ -3,6 +3,7 @@ package check
 import (
 	"context"
 	"fmt"
+	"net/http"
 
 	"paysim/loadgen"
 	"paysim/report"
@@ -176,6 +177,7 @@ func (c *eventsCheck) done() report.Invariant {
 			r.violateKey(id, "bonus grants of %d points to %s, which is not an account", s, id)
 		}
 	}
+	r.need(committed, 1, "committed payments")
 	return r.done(
 		fmt.Sprintf("%d committed payments in topic payments (%d duplicate deliveries); %d bonus grants, every account's points = rule × payments",
 			committed, dups, len(l.BonusGrants)),
@@ -223,6 +225,7 @@ func Logs(h []loadgen.Event, l Ledger, docs map[string]bool) report.Invariant {
 			r.violateIn(1, id, "committed %s %s (not acknowledged to the client) has no log document %s", p.Kind, id, payments.CommittedLogID(id))
 		}
 	}
+	r.need(r.checked, 1, "committed payments")
 	return r.done(
 		fmt.Sprintf("%d acknowledged and %d other committed payments have their log documents", len(acked), other),
 		fmt.Sprintf("%d of %d acknowledged and %d of %d other committed payments have no log document", lostAcked, len(acked), lostOther, other))
@@ -243,50 +246,126 @@ func Cache(l Ledger, cached map[string]payments.AccountBalance) report.Invariant
 			r.violateKey(id, "account %s: cached balance %d at version %d, ledger %d at version %d", id, c.Balance, c.Version, a.Balance, a.Version)
 		}
 	}
+	r.need(len(cached), 1, "cached balances")
 	return r.done(
 		fmt.Sprintf("%d cached balances equal the ledger (%d of %d accounts not cached)", len(cached), max(len(l.Accounts)-len(cached), 0), len(l.Accounts)),
 		fmt.Sprintf("%d of %d cached balances differ from the ledger", r.violations, len(cached)))
 }
 
-// Unknowns checks that unknown outcomes are resolved (invariant 8): for every
-// client timeout (history type unknown, op other than balance) the ledger
-// holds either exactly one committed payment under its key, matching the
-// request's kind, accounts and amount (committed once), or none (not at all;
-// a rejected row is fine).
+// Unknowns checks that unknown outcomes are resolved (invariant 8). A
+// request's outcome is unknown to its client when an attempt timed out,
+// lost its connection or got a 5xx; the client then gives up or retries
+// with the same idempotency key. Either way the request must resolve to one
+// effect or none, and to the one the client was told:
+//   - given up (history type unknown, op other than balance): the ledger
+//     holds under its key either exactly one committed payment, that
+//     request's effect (kind, accounts, amount): committed once; or none (a
+//     rejected row is fine): not at all.
+//   - retried (a final answer after more than one attempt; every attempt
+//     before the last had an unknown outcome): a 2xx names the payment, and
+//     it must be the one committed payment under the request's key, that
+//     request's effect, not a second payment with another id beside the
+//     one that committed first. A business decline (4xx) says nothing
+//     moved: nothing committed under the key. A 429 answers only its
+//     attempt (the rate limit), so it is judged as given up. A named
+//     payment the ledger lacks altogether is durability's to report.
 func Unknowns(h []loadgen.Event, l Ledger) report.Invariant {
 	r := result{name: NameUnknowns}
-	var once, none int
+	var gaveUp, once, none, toldOK, declined int
 	for _, e := range h {
-		if e.Type != loadgen.EventUnknown || e.Op == loadgen.OpBalance {
+		if e.Op == loadgen.OpBalance || e.Key == "" {
+			continue
+		}
+		retried := e.Attempts > 1
+		switch {
+		case e.Type == loadgen.EventUnknown, retried && e.Type == loadgen.EventFail && e.Status == http.StatusTooManyRequests:
+			gaveUp++
+		case retried && e.Type == loadgen.EventOK:
+		case retried && e.Type == loadgen.EventFail && e.Status >= 400 && e.Status < 500:
+		default:
 			continue
 		}
 		r.checked++
-		var hit Payment
-		n := 0
-		var ids []string
-		for _, id := range l.Payments.ByKey(e.Key) {
-			if p, _ := l.Payments.Get(id); p.Status == payments.StatusCommitted {
-				hit = p
-				n++
-				ids = append(ids, id)
+		committed := l.committedUnder(e.Key)
+		switch {
+		case len(committed) > 1:
+			ids := make([]string, len(committed))
+			for i, p := range committed {
+				ids[i] = p.ID
 			}
-		}
-		switch n {
-		case 0:
+			r.violate("%s %s (key %s) committed %d times: %v", outcome(e), e.Op, e.Key, len(committed), ids)
+		case e.Type == loadgen.EventOK:
+			if why := toldMismatch(e, committed, l); why != "" {
+				r.violate("retried %s (key %s) %s", e.Op, e.Key, why)
+			} else {
+				toldOK++
+			}
+		case e.Type == loadgen.EventFail && e.Status != http.StatusTooManyRequests:
+			if len(committed) == 1 {
+				r.violate("retried %s (key %s) was declined (%d) but committed as %s", e.Op, e.Key, e.Status, committed[0].ID)
+			} else {
+				declined++
+			}
+		case len(committed) == 0:
 			none++
-		case 1:
-			if why := mismatch(e, hit); why != "" {
-				r.violate("unknown %s (key %s) committed as %s but %s", e.Op, e.Key, hit.ID, why)
+		default:
+			if why := mismatch(e, committed[0]); why != "" {
+				r.violate("unknown %s (key %s) committed as %s but %s", e.Op, e.Key, committed[0].ID, why)
 			} else {
 				once++
 			}
-		default:
-			r.violate("unknown %s (key %s) committed %d times: %v", e.Op, e.Key, n, ids)
 		}
 	}
+	r.need(r.checked, 1, "unknown outcomes")
 	return r.done(
-		fmt.Sprintf("%d unknown outcomes resolved: %d committed once, %d not at all", r.checked, once, none),
-		fmt.Sprintf("%d of %d unknown outcomes unresolved (%d committed once, %d not at all)", r.violations, r.checked, once, none))
+		fmt.Sprintf("%d unknown outcomes resolved: %d committed once, %d not at all; %d retried requests committed once as the payment their client was told, %d declined with nothing committed",
+			gaveUp, once, none, toldOK, declined),
+		fmt.Sprintf("%d of %d unknown or retried outcomes unresolved (given up: %d committed once, %d not at all; retried: %d as told, %d declined)",
+			r.violations, r.checked, once, none, toldOK, declined))
+}
+
+// outcome names how a request's unknown outcome ended, for examples.
+func outcome(e loadgen.Event) string {
+	if e.Type == loadgen.EventUnknown {
+		return "unknown"
+	}
+	return "retried"
+}
+
+// committedUnder returns the committed payments stored under a key.
+func (l Ledger) committedUnder(key string) []Payment {
+	var out []Payment
+	for _, id := range l.Payments.ByKey(key) {
+		if p, _ := l.Payments.Get(id); p.Status == StatusCommitted {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// toldMismatch says how the ledger contradicts what a retried request's
+// client was told (e.ResultID), given the at most one payment committed
+// under its key, or "" when it resolved to exactly that payment.
+func toldMismatch(e loadgen.Event, committed []Payment, l Ledger) string {
+	told := e.ResultID
+	if len(committed) == 0 {
+		if p, ok := l.Payments.Get(told); ok && told != "" && p.Key != e.Key {
+			return fmt.Sprintf("was told %s, which the ledger holds under key %s; nothing committed under its own key", told, p.Key)
+		}
+		return "" // lost altogether: durability counts it
+	}
+	p := committed[0]
+	if told != "" && p.ID != told {
+		where := "which the ledger does not hold"
+		if q, ok := l.Payments.Get(told); ok {
+			where = fmt.Sprintf("a %s %s under key %s", q.Status, q.Kind, q.Key)
+		}
+		return fmt.Sprintf("committed as %s but its client was told %s (%s)", p.ID, told, where)
+	}
+	if why := mismatch(e, p); why != "" {
+		return fmt.Sprintf("committed as %s but %s", p.ID, why)
+	}
+	return ""
 }
 
 // mismatch says how a committed payment differs from the request a history

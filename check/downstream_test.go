@@ -240,7 +240,7 @@ func TestCache(t *testing.T) {
 		{name: "cached account not in the ledger", breakIt: func(f *fixture) {
 			f.cached["u-9"] = payments.AccountBalance{ID: "u-9", Balance: 1, Version: 1}
 		}, violations: 1, want: "cached account u-9 (balance 1, version 1) is not in the ledger"},
-		{name: "empty cache", breakIt: func(f *fixture) { f.cached = nil }, ok: true, noneToDo: true, want: "0 cached balances"},
+		{name: "empty cache is not applicable", breakIt: func(f *fixture) { f.cached = nil }, ok: false, noneToDo: true, want: "not applicable: 0 cached balances"},
 	})
 }
 

@@ -1,6 +1,8 @@
 package check
 
 import (
+	"maps"
+	"strings"
 	"testing"
 
 	"paysim/loadgen"
@@ -105,5 +107,77 @@ func TestDurability(t *testing.T) {
 	f.l.Payments.Delete(pid("t1"))
 	if _, lost := Durability(f.history, f.l); lost != 2 {
 		t.Fatalf("lost %d, want 2", lost)
+	}
+}
+
+// TestNothingToCheckIsNotApplicable: with nothing committed, acknowledged,
+// cached or timed out, every invariant says it had nothing to check (not
+// applicable, with what it needs) instead of passing; a violation found all
+// the same still fails.
+func TestNothingToCheckIsNotApplicable(t *testing.T) {
+	empty := newFixture()
+	empty.l.Payments = NewPayments(0)
+	empty.l.Payments.Put(Payment{ID: "opening", Key: "opening", Kind: payments.OpOpening, From: payments.FundingAccount, To: "*", Amount: 20000, Status: payments.StatusCommitted})
+	empty.l.BonusGrants, empty.l.GrantAccounts = nil, nil
+	withEntries(&empty)
+	for id, a := range empty.l.Accounts {
+		a.Points, a.Balance = 0, 0
+		if id != "m-1" {
+			a.Balance = 10000 // the opening balances only
+		}
+		empty.l.Accounts[id] = a
+	}
+	empty.history, empty.cached = nil, nil
+	dur, _ := Durability(empty.history, empty.l)
+	for _, inv := range []report.Invariant{
+		Conservation(empty.l), NoNegative(empty.l), Idempotency(empty.history, empty.l), dur,
+		Events(empty.l, nil), Logs(empty.history, empty.l, nil), Cache(empty.l, nil), Unknowns(empty.history, empty.l),
+	} {
+		if inv.State() != report.StatusNotApplicable || inv.OK || inv.Needs == "" || !strings.HasPrefix(inv.Detail, "not applicable") {
+			t.Errorf("%s with nothing to check: %+v, want not-applicable with what it needs", inv.Name, inv)
+		}
+	}
+	overdrawn := empty
+	overdrawn.l.Accounts = maps.Clone(empty.l.Accounts)
+	a := overdrawn.l.Accounts["u-1"]
+	a.Balance = -5
+	overdrawn.l.Accounts["u-1"] = a
+	if inv := NoNegative(overdrawn.l); inv.State() != report.StatusFail {
+		t.Fatalf("a negative balance with nothing committed: %+v, want fail", inv)
+	}
+}
+
+// TestRegionDurability: after a region loss, acknowledged payments missing
+// from the promoted ledger count against the RPO; one stored with another
+// amount or status is a violation whatever the RPO allows.
+func TestRegionDurability(t *testing.T) {
+	tests := []struct {
+		name     string
+		breakIt  func(*fixture)
+		rpo      int
+		wantOK   bool
+		wantLost int
+		want     string
+	}{
+		{name: "nothing lost", rpo: 0, wantOK: true, want: "0 acknowledged payments lost"},
+		{name: "lost within the rpo", rpo: 1, wantOK: true, wantLost: 1, breakIt: func(f *fixture) { f.l.Payments.Delete(pid("p2")) }, want: "1 acknowledged payments lost"},
+		{name: "lost beyond the rpo", rpo: 0, wantLost: 1, breakIt: func(f *fixture) { f.l.Payments.Delete(pid("p2")) }, want: "rpo allows 0"},
+		{name: "a changed amount is never within the rpo", rpo: 100, breakIt: func(f *fixture) {
+			p, _ := f.l.Payments.Get(pid("p2"))
+			p.Amount++
+			f.l.Payments.Put(p)
+		}, want: "1 stored with another amount or status"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFixture()
+			if tc.breakIt != nil {
+				tc.breakIt(&f)
+			}
+			inv, lost := RegionDurability(f.history, f.l, tc.rpo)
+			if inv.OK != tc.wantOK || lost != tc.wantLost || !strings.Contains(inv.Detail, tc.want) {
+				t.Fatalf("ok=%v lost=%d detail %q, want ok=%v lost=%d and %q (%+v)", inv.OK, lost, inv.Detail, tc.wantOK, tc.wantLost, tc.want, inv)
+			}
+		})
 	}
 }

@@ -157,7 +157,7 @@ func TestLoadersAgainstEmbeddedStack(t *testing.T) {
 	for _, inv := range []report.Invariant{
 		Events(led, topic), Logs(hist, led, docs), Cache(led, cached), Unknowns(hist, led),
 	} {
-		if !inv.OK {
+		if inv.State() == report.StatusFail || inv.Name != NameUnknowns && !inv.OK { // no timeouts here: nothing to resolve
 			t.Errorf("%s: %+v", inv.Name, inv)
 		}
 		t.Logf("%s: checked %d: %s", inv.Name, inv.Checked, inv.Detail)

@@ -48,6 +48,9 @@ type Summary struct {
 	P99        time.Duration `json:"p99"`
 	Max        time.Duration `json:"max"`
 	Timeline   []Tick        `json:"timeline"` // every emitted interval, in order
+	// Pacing is how well the load generator kept to its schedule (filled
+	// by Run at the end).
+	Pacing Pacing `json:"pacing"`
 }
 
 // ResultOutcome classifies a vegeta result like the history does (see

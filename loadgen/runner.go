@@ -13,6 +13,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	hdr "github.com/HdrHistogram/hdrhistogram-go"
 	vegeta "github.com/tsenart/vegeta/v12/lib"
 )
 
@@ -238,6 +239,7 @@ loop:
 		}
 	}
 	sum := metrics.Close()
+	sum.Pacing = pacer.pacing() // the pacing goroutine ended before results closed
 	if rec != nil {
 		if err := rec.Close(); err != nil {
 			runErr = errors.Join(runErr, fmt.Errorf("run: %w", err))
@@ -294,11 +296,110 @@ type pausablePacer struct {
 	stop   <-chan struct{}
 	du     time.Duration
 	offset atomic.Int64 // total paused time, ns
+
+	// Lateness: how late each hit fired against the schedule. Only the
+	// pacing goroutine touches these until the attack is over.
+	began   time.Time     // vegeta's start: now - elapsed at the first Pace
+	pending bool          // a hit was released; the next Pace times it
+	due     time.Duration // when that hit was due, on the inner clock
+	late    *hdr.Histogram
+	fired   uint64
+}
+
+// Pacing is how the load generator kept to its schedule.
+type Pacing struct {
+	Due       int           // hits the schedule called for until the load ended
+	Fired     int           // hits actually fired
+	LateP50   time.Duration // lateness of a hit against its due time
+	LateP99   time.Duration
+	LateMax   time.Duration
+	LateCount int // hits timed
+}
+
+// recordLate times the hit released by the previous Pace: Pace is called
+// again right after vegeta hands it to a worker.
+func (p *pausablePacer) recordLate(innerElapsed time.Duration, hits uint64) {
+	p.fired = hits
+	if !p.pending {
+		return
+	}
+	p.pending = false
+	if p.late == nil {
+		p.late = newHist()
+	}
+	recordLatency(p.late, max(innerElapsed-p.due, 0))
+}
+
+// dueOf is when hit number hits (0-based) was due on the inner clock, given
+// that the pacer answered wait at innerElapsed. A pacer's wait is the due
+// time minus elapsed, except that it answers 0 once it is behind, without
+// saying by how much: then the due time lies between the previous hit's and
+// now, and is found by bisection.
+func (p *pausablePacer) dueOf(innerElapsed, wait time.Duration, hits uint64) time.Duration {
+	if wait != 0 {
+		return innerElapsed + wait
+	}
+	lo := min(p.due, innerElapsed)
+	if w, stop := p.inner.Pace(lo, hits); !stop && w != 0 {
+		return lo + w
+	}
+	hi := innerElapsed
+	for hi-lo > time.Microsecond {
+		mid := lo + (hi-lo)/2
+		if w, _ := p.inner.Pace(mid, hits); w <= 0 {
+			hi = mid // behind already at mid: due at or before it
+		} else {
+			lo = mid
+		}
+	}
+	return hi
+}
+
+// pacing summarises lateness and counts the hits due until end (wall time
+// since the attack began, capped at the duration).
+func (p *pausablePacer) pacing() Pacing {
+	out := Pacing{Fired: int(p.fired)}
+	if p.pending {
+		out.Fired++
+	}
+	if p.late != nil {
+		out.LateP50, _, out.LateP99 = quantiles(p.late)
+		out.LateMax = time.Duration(p.late.Max()) * time.Microsecond
+		out.LateCount = int(p.late.TotalCount())
+	}
+	if p.began.IsZero() {
+		return out
+	}
+	end := time.Since(p.began)
+	if p.du > 0 {
+		end = min(end, p.du)
+	}
+	end -= time.Duration(p.offset.Load())
+	// The hits due by end are the smallest n the pacer is not behind on.
+	behind := func(n uint64) bool { w, stop := p.inner.Pace(end, n); return !stop && w <= 0 }
+	lo, hi := uint64(0), max(p.fired, 1)
+	for behind(hi) && hi < 1<<40 {
+		lo, hi = hi, hi*2
+	}
+	for lo < hi {
+		mid := lo + (hi-lo)/2
+		if behind(mid) {
+			lo = mid + 1
+		} else {
+			hi = mid
+		}
+	}
+	out.Due = int(lo)
+	return out
 }
 
 var _ vegeta.Pacer = (*pausablePacer)(nil)
 
 func (p *pausablePacer) Pace(elapsed time.Duration, hits uint64) (time.Duration, bool) {
+	if p.began.IsZero() {
+		p.began = time.Now().Add(-elapsed)
+	}
+	p.recordLate(elapsed-time.Duration(p.offset.Load()), hits)
 	for {
 		if p.du > 0 && elapsed >= p.du {
 			return 0, true
@@ -313,8 +414,13 @@ func (p *pausablePacer) Pace(elapsed time.Duration, hits uint64) (time.Duration,
 			elapsed += blocked
 			continue
 		}
-		wait, stop := p.inner.Pace(elapsed-time.Duration(p.offset.Load()), hits)
-		if stop || wait <= paceChunk {
+		inner := elapsed - time.Duration(p.offset.Load())
+		wait, stop := p.inner.Pace(inner, hits)
+		if stop {
+			return wait, stop
+		}
+		if wait <= paceChunk {
+			p.due, p.pending = p.dueOf(inner, wait, hits), true
 			return wait, stop
 		}
 		// A long wait: sleep here, interruptibly, then re-evaluate.

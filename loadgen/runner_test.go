@@ -69,6 +69,9 @@ func TestRunConstantRate(t *testing.T) {
 	if s.OK+s.Failed+s.Unknown != s.Total || s.Unknown != 0 || s.OK == 0 {
 		t.Errorf("summary %+v: want ok+failed = total and nothing unknown against a healthy server", s)
 	}
+	if p := s.Pacing; p.Due < 396 || p.Due > 404 || p.Fired != s.Total || p.LateCount == 0 {
+		t.Errorf("pacing %+v: want ~400 hits due, every one fired (%d), and their lateness timed", p, s.Total)
+	}
 
 	evs := runHistory(t, &hist)
 	if len(evs) != 2*s.Total {
@@ -367,5 +370,75 @@ func TestRunDoesNotFollowRedirects(t *testing.T) {
 	evs := runHistory(t, &hist) // a followed redirect would invoke a key twice
 	if s.Total == 0 || s.ByStatus[307] != s.Total || completions(evs)[EventUnknown] != s.Total {
 		t.Errorf("summary %+v: want every operation to end on its 307 as unknown", s)
+	}
+}
+
+// TestPacingLateness drives the pausable pacer by hand, as vegeta's pacing
+// goroutine would, with hits released late: the lateness measured is how
+// long after its due time each hit went out, whether the pacer reports a
+// negative wait (vegeta's constant pacer) or 0 once behind (the step
+// pacer), and the hits due by the end count those never fired.
+func TestPacingLateness(t *testing.T) {
+	per100 := vegeta.Rate{Freq: 100, Per: time.Second} // a hit every 10 ms
+	tests := []struct {
+		name  string
+		pacer vegeta.Pacer
+	}{
+		{name: "constant", pacer: vegeta.ConstantPacer(per100)},
+		{name: "step", pacer: StepPacer{Start: per100, Step: vegeta.Rate{Freq: 0, Per: time.Second}, Every: time.Hour}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			p := &pausablePacer{inner: tc.pacer, gate: &gate{}, stop: make(chan struct{}), du: time.Minute}
+			// Hit i is due at (i+1)*10ms. Fire hits 0..9 on time, then 10..19
+			// each 1.5 s late (the process was starved for a while).
+			for i := uint64(0); i < 20; i++ {
+				// Pace for hit i is called when hit i-1 went out: on time
+				// (at its due time, i*10ms) up to hit 9, 1.5 s late after.
+				now := time.Duration(i) * 10 * time.Millisecond
+				if i >= 11 {
+					now += 1500 * time.Millisecond
+				}
+				wait, stop := p.Pace(now, i)
+				if stop {
+					t.Fatalf("hit %d: pacer stopped", i)
+				}
+				if due := time.Duration(i+1) * 10 * time.Millisecond; i < 11 && now+wait != due {
+					t.Fatalf("hit %d: released for %v, due %v", i, now+wait, due)
+				}
+			}
+			got := p.pacing()
+			// 10 hits timed on time (hits 0..9, timed by the next Pace), 9 late
+			// ones: hit 10 timed at 1.61 s (1.5 s late), hits 11..18 likewise.
+			if got.LateCount != 19 {
+				t.Fatalf("timed %d hits, want 19", got.LateCount)
+			}
+			if got.LateMax < 1490*time.Millisecond || got.LateMax > 1510*time.Millisecond {
+				t.Fatalf("max lateness %v, want ~1.5s", got.LateMax)
+			}
+			if got.LateP50 > time.Millisecond {
+				t.Fatalf("p50 lateness %v, want ~0 (half the hits were on time)", got.LateP50)
+			}
+			if got.LateP99 < 1490*time.Millisecond {
+				t.Fatalf("p99 lateness %v, want ~1.5s", got.LateP99)
+			}
+		})
+	}
+}
+
+// TestPacingCountsHitsNeverSent: a run whose hits stopped going out still
+// counts the hits its schedule called for until it ended.
+func TestPacingCountsHitsNeverSent(t *testing.T) {
+	p := &pausablePacer{inner: vegeta.ConstantPacer(vegeta.Rate{Freq: 100, Per: time.Second}), gate: &gate{}, stop: make(chan struct{}), du: 2 * time.Second}
+	for i := uint64(0); i < 50; i++ {
+		p.Pace(time.Duration(i)*10*time.Millisecond, i)
+	}
+	p.began = time.Now().Add(-5 * time.Second) // the attack began 5 s ago; the load lasted 2 s
+	got := p.pacing()
+	if got.Due < 199 || got.Due > 201 {
+		t.Fatalf("due %d, want the 200 hits of 2 s at 100/s", got.Due)
+	}
+	if got.Fired < 50 || got.Fired > 51 {
+		t.Fatalf("fired %d, want 50", got.Fired)
 	}
 }

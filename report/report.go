@@ -17,17 +17,30 @@ const (
 	VerdictInconclusive = "inconclusive"
 )
 
+// Statuses of one invariant or SLO. An invariant below the minimum it
+// needs to mean anything is not applicable; an SLO that could not be judged
+// (a latency target on a saturated host) is inconclusive.
+const (
+	StatusPass          = "pass"
+	StatusFail          = "fail"
+	StatusNotApplicable = "not-applicable"
+	StatusInconclusive  = "inconclusive"
+)
+
 // Report is report.json.
 type Report struct {
-	Scenario      string      `json:"scenario"`
-	Mode          string      `json:"mode"`
-	Seed          int64       `json:"seed"`
-	StartedAt     time.Time   `json:"started_at"`
-	DurationS     float64     `json:"duration_s"`
-	Verdict       string      `json:"verdict"`
-	Interrupted   bool        `json:"interrupted,omitempty"`
-	StoppedBy     string      `json:"stopped_by,omitempty"`   // the stop condition that aborted the run
-	Inconclusive  string      `json:"inconclusive,omitempty"` // why a pass could not be judged
+	Scenario     string    `json:"scenario"`
+	Mode         string    `json:"mode"`
+	Seed         int64     `json:"seed"`
+	StartedAt    time.Time `json:"started_at"`
+	DurationS    float64   `json:"duration_s"`
+	Verdict      string    `json:"verdict"`
+	Interrupted  bool      `json:"interrupted,omitempty"`
+	StoppedBy    string    `json:"stopped_by,omitempty"`   // the stop condition that aborted the run
+	Inconclusive string    `json:"inconclusive,omitempty"` // why the run's analysis could not judge it
+	// Reasons are why the verdict is what it is: every failure, and for an
+	// inconclusive run every reason it could not be judged. Decide fills it.
+	Reasons       []string    `json:"reasons,omitempty"`
 	Error         string      `json:"error,omitempty"`
 	Bugs          []string    `json:"bugs,omitempty"`
 	TargetRate    float64     `json:"target_rate"`
@@ -40,7 +53,40 @@ type Report struct {
 	SLOs          []SLO       `json:"slos"`
 	Timeline      []Point     `json:"timeline"`
 	Drain         *Drain      `json:"drain,omitempty"`
+	Host          *Host       `json:"host,omitempty"`
 	SetupS        float64     `json:"setup_s"`
+}
+
+// Host is how busy the machine was while the load ran. The load generator
+// shares the cores with the stack, so a saturated host breaks the
+// measurement, not the system: latency SLOs are then inconclusive.
+type Host struct {
+	Cores int `json:"cores"`
+	// CPUUsed is the paysim process's CPU time over the load phase, as a
+	// share of every core's time (1 = all cores busy).
+	CPUUsed float64 `json:"cpu_used"`
+	// HostCPUBusy is the whole machine's busy share of every core over the
+	// load phase (every process); -1 where the OS does not tell.
+	HostCPUBusy float64 `json:"host_cpu_busy"`
+	// LoadgenLatenessP99MS is how late the load generator fired against its
+	// schedule (p99 over every request); LoadgenLatenessMaxMS the worst.
+	LoadgenLatenessP99MS float64 `json:"loadgen_lateness_p99_ms"`
+	LoadgenLatenessMaxMS float64 `json:"loadgen_lateness_max_ms"`
+	// SchedLatencyP99MS is the Go scheduler's p99 wait of a runnable
+	// goroutine over the load phase.
+	SchedLatencyP99MS float64 `json:"sched_latency_p99_ms"`
+	// NotSent counts requests the schedule called for that were never sent.
+	NotSent    int            `json:"not_sent"`
+	Saturated  bool           `json:"saturated"`
+	Reason     string         `json:"reason,omitempty"` // the figures over their thresholds
+	Thresholds HostThresholds `json:"thresholds"`
+}
+
+// HostThresholds are the figures above which a host counts as saturated.
+type HostThresholds struct {
+	HostCPUBusy          float64 `json:"host_cpu_busy"`
+	LoadgenLatenessP99MS float64 `json:"loadgen_lateness_p99_ms"`
+	SchedLatencyP99MS    float64 `json:"sched_latency_p99_ms"`
 }
 
 // Requests counts operations by outcome as the client saw them.
@@ -69,7 +115,17 @@ type Fault struct {
 	RTOS   float64 `json:"rto_s"`
 	Manual bool    `json:"manual,omitempty"` // injected by hand from the TUI
 	LateMS float64 `json:"late_ms"`          // start against the schedule
-	Error  string  `json:"error,omitempty"`
+	// Error is the fault's inject and heal errors in one line. An inject
+	// error (InjectError) means the drill did not happen: the run is
+	// inconclusive. A heal error (HealError) means the system may have been
+	// left broken: the run fails.
+	Error       string `json:"error,omitempty"`
+	InjectError string `json:"inject_error,omitempty"`
+	HealError   string `json:"heal_error,omitempty"`
+	// RTOBoundS is the longest recovery the scenario allows after each
+	// fault; RTOOK says whether this one recovered within it.
+	RTOBoundS float64 `json:"rto_bound_s,omitempty"`
+	RTOOK     *bool   `json:"rto_ok,omitempty"`
 	// Before, During and After are the traffic before the fault, inside its
 	// window and after it healed, until the load ended.
 	Before *Window `json:"before,omitempty"`
@@ -97,10 +153,17 @@ type Recovery struct {
 	RPOLostPayments int     `json:"rpo_lost_payments"`
 }
 
-// Invariant is one checker's result.
+// Invariant is one checker's result. OK is true only when it was checked
+// and held; Status tells a failure from an invariant that had too little to
+// check (not-applicable, with Needs saying what it needs).
 type Invariant struct {
-	Name       string   `json:"name"`
-	OK         bool     `json:"ok"`
+	Name   string `json:"name"`
+	OK     bool   `json:"ok"`
+	Status string `json:"status"`
+	Needs  string `json:"needs,omitempty"`
+	// Expected is set when the scenario counts on the invariant being
+	// judged: then not-applicable makes the run inconclusive.
+	Expected   bool     `json:"expected"`
 	Checked    int      `json:"checked"`
 	Violations int      `json:"violations"`
 	Detail     string   `json:"detail"`
@@ -113,6 +176,24 @@ type SLO struct {
 	Target string  `json:"target"`
 	Actual float64 `json:"actual"`
 	OK     bool    `json:"ok"`
+	Status string  `json:"status"`
+	Detail string  `json:"detail,omitempty"`
+}
+
+// State is the invariant's status, derived from OK when unset.
+func (i Invariant) State() string { return state(i.Status, i.OK) }
+
+// State is the SLO's status, derived from OK when unset.
+func (s SLO) State() string { return state(s.Status, s.OK) }
+
+func state(status string, ok bool) string {
+	switch {
+	case status != "":
+		return status
+	case ok:
+		return StatusPass
+	}
+	return StatusFail
 }
 
 // Point is one second of the timeline.
@@ -136,26 +217,63 @@ type Drain struct {
 // MS converts a duration to float milliseconds.
 func MS(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
 
-// Decide sets the verdict from the invariants, the SLOs, an error and a
-// stop condition; a run that would pass but could not be judged
-// (Inconclusive) is inconclusive.
+// Decide sets the verdict and its reasons. A run fails on an error, a stop
+// condition, a fault that did not heal, a failed invariant or a failed SLO.
+// Otherwise it is inconclusive when it could not be judged: a fault that
+// did not inject (the drill did not happen), an SLO that could not be
+// judged, an expected invariant with nothing to check, no request sent or
+// none answered ok, or the analysis's own reason (Inconclusive). Only a run
+// with none of these passes.
 func (r *Report) Decide() {
-	r.Verdict = VerdictPass
-	if r.Error != "" || r.StoppedBy != "" {
-		r.Verdict = VerdictFail
+	var fails, unsure []string
+	if r.Error != "" {
+		fails = append(fails, "error: "+r.Error)
+	}
+	if r.StoppedBy != "" {
+		fails = append(fails, "stopped by "+r.StoppedBy)
+	}
+	for _, f := range r.Faults {
+		if f.HealError != "" {
+			fails = append(fails, fmt.Sprintf("fault %s on %s did not heal: %s", f.Kind, f.Target, f.HealError))
+		}
+		if f.InjectError != "" {
+			unsure = append(unsure, fmt.Sprintf("fault %s on %s did not happen: %s", f.Kind, f.Target, f.InjectError))
+		}
 	}
 	for _, inv := range r.Invariants {
-		if !inv.OK {
-			r.Verdict = VerdictFail
+		switch inv.State() {
+		case StatusFail:
+			fails = append(fails, "invariant "+inv.Name+": "+inv.Detail)
+		case StatusNotApplicable:
+			if inv.Expected {
+				unsure = append(unsure, "invariant "+inv.Name+" had nothing to check (needs "+inv.Needs+")")
+			}
 		}
 	}
 	for _, s := range r.SLOs {
-		if !s.OK {
-			r.Verdict = VerdictFail
+		switch s.State() {
+		case StatusFail:
+			fails = append(fails, fmt.Sprintf("slo %s: %.4g against %s", s.Name, s.Actual, s.Target))
+		case StatusInconclusive:
+			unsure = append(unsure, "slo "+s.Name+": "+s.Detail)
 		}
 	}
-	if r.Verdict == VerdictPass && r.Inconclusive != "" {
-		r.Verdict = VerdictInconclusive
+	switch {
+	case r.Requests.Total == 0:
+		unsure = append(unsure, "no request was sent")
+	case r.Requests.OK == 0:
+		unsure = append(unsure, "no request succeeded: nothing acknowledged to check")
+	}
+	if r.Inconclusive != "" {
+		unsure = append(unsure, r.Inconclusive)
+	}
+	switch {
+	case len(fails) > 0:
+		r.Verdict, r.Reasons = VerdictFail, fails
+	case len(unsure) > 0:
+		r.Verdict, r.Reasons = VerdictInconclusive, unsure
+	default:
+		r.Verdict, r.Reasons = VerdictPass, nil
 	}
 }
 

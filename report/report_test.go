@@ -4,28 +4,70 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 )
 
 func TestDecide(t *testing.T) {
+	traffic := Requests{Total: 100, OK: 90}
+	pass := Invariant{Name: "durability", OK: true, Status: StatusPass}
+	fail := Invariant{Name: "conservation", Status: StatusFail, Detail: "money was created"}
+	na := Invariant{Name: "cache-convergence", Status: StatusNotApplicable, Needs: "at least 1 cached balances"}
+	naExpected := na
+	naExpected.Expected = true
+	injectErr := Fault{Kind: "redis-failover", Target: "redis", InjectError: "no healthy replica", Error: "inject: no healthy replica"}
+	healErr := Fault{Kind: "node-kill", Target: "mysql-1a", HealError: "restart: port taken", Error: "heal: restart: port taken"}
+	healed := Fault{Kind: "node-kill", Target: "mysql-1a", StartS: 5, EndS: 10}
+	sloPass := SLO{Name: "p99", OK: true, Status: StatusPass}
+	sloFail := SLO{Name: "availability", Status: StatusFail}
+	sloUnsure := SLO{Name: "p99", Status: StatusInconclusive, Detail: "host saturated (host CPU 100%)"}
 	tests := []struct {
-		name string
-		r    Report
-		want string
+		name       string
+		r          Report
+		want       string
+		wantReason string // a substring of one of the reasons
 	}{
-		{"all ok", Report{Invariants: []Invariant{{OK: true}}, SLOs: []SLO{{OK: true}}}, VerdictPass},
-		{"invariant fails", Report{Invariants: []Invariant{{OK: true}, {OK: false}}}, VerdictFail},
-		{"slo fails", Report{SLOs: []SLO{{OK: false}}}, VerdictFail},
-		{"error", Report{Error: "setup: boom"}, VerdictFail},
-		{"a pass that cannot be judged is inconclusive", Report{Inconclusive: "too little traffic"}, VerdictInconclusive},
-		{"a failure beats inconclusive", Report{Inconclusive: "too little traffic", Invariants: []Invariant{{Name: "x"}}}, VerdictFail},
-		{"a stop condition fails the run", Report{StoppedBy: "error rate"}, VerdictFail},
+		{name: "all ok", r: Report{Requests: traffic, Invariants: []Invariant{pass}, SLOs: []SLO{sloPass}, Faults: []Fault{healed}}, want: VerdictPass},
+		{name: "ok without a status (older reports)", r: Report{Requests: traffic, Invariants: []Invariant{{OK: true}}, SLOs: []SLO{{OK: true}}}, want: VerdictPass},
+		{name: "invariant fails", r: Report{Requests: traffic, Invariants: []Invariant{pass, fail}}, want: VerdictFail, wantReason: "money was created"},
+		{name: "invariant without a status and not ok fails", r: Report{Requests: traffic, Invariants: []Invariant{{Name: "x"}}}, want: VerdictFail},
+		{name: "slo fails", r: Report{Requests: traffic, SLOs: []SLO{sloFail}}, want: VerdictFail, wantReason: "slo availability"},
+		{name: "error", r: Report{Requests: traffic, Error: "setup: boom"}, want: VerdictFail, wantReason: "setup: boom"},
+		{name: "a stop condition fails the run", r: Report{Requests: traffic, StoppedBy: "error rate"}, want: VerdictFail, wantReason: "error rate"},
+		{name: "the analysis's reason is inconclusive", r: Report{Requests: traffic, Inconclusive: "too little traffic"}, want: VerdictInconclusive, wantReason: "too little traffic"},
+		{name: "a failure beats the analysis's reason", r: Report{Requests: traffic, Inconclusive: "too little traffic", Invariants: []Invariant{fail}}, want: VerdictFail},
+		{name: "a fault that did not inject is inconclusive", r: Report{Requests: traffic, Invariants: []Invariant{pass}, Faults: []Fault{injectErr}}, want: VerdictInconclusive, wantReason: "did not happen: no healthy replica"},
+		{name: "a fault that did not heal fails", r: Report{Requests: traffic, Invariants: []Invariant{pass}, Faults: []Fault{healErr}}, want: VerdictFail, wantReason: "did not heal"},
+		{name: "a heal error beats an inject error", r: Report{Requests: traffic, Faults: []Fault{injectErr, healErr}}, want: VerdictFail},
+		{name: "an inject error with a failed invariant fails", r: Report{Requests: traffic, Invariants: []Invariant{fail}, Faults: []Fault{injectErr}}, want: VerdictFail},
+		{name: "an inject and a heal error on one fault fail", r: Report{Requests: traffic, Faults: []Fault{{Kind: "k", InjectError: "a", HealError: "b"}}}, want: VerdictFail},
+		{name: "not applicable and not expected passes", r: Report{Requests: traffic, Invariants: []Invariant{pass, na}}, want: VerdictPass},
+		{name: "not applicable but expected is inconclusive", r: Report{Requests: traffic, Invariants: []Invariant{pass, naExpected}}, want: VerdictInconclusive, wantReason: "nothing to check"},
+		{name: "an slo that could not be judged is inconclusive", r: Report{Requests: traffic, Invariants: []Invariant{pass}, SLOs: []SLO{sloUnsure}}, want: VerdictInconclusive, wantReason: "host saturated"},
+		{name: "an unjudged slo beside a failed invariant fails", r: Report{Requests: traffic, Invariants: []Invariant{fail}, SLOs: []SLO{sloUnsure}}, want: VerdictFail},
+		{name: "no request sent is inconclusive", r: Report{Invariants: []Invariant{pass}}, want: VerdictInconclusive, wantReason: "no request was sent"},
+		{name: "no request ok is never a pass", r: Report{Requests: Requests{Total: 50, Failed: 50}, Invariants: []Invariant{pass}}, want: VerdictInconclusive, wantReason: "no request succeeded"},
+		{name: "no request ok and an slo failed fails", r: Report{Requests: Requests{Total: 50, Failed: 50}, SLOs: []SLO{sloFail}}, want: VerdictFail},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			tc.r.Decide()
 			if tc.r.Verdict != tc.want {
-				t.Fatalf("verdict %q, want %q", tc.r.Verdict, tc.want)
+				t.Fatalf("verdict %q (reasons %q), want %q", tc.r.Verdict, tc.r.Reasons, tc.want)
+			}
+			if tc.want != VerdictPass && len(tc.r.Reasons) == 0 {
+				t.Fatalf("verdict %q without a reason", tc.r.Verdict)
+			}
+			if tc.want == VerdictPass && len(tc.r.Reasons) != 0 {
+				t.Fatalf("a pass with reasons %q", tc.r.Reasons)
+			}
+			if tc.wantReason != "" && !strings.Contains(strings.Join(tc.r.Reasons, "\n"), tc.wantReason) {
+				t.Fatalf("reasons %q lack %q", tc.r.Reasons, tc.wantReason)
+			}
+			again := tc.r
+			again.Decide()
+			if again.Verdict != tc.r.Verdict || len(again.Reasons) != len(tc.r.Reasons) {
+				t.Fatalf("a second Decide changed %q %q to %q %q", tc.r.Verdict, tc.r.Reasons, again.Verdict, again.Reasons)
 			}
 		})
 	}

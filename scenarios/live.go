@@ -23,6 +23,7 @@ type live struct {
 
 	mu     sync.Mutex
 	active []manualFault
+	healed []chaos.Record // manual faults healed by hand, for the report
 	// over is set once the load has ended: the stack is draining, then torn
 	// down tier by tier by the checks, so no fault may be injected.
 	over bool
@@ -65,8 +66,10 @@ func (l *live) Inject(f chaos.Fault) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	rec := chaos.Record{Kind: f.Name(), Target: f.Target()}
-	if err := f.Inject(ctx, l.st); err != nil {
-		_ = f.Heal(ctx, l.st) // undo a partial inject
+	if err := chaos.Inject(ctx, f, l.st); err != nil {
+		if herr := chaos.Heal(ctx, f, l.st); herr != nil { // undo a partial inject
+			return fmt.Errorf("inject %s: %w (and its heal: %v)", f.Name(), err, herr)
+		}
 		return fmt.Errorf("inject %s: %w", f.Name(), err)
 	}
 	rec.Start = time.Since(l.epoch)
@@ -81,22 +84,28 @@ func (l *live) Heal(kind, target string) error {
 	for i, a := range l.active {
 		if a.rec.Kind == kind && a.rec.Target == target {
 			l.active = slices.Delete(l.active, i, i+1)
-			return l.healLocked(a)
+			rec := l.healLocked(a)
+			l.healed = append(l.healed, rec)
+			if rec.HealErr != "" {
+				return fmt.Errorf("heal %s: %s", kind, rec.HealErr)
+			}
+			return nil
 		}
 	}
 	return fmt.Errorf("no manual %s on %s", kind, target)
 }
 
-func (l *live) healLocked(a manualFault) error {
+// healLocked heals one manual fault and returns its finished record.
+func (l *live) healLocked(a manualFault) chaos.Record {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	err := a.fault.Heal(ctx, l.st)
+	err := chaos.Heal(ctx, a.fault, l.st)
 	a.rec.End = time.Since(l.epoch)
 	if err != nil {
-		a.rec.Err = "heal: " + err.Error()
+		a.rec.HealErr = err.Error()
 	}
 	l.emit(a.rec, false)
-	return err
+	return a.rec
 }
 
 func (l *live) Active() []chaos.Record {
@@ -110,18 +119,17 @@ func (l *live) Active() []chaos.Record {
 }
 
 // healAll heals every manual fault still injected, refuses any later one,
-// and returns their records.
+// and returns the records of every manual fault of the run, healed by hand
+// or here.
 func (l *live) healAll() []chaos.Record {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.over = true
-	var out []chaos.Record
+	out := l.healed
 	for _, a := range l.active {
-		_ = l.healLocked(a)
-		a.rec.End = time.Since(l.epoch)
-		out = append(out, a.rec)
+		out = append(out, l.healLocked(a))
 	}
-	l.active = nil
+	l.active, l.healed = nil, nil
 	return out
 }
 

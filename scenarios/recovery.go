@@ -127,7 +127,7 @@ func analyseFaults(rep *report.Report, plan []chaos.Entry, recs []chaos.Record, 
 	rep.Faults = rep.Faults[:0]
 	rep.Recovery.RTOS = 0
 	for i, r := range recs {
-		f := report.Fault{Kind: r.Kind, Target: r.Target, StartS: r.Start.Seconds(), EndS: r.End.Seconds(), Error: r.Err}
+		f := faultOf(r)
 		if r.Start == 0 {
 			rep.Faults = append(rep.Faults, f) // never injected
 			continue

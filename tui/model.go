@@ -230,7 +230,7 @@ func (m Model) onTick(t loadgen.Tick) (tea.Model, tea.Cmd) {
 func (m *Model) onFault(f FaultMsg) {
 	r := f.Record
 	if f.Injected {
-		m.faults = append(m.faults, faultRow{kind: r.Kind, target: r.Target, start: r.Start, active: true, err: r.Err})
+		m.faults = append(m.faults, faultRow{kind: r.Kind, target: r.Target, start: r.Start, active: true, err: r.Err()})
 		m.markManual()
 		return
 	}
@@ -238,14 +238,14 @@ func (m *Model) onFault(f FaultMsg) {
 		row := &m.faults[i]
 		if row.active && row.kind == r.Kind && row.target == r.Target {
 			row.active, row.end = false, r.End
-			if r.Err != "" {
-				row.err = r.Err
+			if r.Err() != "" {
+				row.err = r.Err()
 			}
 			return
 		}
 	}
 	// Healed without a recorded inject (e.g. an inject that failed).
-	m.faults = append(m.faults, faultRow{kind: r.Kind, target: r.Target, start: r.Start, end: r.End, err: r.Err})
+	m.faults = append(m.faults, faultRow{kind: r.Kind, target: r.Target, start: r.Start, end: r.End, err: r.Err()})
 }
 
 // markManual flags active faults the control lists as manual.

@@ -178,7 +178,7 @@ func TestTopologyFollowsFaults(t *testing.T) {
 		{
 			name: "inject that failed: healed with its error, nothing active",
 			msgs: []tea.Msg{
-				FaultMsg{Record: chaos.Record{Kind: "node-kill", Target: "nope", Err: "inject: no node nope", End: time.Second}},
+				FaultMsg{Record: chaos.Record{Kind: "node-kill", Target: "nope", InjectErr: "no node nope", End: time.Second}},
 			},
 			want:     []string{"✓ healed", "node-kill", "inject: no node nope"},
 			notWant:  []string{"ACTIVE", "DOWN"},

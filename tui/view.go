@@ -512,19 +512,28 @@ func (m Model) resultLines(w int) []string {
 	if r.StoppedBy != "" {
 		lines = append(lines, m.st.warn.Render("stopped by: "+r.StoppedBy))
 	}
-	if r.Inconclusive != "" {
-		lines = append(lines, m.st.warn.Render("inconclusive: "+r.Inconclusive))
+	if r.Verdict == report.VerdictInconclusive {
+		reasons := r.Reasons
+		if len(reasons) == 0 && r.Inconclusive != "" { // a report not decided here
+			reasons = []string{r.Inconclusive}
+		}
+		for _, why := range reasons {
+			lines = append(lines, m.st.warn.Render("inconclusive: "+why))
+		}
 	}
 	var inv, slo []string
 	for _, i := range r.Invariants {
 		detail := fmt.Sprintf("%d checked", i.Checked)
-		if !i.OK {
+		switch i.State() {
+		case report.StatusFail:
 			detail = fmt.Sprintf("%d violations", i.Violations)
+		case report.StatusNotApplicable:
+			detail = "needs " + i.Needs
 		}
-		inv = append(inv, fmt.Sprintf("%s %-19s %s %s", m.mark(i.OK), i.Name, m.okWord(i.OK), detail))
+		inv = append(inv, fmt.Sprintf("%s %-19s %s %s", m.mark(i.State()), i.Name, m.okWord(i.State()), detail))
 	}
 	for _, s := range r.SLOs {
-		slo = append(slo, fmt.Sprintf("%s %-12s %s %s", m.mark(s.OK), s.Name, m.okWord(s.OK), fmt.Sprintf("%.4g / %s", s.Actual, s.Target)))
+		slo = append(slo, fmt.Sprintf("%s %-12s %s %s", m.mark(s.State()), s.Name, m.okWord(s.State()), fmt.Sprintf("%.4g / %s", s.Actual, s.Target)))
 	}
 	invHead, sloHead := m.st.dim.Render("Invariants"), m.st.dim.Render("SLOs (actual / target)")
 	const leftW = 41
@@ -553,16 +562,27 @@ func (m Model) resultLines(w int) []string {
 	return lines
 }
 
-func (m Model) mark(ok bool) string {
-	if ok {
+// mark is a check's status as a sign: pass, fail, or neither (not
+// applicable, inconclusive).
+func (m Model) mark(status string) string {
+	switch status {
+	case report.StatusPass:
 		return m.st.pass.Render("✔")
+	case report.StatusFail:
+		return m.st.fail.Render("✘")
 	}
-	return m.st.fail.Render("✘")
+	return m.st.warn.Render("?")
 }
 
-func (m Model) okWord(ok bool) string {
-	if ok {
+// okWord is a check's status as a four-cell word.
+func (m Model) okWord(status string) string {
+	switch status {
+	case report.StatusPass:
 		return m.st.pass.Render("ok  ")
+	case report.StatusNotApplicable:
+		return m.st.warn.Render("n/a ")
+	case report.StatusInconclusive:
+		return m.st.warn.Render("??  ")
 	}
 	return m.st.fail.Render("FAIL")
 }

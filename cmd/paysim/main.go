@@ -28,7 +28,10 @@ const (
 	exitFail        = 1
 	exitUsage       = 2
 	exitEnvironment = 3
-	exitInterrupted = 130
+	// exitInconclusive: the drill could not be judged (a fault failed to
+	// inject, nothing to check, a saturated host): retry, not a failure.
+	exitInconclusive = 4
+	exitInterrupted  = 130
 )
 
 // exitError carries an exit code out of a command.
@@ -81,7 +84,7 @@ func execute(ctx context.Context, args []string, stderr io.Writer) int {
 		switch {
 		case errors.As(ee.err, &fe):
 			fmt.Fprintln(stderr, fe.Error()) // FILE:LINE:COL: path: message, one per line
-		case ee.err != nil && ee.code != exitFail && ee.code != exitInterrupted:
+		case ee.err != nil && ee.code != exitFail && ee.code != exitInconclusive && ee.code != exitInterrupted:
 			fmt.Fprintln(stderr, "paysim:", ee.err)
 		}
 		return ee.code

@@ -109,3 +109,72 @@ func TestUsageErrorsExit2(t *testing.T) {
 		})
 	}
 }
+
+// TestVerdictExitCodes: a drill whose fault could not be injected (a
+// planned Redis switchover while the only replica is down: "no healthy
+// replica") is inconclusive and exits 4 with the error in report.json; the
+// same run without that fault passes and exits 0.
+func TestVerdictExitCodes(t *testing.T) {
+	const file = `version: 1
+defaults:
+  accounts: {users: 200, merchants: 10, initial_balance: 50000}
+  load: {rate: 50/s, duration: 8s}
+  slos: {availability: 50%}
+scenarios:
+  - name: failover-without-replica
+    description: the replica is down when the planned failover comes
+    faults:
+      - {kind: node-kill, target: redis-1-ap-northeast-1c, at: 3s, for: 4s}
+      - {kind: redis-failover, variant: planned, at: 4s, for: 2s}
+  - name: quiet
+    description: the same load, no fault
+`
+	dir := t.TempDir()
+	path := filepath.Join(dir, "scenarios.yaml")
+	if err := os.WriteFile(path, []byte(file), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		scenario    string
+		wantCode    int
+		wantVerdict string
+		wantError   string // in faults[].error
+	}{
+		{scenario: "failover-without-replica", wantCode: exitInconclusive, wantVerdict: "inconclusive", wantError: "no healthy replica"},
+		{scenario: "quiet", wantCode: exitPass, wantVerdict: "pass"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.scenario, func(t *testing.T) {
+			out := filepath.Join(dir, tc.scenario)
+			code := execute(context.Background(), []string{"run", tc.scenario, "-f", path, "--ui", "plain", "--out", out}, io.Discard)
+			raw, err := os.ReadFile(filepath.Join(out, "report.json"))
+			if err != nil {
+				t.Fatalf("exit %d and no report: %v", code, err)
+			}
+			var rep struct {
+				Verdict string   `json:"verdict"`
+				Reasons []string `json:"reasons"`
+				Faults  []struct {
+					Kind        string `json:"kind"`
+					Error       string `json:"error"`
+					InjectError string `json:"inject_error"`
+				} `json:"faults"`
+			}
+			if err := json.Unmarshal(raw, &rep); err != nil {
+				t.Fatal(err)
+			}
+			if code != tc.wantCode || rep.Verdict != tc.wantVerdict {
+				t.Fatalf("exit %d verdict %q (reasons %q), want %d %q", code, rep.Verdict, rep.Reasons, tc.wantCode, tc.wantVerdict)
+			}
+			if tc.wantError == "" {
+				return
+			}
+			for _, f := range rep.Faults {
+				if f.Kind == "redis-failover" && strings.Contains(f.Error, tc.wantError) && strings.Contains(f.InjectError, tc.wantError) {
+					return
+				}
+			}
+			t.Fatalf("report.json faults %+v lack the inject error %q", rep.Faults, tc.wantError)
+		})
+	}
+}

@@ -117,7 +117,7 @@ func runScenarios(cmd *cobra.Command, f runFlags, args []string) error {
 		}
 	}
 	w := cmd.OutOrStdout()
-	failed := false
+	failed, inconclusive := false, false
 	var summary []string
 	defer func() {
 		if len(summary) > 1 {
@@ -138,8 +138,12 @@ func runScenarios(cmd *cobra.Command, f runFlags, args []string) error {
 		started := time.Now()
 		rep, err := runOne(cmd.Context(), ui, w, sc, scenarios.Options{Out: out, Bugs: f.bugs})
 		if rep != nil {
-			summary = append(summary, fmt.Sprintf("%-22s %-12s rto=%5.1fs lost=%d ok/s=%6.1f p99=%7.1fms  (%.0fs)",
-				sc.Name, rep.Verdict, rep.Recovery.RTOS, rep.Recovery.RPOLostPayments, rep.ThroughputRPS, rep.LatencyMS.P99, time.Since(started).Seconds()))
+			line := fmt.Sprintf("%-22s %-12s rto=%5.1fs lost=%d ok/s=%6.1f p99=%7.1fms  (%.0fs)",
+				sc.Name, rep.Verdict, rep.Recovery.RTOS, rep.Recovery.RPOLostPayments, rep.ThroughputRPS, rep.LatencyMS.P99, time.Since(started).Seconds())
+			if rep.Verdict != report.VerdictPass && len(rep.Reasons) > 0 {
+				line += "  " + strings.Join(rep.Reasons, "; ")
+			}
+			summary = append(summary, line)
 		}
 		switch {
 		case errors.Is(err, scenarios.ErrInterrupted):
@@ -149,12 +153,17 @@ func runScenarios(cmd *cobra.Command, f runFlags, args []string) error {
 		case err != nil:
 			fmt.Fprintln(cmd.ErrOrStderr(), "paysim:", err)
 			failed = true
+		case rep.Verdict == report.VerdictInconclusive:
+			inconclusive = true
 		case rep.Verdict != report.VerdictPass:
 			failed = true
 		}
 	}
-	if failed {
+	switch {
+	case failed:
 		return withCode(exitFail, errors.New("a run failed"))
+	case inconclusive:
+		return withCode(exitInconclusive, errors.New("a run could not be judged"))
 	}
 	return nil
 }
@@ -231,22 +240,36 @@ func printVerdict(w io.Writer, r *report.Report, out string) {
 		q.Total, q.OK, okPct, q.Failed, q.Unknown, r.ThroughputRPS, r.LatencyMS.P50, r.LatencyMS.P95, r.LatencyMS.P99, r.LatencyMS.Max)
 	for _, f := range r.Faults {
 		fmt.Fprintf(w, "  fault     %-18s %-28s %6.1fs..%6.1fs late=%.0fms rto=%.1fs", f.Kind, f.Target, f.StartS, f.EndS, f.LateMS, f.RTOS)
+		if f.RTOOK != nil && !*f.RTOOK {
+			fmt.Fprintf(w, " (over %.0fs)", f.RTOBoundS)
+		}
 		if d := f.During; d != nil && f.Before != nil {
 			fmt.Fprintf(w, "  ok/s before=%.0f during=%.0f errors during=%d p99 during=%.0fms", f.Before.OKRPS, d.OKRPS, d.Errors, d.P99MS)
 		}
 		fmt.Fprintln(w)
+		if f.Error != "" {
+			fmt.Fprintf(w, "      FAULT ERROR: %s\n", f.Error)
+		}
 	}
 	if len(r.Faults) > 0 {
 		fmt.Fprintf(w, "  recovery  rto=%.1fs rpo_lost_payments=%d\n", r.Recovery.RTOS, r.Recovery.RPOLostPayments)
 	}
 	for _, inv := range r.Invariants {
-		fmt.Fprintf(w, "  invariant %-22s %-4s checked=%-8d violations=%-4d %s\n", inv.Name, okWord(inv.OK), inv.Checked, inv.Violations, inv.Detail)
+		fmt.Fprintf(w, "  invariant %-22s %-4s checked=%-8d violations=%-4d %s\n", inv.Name, statusWord(inv.State()), inv.Checked, inv.Violations, inv.Detail)
 		for _, ex := range inv.Examples {
 			fmt.Fprintf(w, "      e.g. %s\n", ex)
 		}
 	}
 	for _, s := range r.SLOs {
-		fmt.Fprintf(w, "  slo       %-22s %-4s target=%s actual=%.4g\n", s.Name, okWord(s.OK), s.Target, s.Actual)
+		fmt.Fprintf(w, "  slo       %-22s %-4s target=%s actual=%.4g", s.Name, statusWord(s.State()), s.Target, s.Actual)
+		if s.Detail != "" {
+			fmt.Fprintf(w, "  %s", s.Detail)
+		}
+		fmt.Fprintln(w)
+	}
+	if h := r.Host; h != nil {
+		fmt.Fprintf(w, "  host      cores=%d cpu_used=%.0f%% host_cpu_busy=%.0f%% loadgen_late_p99=%.1fms sched_p99=%.2fms not_sent=%d saturated=%v %s\n",
+			h.Cores, 100*h.CPUUsed, 100*h.HostCPUBusy, h.LoadgenLatenessP99MS, h.SchedLatencyP99MS, h.NotSent, h.Saturated, h.Reason)
 	}
 	if r.Error != "" {
 		fmt.Fprintf(w, "  error: %s\n", r.Error)
@@ -254,15 +277,23 @@ func printVerdict(w io.Writer, r *report.Report, out string) {
 	if r.StoppedBy != "" {
 		fmt.Fprintf(w, "  stopped by: %s\n", r.StoppedBy)
 	}
-	if r.Inconclusive != "" {
-		fmt.Fprintf(w, "  inconclusive: %s\n", r.Inconclusive)
+	if r.Verdict != report.VerdictPass {
+		for _, why := range r.Reasons {
+			fmt.Fprintf(w, "  %s: %s\n", r.Verdict, why)
+		}
 	}
 	fmt.Fprintf(w, "verdict: %s  (report: %s)\n", strings.ToUpper(r.Verdict), filepath.Join(out, "report.json"))
 }
 
-func okWord(ok bool) string {
-	if ok {
+// statusWord is an invariant's or SLO's status as the plain output shows it.
+func statusWord(status string) string {
+	switch status {
+	case report.StatusPass:
 		return "ok"
+	case report.StatusNotApplicable:
+		return "n/a"
+	case report.StatusInconclusive:
+		return "??"
 	}
 	return "FAIL"
 }
