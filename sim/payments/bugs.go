@@ -29,6 +29,8 @@ const (
 	BugCacheNotInvalidated  = "cache-not-invalidated"
 	BugShipperDropsOnRetry  = "shipper-drops-on-retry"
 	BugRefundExceeds        = "refund-exceeds"
+	BugOverdraft            = "overdraft"
+	BugRetryNewPayment      = "retry-new-payment"
 )
 
 // Bugs lists every seeded bug.
@@ -42,6 +44,8 @@ func Bugs() []Bug {
 		{BugCacheNotInvalidated, "writes neither invalidate nor refresh cached balances", "balance-reads", "cache-convergence"},
 		{BugShipperDropsOnRetry, "when a bulk request to Elasticsearch fails, the shipper skips the batch instead of retrying it", "shipper-retry", "log-completeness"},
 		{BugRefundExceeds, "a refund is checked against the payment amount but not against what was already refunded", "double-refund", "idempotency"},
+		{BugOverdraft, "the debit has no balance guard: the ledger lacks the balance_nonnegative CHECK the debit relies on, so a payment or transfer larger than the balance commits and the account goes negative", "insufficient-funds", "no-negative-balance"},
+		{BugRetryNewPayment, "a retry whose key the ledger already holds (its first attempt committed, the client timed out) is taken for a new request: applied again as a new payment under a derived key, and the client is told the new id", "client-timeouts", "unknown-outcomes"},
 	}
 }
 

@@ -3,12 +3,14 @@ package payments
 import (
 	"errors"
 	"fmt"
+	"time"
 )
 
 // Failpoints on the dangerous points of the data path. Enable them on the
 // run's *failpoint.Failpoints with pingcap/failpoint terms, e.g.
-// `sleep(2000)` (a stall), `return("crash")` (the instance dies right there),
-// `return(true)` (the step fails), `50%return("crash")`.
+// `sleep(2000)` (every request stalls, one after another), `return("2s")`
+// (the requests that draw it stall), `return("crash")` (the instance dies
+// right there), `return(true)` (the step fails), `50%return("crash")`.
 const (
 	FPBeforeCommit  = "paysim/payments/beforeCommit"
 	FPAfterCommit   = "paysim/payments/afterCommit"
@@ -38,11 +40,24 @@ func FailpointNames() map[string]string {
 var ErrInjected = errors.New("failpoint injected")
 
 // failpoint evaluates one failpoint: a disabled one or a sleep returns nil;
-// "crash" kills the instance; any other value fails the step.
+// "crash" kills the instance; a duration ("2500ms") stalls the step that
+// long, then lets it go on; any other value fails the step.
+//
+// A stall is the way to hold up some requests while others run: the
+// pingcap term sleep(n) holds the failpoint's lock while it sleeps, so every
+// other evaluation of that failpoint waits behind it (3%sleep(2500) stalls
+// every request, one sleeper after another), while 3%return("2500ms")
+// stalls only the requests that drew it.
 func (s *Service) failpoint(name string) error {
 	val, err := s.cfg.Failpoints.Eval(name)
 	if err != nil || val == nil {
 		return nil
+	}
+	if v, ok := val.(string); ok {
+		if d, err := time.ParseDuration(v); err == nil && d > 0 {
+			time.Sleep(d) // the stall itself: nothing to wait for
+			return nil
+		}
 	}
 	if v, ok := val.(string); ok && v == "crash" {
 		s.metrics.crashes.Inc()

@@ -102,9 +102,16 @@ func UserID(i int) string { return fmt.Sprintf("u-%d", i) }
 func MerchantID(i int) string { return fmt.Sprintf("m-%d", i) }
 
 // Migrate creates the schema. With the idempotency-redis-only bug on, the
-// payments table has no unique key on the idempotency key.
+// payments table has no unique key on the idempotency key; with
+// refund-exceeds, no refund limit; with overdraft, accounts have no
+// balance_nonnegative CHECK (the debit's only guard).
 func Migrate(ctx context.Context, db *sql.DB, fps *failpoint.Failpoints) error {
 	for _, stmt := range schema {
+		if fps != nil && strings.Contains(stmt, "CONSTRAINT balance_nonnegative") {
+			if v, err := fps.Eval(bugPath(BugOverdraft)); err == nil && v != nil {
+				stmt = strings.Replace(stmt, ",\n\t\tCONSTRAINT balance_nonnegative CHECK (balance >= 0)", "", 1)
+			}
+		}
 		if fps != nil && strings.Contains(stmt, "UNIQUE (idem_key)") {
 			if v, err := fps.Eval(bugPath(BugIdempotencyRedisOnly)); err == nil && v != nil {
 				stmt = strings.Replace(stmt, "\n\t\tUNIQUE (idem_key),", "", 1)

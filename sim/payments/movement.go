@@ -100,6 +100,12 @@ func (s *Service) apply(ctx context.Context, m Movement) (Result, error) {
 			backoff = min(2*backoff, time.Second)
 		}
 		res, err := s.tryApply(ctx, m)
+		if errors.Is(err, errReplay) && s.bug(BugRetryNewPayment) && !strings.HasSuffix(m.Key, retryKeySuffix) {
+			// Seeded bug: a key the ledger already holds is taken for a new
+			// request, applied again under a derived key (and so a new id).
+			m.Key += retryKeySuffix
+			res, err = s.tryApply(ctx, m)
+		}
 		if err == nil {
 			return res, nil
 		}
@@ -117,6 +123,10 @@ func (s *Service) apply(ctx context.Context, m Movement) (Result, error) {
 	}
 	return Result{}, fmt.Errorf("apply %s: %w", m.Op, lastErr)
 }
+
+// retryKeySuffix derives the key the retry-new-payment bug applies a
+// retry under.
+const retryKeySuffix = ".retry"
 
 // tryApply is one attempt: claim the key, move the money, write the ledger
 // and the outbox, all in one transaction.
