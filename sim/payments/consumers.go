@@ -312,17 +312,8 @@ func (s *Service) ship(ctx context.Context, recs []*kgo.Record) error {
 	return nil
 }
 
-// logAsync emits an app log line to Kafka without waiting (best effort).
-func (s *Service) logAsync(_ context.Context, level, msg string, fields map[string]any) {
-	now := time.Now()
-	doc := map[string]any{"@timestamp": now.UTC().Format(time.RFC3339Nano), "level": level, "message": msg,
-		"instance": s.cfg.Instance, "az": s.cfg.AZ, "log_id": fmt.Sprintf("%s-%d", s.cfg.Instance, now.UnixNano())}
-	for k, v := range fields {
-		doc[k] = v
-	}
-	raw, err := json.Marshal(doc)
-	if err != nil {
-		return
-	}
-	s.kc.Produce(context.Background(), &kgo.Record{Topic: sim.TopicAppLogs, Value: raw}, nil)
+// logAsync emits an app log line to Kafka without waiting (best effort):
+// see appLog.
+func (s *Service) logAsync(level, msg string, fields map[string]any) {
+	s.logs.emit(level, msg, fields)
 }

@@ -64,6 +64,10 @@ type Config struct {
 	// 1,000 payments/s (2 min held over 100 MB of the two nodes' heap).
 	IdemTTL   time.Duration
 	RateLimit int // writes per user per second; 0 disables
+	// LogBuffer bounds the app log lines waiting for Kafka; lines beyond it
+	// are dropped and counted (paysim_app_logs_dropped_total). Default
+	// DefaultLogBuffer.
+	LogBuffer int
 	// CacheSoloAfter is how long the cache updater waits for a silent Redis
 	// replica before it writes alone. Longer than a Redis failover takes, so
 	// a primary cut off from the region (and replaced) is never written
@@ -92,6 +96,9 @@ func (c Config) WithDefaults() Config {
 	if c.RateLimit == 0 {
 		c.RateLimit = 100
 	}
+	if c.LogBuffer <= 0 {
+		c.LogBuffer = DefaultLogBuffer
+	}
 	def(&c.DBTimeout, 3*time.Second)
 	def(&c.RetryBackoff, 5*time.Millisecond)
 	def(&c.RequestTimeout, 4*time.Second)
@@ -112,7 +119,8 @@ type Service struct {
 	db      *sql.DB
 	reader  *sql.DB
 	rdb     *redis.Client
-	kc      *kgo.Client // producer: outbox relay and app logs
+	kc      *kgo.Client // producer: outbox relay
+	logs    *appLog     // app log lines, best effort
 	es      *elasticsearch.Client
 	metrics *metrics
 	kinds   sync.Map // account id -> kind; accounts never change kind
@@ -208,6 +216,9 @@ func Start(ctx context.Context, cfg Config) (_ *Service, err error) {
 	)...); err != nil {
 		return nil, fmt.Errorf("kafka producer: %w", err)
 	}
+	if s.logs, err = newAppLog(cfg, s.metrics); err != nil {
+		return nil, err
+	}
 	if s.es, err = elasticsearch.NewClient(elasticsearch.Config{Addresses: cfg.SearchURLs, MaxRetries: 2, Transport: cfg.httpTransport()}); err != nil {
 		return nil, fmt.Errorf("elasticsearch client: %w", err)
 	}
@@ -270,6 +281,9 @@ func (s *Service) Kill() {
 		}
 		if s.kc != nil {
 			s.kc.Close()
+		}
+		if s.logs != nil {
+			s.logs.close()
 		}
 		for _, db := range []*sql.DB{s.db, s.reader} {
 			if db != nil {
@@ -341,7 +355,7 @@ func (s *Service) handleMovement(w http.ResponseWriter, r *http.Request) {
 		if errors.Is(err, context.DeadlineExceeded) {
 			status = http.StatusGatewayTimeout
 		}
-		s.logAsync(ctx, "error", "movement failed", map[string]any{"op": m.Op, "idem_key": m.Key, "error": err.Error()})
+		s.logAsync("error", "movement failed", map[string]any{"op": m.Op, "idem_key": m.Key, "error": err.Error()})
 		writeJSON(w, status, apiError{Error: "ledger unavailable, retry with the same Idempotency-Key: " + err.Error()})
 		return
 	}
