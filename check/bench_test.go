@@ -18,9 +18,9 @@ import (
 type synthRun struct {
 	history []loadgen.Event
 	l       Ledger
-	topic   []payments.Event
+	topic   []Event
 	docs    map[string]bool
-	cached  map[string]payments.AccountBalance
+	cached  map[string]CachedBalance
 }
 
 // synth builds a run of ops operations over 10,000 users and 500 merchants:
@@ -37,9 +37,9 @@ func synth(ops int) synthRun {
 			EntryCount: make(map[string]int, ops+1), AccountEntrySum: make(map[string]int64, users+merchants+1),
 			BonusGrants: map[string]int64{}, GrantAccounts: map[string]string{},
 		},
-		topic:  make([]payments.Event, 0, ops),
+		topic:  make([]Event, 0, ops),
 		docs:   make(map[string]bool, ops),
-		cached: make(map[string]payments.AccountBalance, users+merchants),
+		cached: make(map[string]CachedBalance, users+merchants),
 	}
 	l := &s.l
 	for i := 1; i <= users; i++ {
@@ -125,7 +125,7 @@ func synth(ops int) synthRun {
 		req.Amount = p.Amount
 		move(id, p.From, p.To, p.Amount)
 		l.Payments.Put(p)
-		s.topic = append(s.topic, payments.Event{PaymentID: id, Key: key, Kind: p.Kind, From: p.From, To: p.To, Amount: p.Amount, RefundOf: p.RefundOf})
+		s.topic = append(s.topic, Event{PaymentID: id, Key: key, Kind: p.Kind, From: p.From, To: p.To, Amount: p.Amount, RefundOf: p.RefundOf})
 		s.docs[payments.CommittedLogID(id)] = true
 		invoke, ok := req, req
 		invoke.Type, invoke.TNS = loadgen.EventInvoke, int64(i)*int64(time.Millisecond)
@@ -133,7 +133,7 @@ func synth(ops int) synthRun {
 		s.history = append(s.history, invoke, ok)
 	}
 	for id, a := range l.Accounts {
-		s.cached[id] = payments.AccountBalance{ID: id, Balance: a.Balance, Version: a.Version}
+		s.cached[id] = CachedBalance{ID: id, Balance: a.Balance, Version: a.Version}
 	}
 	return s
 }

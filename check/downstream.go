@@ -7,7 +7,6 @@ import (
 
 	"paysim/loadgen"
 	"paysim/report"
-	"paysim/sim/payments"
 )
 
 // Invariant names of the downstream checkers.
@@ -21,15 +20,26 @@ const (
 // deliverable reports whether a payments row must have gone through the
 // outbox: committed money movements (the seeded opening balances did not).
 func deliverable(p Payment) bool {
-	return p.Status == payments.StatusCommitted && p.Kind != payments.OpOpening
+	return p.Status == StatusCommitted && p.Kind != KindOpening
 }
 
-// ackedID is the payment id an acknowledged write names.
-func ackedID(e loadgen.Event) string {
+// ackedID is the payment an acknowledged write names: the id its answer
+// carried, or else the payment the ledger holds under its idempotency key
+// (the committed one, if several); "" when there is none.
+func ackedID(e loadgen.Event, l Ledger) string {
 	if e.ResultID != "" {
 		return e.ResultID
 	}
-	return payments.PaymentID(e.Key)
+	ids := l.Payments.ByKey(e.Key)
+	for _, id := range ids {
+		if p, _ := l.Payments.Get(id); p.Status == StatusCommitted {
+			return id
+		}
+	}
+	if len(ids) > 0 {
+		return ids[0]
+	}
+	return ""
 }
 
 // Events checks event delivery (invariant 5) over the ledger and the records
@@ -40,13 +50,13 @@ func ackedID(e loadgen.Event) string {
 //   - no event names a payment that is not committed (published before or
 //     without a commit);
 //   - the bonus consumer applied each payment exactly once in effect: a
-//     committed QR payment has a grant of exactly payments.BonusPoints(amount)
+//     committed QR payment has a grant of exactly BonusPoints(amount)
 //     points when that is > 0 and none when it is 0, nothing else has a grant,
 //     a grant credits the payer, and every account's points equal the sum of
 //     its grants (points = rule × payments).
 //
 // Checked counts distinct events, committed payments, grants and accounts.
-func Events(l Ledger, topic []payments.Event) report.Invariant {
+func Events(l Ledger, topic []Event) report.Invariant {
 	c := newEventsCheck(l, len(topic))
 	for _, ev := range topic {
 		c.add(ev)
@@ -60,7 +70,7 @@ func Events(l Ledger, topic []payments.Event) report.Invariant {
 // topic still carries events of payments the DR copy never got.
 func TopicEvents(ctx context.Context, brokers []string, topic string, l Ledger, onlyInLedger bool) (report.Invariant, error) {
 	c := newEventsCheck(l, l.Payments.Len())
-	err := loadTopic(ctx, brokers, topic, func(ev payments.Event) {
+	err := loadTopic(ctx, brokers, topic, func(ev Event) {
 		if onlyInLedger {
 			if !l.Payments.Has(ev.PaymentID) {
 				return
@@ -86,7 +96,7 @@ func newEventsCheck(l Ledger, hint int) *eventsCheck {
 	return &eventsCheck{l: l, r: result{name: NameEvents}, seen: make(map[string]struct{}, hint)}
 }
 
-func (c *eventsCheck) add(ev payments.Event) {
+func (c *eventsCheck) add(ev Event) {
 	if _, ok := c.seen[ev.PaymentID]; ok {
 		c.dup++
 		return
@@ -124,10 +134,10 @@ func (c *eventsCheck) done() report.Invariant {
 			missing++
 			r.violateKey(id, "committed %s %s (%d yen) is not in topic %s", p.Kind, id, p.Amount, "payments")
 		}
-		if p.Kind != payments.OpPayment {
+		if p.Kind != KindPayment {
 			continue
 		}
-		want := payments.BonusPoints(p.Amount)
+		want := BonusPoints(p.Amount)
 		got, granted := l.BonusGrants[id]
 		switch {
 		case want > 0 && !granted:
@@ -156,7 +166,7 @@ func (c *eventsCheck) done() report.Invariant {
 		case !ok:
 			bonus++
 			r.violateKey(id, "bonus grant of %d points for %s, which does not exist", pts, id)
-		case !deliverable(p) || p.Kind != payments.OpPayment:
+		case !deliverable(p) || p.Kind != KindPayment:
 			bonus++
 			r.violateKey(id, "bonus grant of %d points for %s %s %s (only committed payments earn points)", pts, p.Status, p.Kind, id)
 		case acct != p.From:
@@ -187,7 +197,7 @@ func (c *eventsCheck) done() report.Invariant {
 
 // Logs checks log completeness (invariant 6): every acknowledged write
 // (history type ok, op other than balance) has its "committed" log document
-// (id payments.CommittedLogID) in docs, the ids found in paysim-logs-*.
+// (id CommittedLogID) in docs, the ids found in paysim-logs-*.
 // Committed payments the client never saw acknowledged (timeouts that
 // committed) went through the same relay, so they are held to it too.
 func Logs(h []loadgen.Event, l Ledger, docs map[string]bool) report.Invariant {
@@ -198,19 +208,19 @@ func Logs(h []loadgen.Event, l Ledger, docs map[string]bool) report.Invariant {
 		if e.Type != loadgen.EventOK || e.Op == loadgen.OpBalance || e.Key == "" {
 			continue
 		}
-		id := ackedID(e)
+		id := ackedID(e, l)
 		if acked[id] {
 			continue
 		}
 		acked[id] = true
 		r.checked++
-		if !docs[payments.CommittedLogID(id)] {
+		if !docs[CommittedLogID(id)] {
 			lostAcked++
 			note := ""
 			if p, ok := l.Payments.Get(id); !ok || !deliverable(p) {
 				note = " (and the payment is not committed in the ledger)"
 			}
-			r.violateIn(0, id, "acknowledged %s %s (key %s) has no log document %s%s", e.Op, id, e.Key, payments.CommittedLogID(id), note)
+			r.violateIn(0, id, "acknowledged %s %s (key %s) has no log document %s%s", e.Op, id, e.Key, CommittedLogID(id), note)
 		}
 	}
 	other := 0
@@ -220,9 +230,9 @@ func Logs(h []loadgen.Event, l Ledger, docs map[string]bool) report.Invariant {
 		}
 		other++
 		r.checked++
-		if !docs[payments.CommittedLogID(id)] {
+		if !docs[CommittedLogID(id)] {
 			lostOther++
-			r.violateIn(1, id, "committed %s %s (not acknowledged to the client) has no log document %s", p.Kind, id, payments.CommittedLogID(id))
+			r.violateIn(1, id, "committed %s %s (not acknowledged to the client) has no log document %s", p.Kind, id, CommittedLogID(id))
 		}
 	}
 	r.need(r.checked, 1, "committed payments")
@@ -234,7 +244,7 @@ func Logs(h []loadgen.Event, l Ledger, docs map[string]bool) report.Invariant {
 // Cache checks cache convergence (invariant 7): once quiet, every cached
 // balance (version and amount) equals the ledger's. An account missing from
 // the cache is fine; a stale, newer or orphaned entry is a violation.
-func Cache(l Ledger, cached map[string]payments.AccountBalance) report.Invariant {
+func Cache(l Ledger, cached map[string]CachedBalance) report.Invariant {
 	r := result{name: NameCache}
 	for id, c := range cached {
 		r.checked++

@@ -7,65 +7,69 @@ import (
 
 	"paysim/loadgen"
 	"paysim/report"
-	"paysim/sim/payments"
 )
 
-// pid names a fixture payment by its short name, as the service names
-// payments by idempotency key ("k-" + short name). The fixture holds:
+// pid names a fixture payment by its short name; its idempotency key is
+// "k-" + short name (see keyID). The fixture holds:
 // p1 QR payment u-1 -> m-1, 1000 yen (5 points); p2 QR payment u-1 -> m-1,
 // 100 yen (0 points); t1 top-up of u-2, 500 yen; x1 transfer u-2 -> u-1,
 // 200 yen; r1 refund of 400 yen of p1 (m-1 -> u-1); j1 a rejected payment.
-func pid(short string) string { return payments.PaymentID("k-" + short) }
+func pid(short string) string { return keyID("k-" + short) }
+
+// keyID is the id of the fixture payment stored under an idempotency key.
+// The checkers must not derive ids from keys (that is the app's scheme):
+// they find a key's payments in the ledger.
+func keyID(key string) string { return "pay-" + strings.TrimPrefix(key, "k-") }
 
 // fixture is a small consistent final state: the ledger, the payments
 // topic, the log document ids, the cache and the client's history.
 type fixture struct {
 	l       Ledger
-	topic   []payments.Event
+	topic   []Event
 	docs    map[string]bool
-	cached  map[string]payments.AccountBalance
+	cached  map[string]CachedBalance
 	history []loadgen.Event
 }
 
 func newFixture() fixture {
 	pay := func(key, kind, from, to string, amount int64, status string) Payment {
-		return Payment{ID: payments.PaymentID(key), Key: key, Kind: kind, From: from, To: to, Amount: amount, Status: status}
+		return Payment{ID: keyID(key), Key: key, Kind: kind, From: from, To: to, Amount: amount, Status: status}
 	}
 	rows := []Payment{
-		{ID: "opening", Key: "opening", Kind: payments.OpOpening, From: payments.FundingAccount, To: "*", Amount: 20000, Status: payments.StatusCommitted},
-		pay("k-p1", payments.OpPayment, "u-1", "m-1", 1000, payments.StatusCommitted),
-		pay("k-p2", payments.OpPayment, "u-1", "m-1", 100, payments.StatusCommitted),
-		pay("k-t1", payments.OpTopup, payments.FundingAccount, "u-2", 500, payments.StatusCommitted),
-		pay("k-x1", payments.OpTransfer, "u-2", "u-1", 200, payments.StatusCommitted),
-		pay("k-r1", payments.OpRefund, "m-1", "u-1", 400, payments.StatusCommitted),
-		pay("k-j1", payments.OpPayment, "u-2", "m-1", 999999, payments.StatusRejected),
+		{ID: "opening", Key: "opening", Kind: KindOpening, From: FundingAccount, To: "*", Amount: 20000, Status: StatusCommitted},
+		pay("k-p1", KindPayment, "u-1", "m-1", 1000, StatusCommitted),
+		pay("k-p2", KindPayment, "u-1", "m-1", 100, StatusCommitted),
+		pay("k-t1", KindTopup, FundingAccount, "u-2", 500, StatusCommitted),
+		pay("k-x1", KindTransfer, "u-2", "u-1", 200, StatusCommitted),
+		pay("k-r1", KindRefund, "m-1", "u-1", 400, StatusCommitted),
+		pay("k-j1", KindPayment, "u-2", "m-1", 999999, StatusRejected),
 	}
 	rows[1].Refunded = 400
 	rows[5].RefundOf = pid("p1")
 	l := Ledger{
 		Accounts: map[string]Account{
-			"u-1": {ID: "u-1", Kind: payments.KindUser, Balance: 10000 - 1000 - 100 + 200 + 400, Points: 5, Version: 4},
-			"u-2": {ID: "u-2", Kind: payments.KindUser, Balance: 10000 + 500 - 200, Version: 2},
-			"m-1": {ID: "m-1", Kind: payments.KindMerchant, Balance: 1000 + 100 - 400, Version: 3},
+			"u-1": {ID: "u-1", Kind: AccountUser, Balance: 10000 - 1000 - 100 + 200 + 400, Points: 5, Version: 4},
+			"u-2": {ID: "u-2", Kind: AccountUser, Balance: 10000 + 500 - 200, Version: 2},
+			"m-1": {ID: "m-1", Kind: AccountMerchant, Balance: 1000 + 100 - 400, Version: 3},
 		},
 		Payments:      NewPayments(0),
 		BonusGrants:   map[string]int64{pid("p1"): 5},
 		GrantAccounts: map[string]string{pid("p1"): "u-1"},
 	}
-	f := fixture{l: l, docs: map[string]bool{}, cached: map[string]payments.AccountBalance{}}
+	f := fixture{l: l, docs: map[string]bool{}, cached: map[string]CachedBalance{}}
 	for _, p := range rows {
 		l.Payments.Put(p)
 		if !deliverable(p) {
 			continue
 		}
-		ev := payments.Event{PaymentID: p.ID, Key: p.Key, Kind: p.Kind, From: p.From, To: p.To, Amount: p.Amount, RefundOf: p.RefundOf}
+		ev := Event{PaymentID: p.ID, Key: p.Key, Kind: p.Kind, From: p.From, To: p.To, Amount: p.Amount, RefundOf: p.RefundOf}
 		f.topic = append(f.topic, ev)
-		f.docs[payments.CommittedLogID(p.ID)] = true
+		f.docs[CommittedLogID(p.ID)] = true
 		op := loadgen.Event{Op: p.Kind, Key: p.Key, From: p.From, To: p.To, Amount: p.Amount}
 		switch p.Kind {
-		case payments.OpTopup:
+		case KindTopup:
 			op.From, op.To = p.To, ""
-		case payments.OpRefund:
+		case KindRefund:
 			op.From, op.To, op.PaymentID = "", "", p.RefundOf
 		}
 		inv, ok := op, op
@@ -82,7 +86,7 @@ func newFixture() fixture {
 	)
 	for id, a := range l.Accounts {
 		if id != "u-2" { // not every account is cached
-			f.cached[id] = payments.AccountBalance{ID: id, Balance: a.Balance, Version: a.Version}
+			f.cached[id] = CachedBalance{ID: id, Balance: a.Balance, Version: a.Version}
 		}
 	}
 	return f
@@ -154,14 +158,14 @@ func TestEvents(t *testing.T) {
 	runCases(t, NameEvents, func(f fixture) report.Invariant { return Events(f.l, f.topic) }, []invariantCase{
 		{name: "clean with a duplicate delivery", ok: true, want: "5 committed payments in topic payments (1 duplicate deliveries); 1 bonus grants"},
 		{name: "committed top-up never published", breakIt: func(f *fixture) {
-			f.topic = slices.DeleteFunc(f.topic, func(e payments.Event) bool { return e.PaymentID == pid("t1") })
+			f.topic = slices.DeleteFunc(f.topic, func(e Event) bool { return e.PaymentID == pid("t1") })
 		}, violations: 1, want: "committed topup " + pid("t1") + " (500 yen) is not in topic payments"},
 		{name: "empty topic", breakIt: func(f *fixture) { f.topic = nil }, violations: 5, want: "5 of 5 committed payments not in Kafka"},
 		{name: "event published for a rejected payment", breakIt: func(f *fixture) {
-			f.topic = append(f.topic, payments.Event{PaymentID: pid("j1"), Key: "k-j1", Kind: payments.OpPayment, From: "u-2", To: "m-1", Amount: 999999})
+			f.topic = append(f.topic, Event{PaymentID: pid("j1"), Key: "k-j1", Kind: KindPayment, From: "u-2", To: "m-1", Amount: 999999})
 		}, violations: 1, want: "event for payment " + pid("j1") + " but the payment is rejected"},
 		{name: "event for a payment the ledger lost", breakIt: func(f *fixture) {
-			f.topic = append(f.topic, payments.Event{PaymentID: "pay-lost", Key: "k-lost", Kind: payments.OpTransfer})
+			f.topic = append(f.topic, Event{PaymentID: "pay-lost", Key: "k-lost", Kind: KindTransfer})
 		}, violations: 1, want: "pay-lost (key k-lost) but the payment does not exist"},
 		{name: "event disagrees with the row", breakIt: func(f *fixture) {
 			f.topic[1].Amount = 200
@@ -204,24 +208,24 @@ func TestLogs(t *testing.T) {
 	runCases(t, NameLogs, func(f fixture) report.Invariant { return Logs(f.history, f.l, f.docs) }, []invariantCase{
 		{name: "clean", ok: true, want: "5 acknowledged and 0 other committed payments have their log documents"},
 		{name: "balance reads and rejected payments need no document", breakIt: func(f *fixture) {
-			delete(f.docs, payments.CommittedLogID(pid("j1")))
+			delete(f.docs, CommittedLogID(pid("j1")))
 		}, ok: true, want: "5 acknowledged"},
 		{name: "acknowledged payment without its document", breakIt: func(f *fixture) {
-			delete(f.docs, payments.CommittedLogID(pid("p2")))
+			delete(f.docs, CommittedLogID(pid("p2")))
 		}, violations: 1, want: "acknowledged payment " + pid("p2") + " (key k-p2) has no log document " + pid("p2") + "-committed"},
 		{name: "acknowledged without a result id falls back to the key", breakIt: func(f *fixture) {
 			for i := range f.history {
 				f.history[i].ResultID = ""
 			}
-			delete(f.docs, payments.CommittedLogID(pid("x1")))
+			delete(f.docs, CommittedLogID(pid("x1")))
 		}, violations: 1, want: "acknowledged transfer " + pid("x1")},
 		{name: "acknowledged but lost from the ledger and the logs", breakIt: func(f *fixture) {
 			f.l.Payments.Delete(pid("t1"))
-			delete(f.docs, payments.CommittedLogID(pid("t1")))
+			delete(f.docs, CommittedLogID(pid("t1")))
 		}, violations: 1, want: "(and the payment is not committed in the ledger)"},
 		{name: "committed after a timeout without its document", breakIt: func(f *fixture) {
 			f.complete("k-r1", loadgen.EventUnknown)
-			delete(f.docs, payments.CommittedLogID(pid("r1")))
+			delete(f.docs, CommittedLogID(pid("r1")))
 		}, violations: 1, want: "committed refund " + pid("r1") + " (not acknowledged to the client)"},
 		{name: "no index at all", breakIt: func(f *fixture) { f.docs = map[string]bool{} },
 			violations: 5, want: "5 of 5 acknowledged and 0 of 0 other"},
@@ -232,13 +236,13 @@ func TestCache(t *testing.T) {
 	runCases(t, NameCache, func(f fixture) report.Invariant { return Cache(f.l, f.cached) }, []invariantCase{
 		{name: "clean, one account not cached", ok: true, want: "2 cached balances equal the ledger (1 of 3 accounts not cached)"},
 		{name: "stale version", breakIt: func(f *fixture) {
-			f.cached["u-1"] = payments.AccountBalance{ID: "u-1", Balance: 9100, Version: 3}
+			f.cached["u-1"] = CachedBalance{ID: "u-1", Balance: 9100, Version: 3}
 		}, violations: 1, want: "account u-1: cached balance 9100 at version 3, ledger 9500 at version 4"},
 		{name: "same version, other balance", breakIt: func(f *fixture) {
-			f.cached["m-1"] = payments.AccountBalance{ID: "m-1", Balance: 1100, Version: 3}
+			f.cached["m-1"] = CachedBalance{ID: "m-1", Balance: 1100, Version: 3}
 		}, violations: 1, want: "account m-1: cached balance 1100 at version 3"},
 		{name: "cached account not in the ledger", breakIt: func(f *fixture) {
-			f.cached["u-9"] = payments.AccountBalance{ID: "u-9", Balance: 1, Version: 1}
+			f.cached["u-9"] = CachedBalance{ID: "u-9", Balance: 1, Version: 1}
 		}, violations: 1, want: "cached account u-9 (balance 1, version 1) is not in the ledger"},
 		{name: "empty cache is not applicable", breakIt: func(f *fixture) { f.cached = nil }, ok: false, noneToDo: true, want: "not applicable: 0 cached balances"},
 	})
@@ -289,7 +293,7 @@ func TestUnknowns(t *testing.T) {
 			violations: 1, want: "it credited u-1, requested u-2"},
 		{name: "refund of another payment", breakIt: and(unknown("k-r1"), setRow(pid("r1"), func(p *Payment) { p.RefundOf = pid("p2") })),
 			violations: 1, want: "it refunds " + pid("p2") + ", requested " + pid("p1")},
-		{name: "committed as another kind", breakIt: and(unknown("k-x1"), setRow(pid("x1"), func(p *Payment) { p.Kind = payments.OpPayment })),
+		{name: "committed as another kind", breakIt: and(unknown("k-x1"), setRow(pid("x1"), func(p *Payment) { p.Kind = KindPayment })),
 			violations: 1, want: "committed as " + pid("x1") + " but it is a payment"},
 	})
 }
@@ -298,10 +302,10 @@ func TestUnknowns(t *testing.T) {
 // checker walking a map reports the smallest ids, sorted, every time.
 func TestExamplesAreDeterministic(t *testing.T) {
 	l := Ledger{Accounts: map[string]Account{}}
-	cached := map[string]payments.AccountBalance{}
+	cached := map[string]CachedBalance{}
 	for _, id := range []string{"u-7", "u-3", "u-9", "u-1", "u-5", "u-8", "u-2", "u-6", "u-4"} {
 		l.Accounts[id] = Account{ID: id, Balance: 10, Version: 2}
-		cached[id] = payments.AccountBalance{ID: id, Balance: 10, Version: 1}
+		cached[id] = CachedBalance{ID: id, Balance: 10, Version: 1}
 	}
 	var first []string
 	for i := range 20 {
@@ -347,9 +351,9 @@ func TestMapWalksKeepExampleOrder(t *testing.T) {
 		t.Errorf("no-negative: %+v", inv)
 	}
 
-	l.Payments.Put(Payment{ID: "a", Key: "k", Kind: payments.OpPayment, Amount: 10, Status: payments.StatusCommitted})
-	l.Payments.Put(Payment{ID: "b", Key: "k", Kind: payments.OpPayment, Amount: 10, Status: payments.StatusCommitted})
-	l.Payments.Put(Payment{ID: "r", Key: "kr", Kind: payments.OpRefund, RefundOf: "a", Amount: 20, Status: payments.StatusCommitted})
+	l.Payments.Put(Payment{ID: "a", Key: "k", Kind: KindPayment, Amount: 10, Status: StatusCommitted})
+	l.Payments.Put(Payment{ID: "b", Key: "k", Kind: KindPayment, Amount: 10, Status: StatusCommitted})
+	l.Payments.Put(Payment{ID: "r", Key: "kr", Kind: KindRefund, RefundOf: "a", Amount: 20, Status: StatusCommitted})
 	h := []loadgen.Event{{Type: loadgen.EventOK, Key: "k", ResultID: "a"}, {Type: loadgen.EventOK, Key: "k", ResultID: "b"}}
 	inv = Idempotency(h, l)
 	want = []string{"key k: 2 committed payments [a b]", "payment a: refunded 20 of 10 (double refund)", "key k answered with two ids a and b"}

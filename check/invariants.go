@@ -6,7 +6,6 @@ import (
 
 	"paysim/loadgen"
 	"paysim/report"
-	"paysim/sim/payments"
 )
 
 // maxExamples bounds the concrete ids an invariant reports.
@@ -142,17 +141,17 @@ func Conservation(l Ledger) report.Invariant {
 	var funded int64
 	moved := 0
 	for id, p := range l.Payments.All() {
-		if p.Status == payments.StatusCommitted && (p.Kind == payments.OpTopup || p.Kind == payments.OpOpening) {
+		if p.Status == StatusCommitted && (p.Kind == KindTopup || p.Kind == KindOpening) {
 			funded += p.Amount
 		}
-		if p.Status == payments.StatusCommitted && p.Kind != payments.OpOpening {
+		if p.Status == StatusCommitted && p.Kind != KindOpening {
 			moved++
 		}
 		want := 0
-		if p.Status == payments.StatusCommitted && p.Kind != payments.OpOpening {
+		if p.Status == StatusCommitted && p.Kind != KindOpening {
 			want = 2
 		}
-		if p.Kind == payments.OpOpening {
+		if p.Kind == KindOpening {
 			continue
 		}
 		r.checked++
@@ -164,8 +163,8 @@ func Conservation(l Ledger) report.Invariant {
 	if total != funded {
 		r.violate("sum of balances %d != opening balances + top-ups %d (difference %d)", total, funded, total-funded)
 	}
-	if ext := -l.AccountEntrySum[payments.FundingAccount]; ext != total {
-		r.violate("sum of balances %d != money entered through %s %d", total, payments.FundingAccount, ext)
+	if ext := -l.AccountEntrySum[FundingAccount]; ext != total {
+		r.violate("sum of balances %d != money entered through %s %d", total, FundingAccount, ext)
 	}
 	r.need(moved, 1, "committed payments")
 	return r.done(fmt.Sprintf("%d transactions balanced; %d yen in accounts = opening + top-ups", len(l.EntrySum), total),
@@ -183,7 +182,7 @@ func NoNegative(l Ledger) report.Invariant {
 	}
 	debits := 0 // money left an account: a payment, transfer or refund
 	for _, p := range l.Payments.All() {
-		if p.Status == payments.StatusCommitted && p.Kind != payments.OpOpening && p.Kind != payments.OpTopup {
+		if p.Status == StatusCommitted && p.Kind != KindOpening && p.Kind != KindTopup {
 			debits++
 		}
 	}
@@ -192,14 +191,16 @@ func NoNegative(l Ledger) report.Invariant {
 }
 
 // Idempotency checks at most one effect per idempotency key: one payment
-// row per key, one ledger effect per payment, refunds within what was paid.
+// row per key, one ledger effect per payment, and the refund rules (see
+// rules.go): only committed payments are refunded, from their merchant
+// back to their payer, and never beyond what was paid.
 func Idempotency(h []loadgen.Event, l Ledger) report.Invariant {
 	r := result{name: "idempotency"}
 	r.checked += l.Payments.KeyCount() // a key of one row has at most one effect
 	for key, ids := range l.Payments.SharedKeys() {
 		committed := 0
 		for _, id := range ids {
-			if p, _ := l.Payments.Get(id); p.Status == payments.StatusCommitted {
+			if p, _ := l.Payments.Get(id); p.Status == StatusCommitted {
 				committed++
 			}
 		}
@@ -210,11 +211,14 @@ func Idempotency(h []loadgen.Event, l Ledger) report.Invariant {
 	refunded := map[string]int64{}
 	writes := 0
 	for _, p := range l.Payments.All() {
-		if p.Kind != payments.OpOpening {
+		if p.Kind != KindOpening {
 			writes++
 		}
-		if p.Kind == payments.OpRefund && p.Status == payments.StatusCommitted {
+		if p.Kind == KindRefund && p.Status == StatusCommitted {
 			refunded[p.RefundOf] += p.Amount
+			if orig, ok := l.Payments.Get(p.RefundOf); ok && !RefundParties(orig, p) {
+				r.violateIn(2, p.ID, "refund %s of %s moved %s->%s, not the payment's merchant->payer %s->%s", p.ID, orig.ID, p.From, p.To, orig.To, orig.From)
+			}
 		}
 	}
 	for id, sum := range refunded {
@@ -223,7 +227,9 @@ func Idempotency(h []loadgen.Event, l Ledger) report.Invariant {
 		switch {
 		case !ok:
 			r.violateIn(1, id, "refunds of unknown payment %s", id)
-		case sum > orig.Amount:
+		case !Refundable(orig.Kind, orig.Status):
+			r.violateIn(1, id, "refunds of %s %s %s (only committed payments can be refunded)", orig.Status, orig.Kind, id)
+		case !RefundWithin(orig.Amount, sum):
 			r.violateIn(1, id, "payment %s: refunded %d of %d (double refund)", id, sum, orig.Amount)
 		case sum != orig.Refunded:
 			r.violateIn(1, id, "payment %s: refunds sum to %d but refunded column says %d", id, sum, orig.Refunded)
@@ -264,10 +270,7 @@ func durability(h []loadgen.Event, l Ledger, missingViolates bool) (result, int)
 			continue
 		}
 		r.checked++
-		id := e.ResultID
-		if id == "" {
-			id = payments.PaymentID(e.Key)
-		}
+		id := ackedID(e, l)
 		p, ok := l.Payments.Get(id)
 		switch {
 		case !ok:
@@ -275,7 +278,7 @@ func durability(h []loadgen.Event, l Ledger, missingViolates bool) (result, int)
 			if missingViolates {
 				r.violate("acknowledged %s %s (key %s) is missing", e.Op, id, e.Key)
 			}
-		case p.Status != payments.StatusCommitted:
+		case p.Status != StatusCommitted:
 			r.violate("acknowledged %s %s is %s", e.Op, id, p.Status)
 		case p.Amount != e.Amount:
 			r.violate("acknowledged %s %s: amount %d, stored %d", e.Op, id, e.Amount, p.Amount)

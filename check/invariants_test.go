@@ -7,7 +7,6 @@ import (
 
 	"paysim/loadgen"
 	"paysim/report"
-	"paysim/sim/payments"
 )
 
 // withEntries adds the double-entry rows the fixture's payments imply.
@@ -20,9 +19,9 @@ func withEntries(f *fixture) {
 	}
 	add("opening", "u-1", 10000)
 	add("opening", "u-2", 10000)
-	add("opening", payments.FundingAccount, -20000)
+	add("opening", FundingAccount, -20000)
 	for _, p := range f.l.Payments.All() {
-		if p.Status != payments.StatusCommitted || p.Kind == payments.OpOpening {
+		if p.Status != StatusCommitted || p.Kind == KindOpening {
 			continue
 		}
 		add(p.ID, p.From, -p.Amount)
@@ -83,6 +82,27 @@ func TestIdempotency(t *testing.T) {
 			p.Refunded = 1100
 			f.l.Payments.Put(p)
 		}, violations: 1, want: "double refund"},
+		{name: "refunded exactly what was paid", breakIt: func(f *fixture) {
+			r, _ := f.l.Payments.Get(pid("r1"))
+			r.ID, r.Key, r.Amount = "pay-r2", "k-r2", 600
+			f.l.Payments.Put(r)
+			p, _ := f.l.Payments.Get(pid("p1"))
+			p.Refunded = 1000
+			f.l.Payments.Put(p)
+		}, ok: true, want: "no refund exceeds its payment"},
+		{name: "refund of a transfer", breakIt: func(f *fixture) {
+			r, _ := f.l.Payments.Get(pid("r1"))
+			r.ID, r.Key, r.RefundOf, r.Amount, r.From, r.To = "pay-r2", "k-r2", pid("x1"), 100, "u-1", "u-2"
+			f.l.Payments.Put(r)
+			x, _ := f.l.Payments.Get(pid("x1"))
+			x.Refunded = 100
+			f.l.Payments.Put(x)
+		}, violations: 1, want: "refunds of committed transfer " + pid("x1") + " (only committed payments can be refunded)"},
+		{name: "refund paid to the merchant", breakIt: func(f *fixture) {
+			r, _ := f.l.Payments.Get(pid("r1"))
+			r.From, r.To = "u-1", "m-1"
+			f.l.Payments.Put(r)
+		}, violations: 1, want: "moved u-1->m-1, not the payment's merchant->payer m-1->u-1"},
 		{name: "one key answered with two ids", breakIt: func(f *fixture) {
 			f.history = append(f.history, loadgen.Event{Type: loadgen.EventOK, Op: loadgen.OpPayment, Key: "k-p1", ResultID: "pay-other"})
 		}, violations: 1, want: "two ids"},
@@ -98,7 +118,7 @@ func TestDurability(t *testing.T) {
 		}, violations: 1, want: "is missing"},
 		{name: "acked payment rolled back", breakIt: func(f *fixture) {
 			p, _ := f.l.Payments.Get(pid("p2"))
-			p.Status = payments.StatusRejected
+			p.Status = StatusRejected
 			f.l.Payments.Put(p)
 		}, violations: 1, want: "is rejected"},
 	})
@@ -117,7 +137,7 @@ func TestDurability(t *testing.T) {
 func TestNothingToCheckIsNotApplicable(t *testing.T) {
 	empty := newFixture()
 	empty.l.Payments = NewPayments(0)
-	empty.l.Payments.Put(Payment{ID: "opening", Key: "opening", Kind: payments.OpOpening, From: payments.FundingAccount, To: "*", Amount: 20000, Status: payments.StatusCommitted})
+	empty.l.Payments.Put(Payment{ID: "opening", Key: "opening", Kind: KindOpening, From: FundingAccount, To: "*", Amount: 20000, Status: StatusCommitted})
 	empty.l.BonusGrants, empty.l.GrantAccounts = nil, nil
 	withEntries(&empty)
 	for id, a := range empty.l.Accounts {

@@ -16,8 +16,6 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
-
-	"paysim/sim/payments"
 )
 
 // LogIndexPattern matches the daily indices the log shipper writes.
@@ -31,9 +29,9 @@ const logPageSize = 10_000
 // Event. Records that do not decode are skipped (the consumers skip them
 // too), so the payment they stood for counts as undelivered. A topic that
 // does not exist yet reads as empty. ctx bounds the whole read.
-func LoadTopic(ctx context.Context, brokers []string, topic string) ([]payments.Event, error) {
-	var evs []payments.Event
-	err := loadTopic(ctx, brokers, topic, func(ev payments.Event) { evs = append(evs, ev) })
+func LoadTopic(ctx context.Context, brokers []string, topic string) ([]Event, error) {
+	var evs []Event
+	err := loadTopic(ctx, brokers, topic, func(ev Event) { evs = append(evs, ev) })
 	return evs, err
 }
 
@@ -42,7 +40,7 @@ func LoadTopic(ctx context.Context, brokers []string, topic string) ([]payments.
 const topicFetchBytes = 4 << 20
 
 // loadTopic is LoadTopic handing each event to fn as it is read.
-func loadTopic(ctx context.Context, brokers []string, topic string, fn func(payments.Event)) error {
+func loadTopic(ctx context.Context, brokers []string, topic string, fn func(Event)) error {
 	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.MetadataMinAge(250*time.Millisecond),
 		kgo.FetchMaxWait(200*time.Millisecond), kgo.ClientID("paysim-check"),
 		kgo.FetchMaxBytes(topicFetchBytes), kgo.FetchMaxPartitionBytes(1<<20))
@@ -110,7 +108,7 @@ func loadTopic(ctx context.Context, brokers []string, topic string, fn func(paym
 				if r.Offset >= end {
 					break
 				}
-				var ev payments.Event
+				var ev Event
 				if json.Unmarshal(r.Value, &ev) == nil {
 					for _, f := range []*string{&ev.Kind, &ev.From, &ev.To, &ev.RefundOf, &ev.Instance, &ev.AZ} {
 						*f = intern(*f)
@@ -225,14 +223,14 @@ func esDone(code int, status string, body io.Reader) (bool, error) {
 }
 
 // LoadCache reads every cached balance: it scans the balance keys (see
-// payments.BalanceKey), takes each sorted set's top member and decodes it
-// with payments.ParseCachedBalance. A key that vanished meanwhile (expired
+// BalanceCacheKey), takes each sorted set's top member and decodes it
+// with ParseCachedBalance. A key that vanished meanwhile (expired
 // or invalidated) is skipped; a malformed member is an error.
-func LoadCache(ctx context.Context, redisAddr string) (map[string]payments.AccountBalance, error) {
+func LoadCache(ctx context.Context, redisAddr string) (map[string]CachedBalance, error) {
 	rdb := redis.NewClient(&redis.Options{Addr: redisAddr})
 	defer rdb.Close()
-	prefix := payments.BalanceKey("")
-	out := map[string]payments.AccountBalance{}
+	prefix := BalanceCacheKey("")
+	out := map[string]CachedBalance{}
 	var cursor uint64
 	for {
 		keys, next, err := rdb.Scan(ctx, cursor, prefix+"*", 1000).Result()
@@ -254,7 +252,7 @@ func LoadCache(ctx context.Context, redisAddr string) (map[string]payments.Accou
 					continue
 				}
 				id := strings.TrimPrefix(k, prefix)
-				b, ok := payments.ParseCachedBalance(id, top[0])
+				b, ok := ParseCachedBalance(id, top[0])
 				if !ok {
 					return nil, fmt.Errorf("load cache: key %s: malformed member %q", k, top[0])
 				}

@@ -33,7 +33,7 @@ func WithoutLost(h []loadgen.Event, l Ledger) []loadgen.Event {
 	out := make([]loadgen.Event, 0, len(h))
 	for _, e := range h {
 		if e.Type == loadgen.EventOK && e.Op != loadgen.OpBalance && e.Key != "" {
-			if !l.Payments.Has(ackedID(e)) {
+			if !l.Payments.Has(ackedID(e, l)) {
 				continue
 			}
 		}
