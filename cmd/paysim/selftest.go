@@ -43,6 +43,106 @@ type selftestRun struct {
 	err           error
 }
 
+// Outcomes of a clean run: it passed, an invariant or SLO failed, or it
+// could not be judged (a saturated host, nothing to check, a fault that did
+// not inject). Only a pass counts as passed; a failure fails the selftest.
+const (
+	cleanPassed       = "passed"
+	cleanFailed       = "failed"
+	cleanInconclusive = "inconclusive"
+)
+
+// judgeClean classifies a clean run and says why it did not pass.
+func judgeClean(r selftestRun) (outcome, why string) {
+	switch {
+	case r.rep == nil:
+		return cleanFailed, fmt.Sprintf("no report: %v", r.err)
+	case r.err != nil && r.rep.Verdict == report.VerdictPass:
+		return cleanFailed, "error: " + r.err.Error()
+	case r.rep.Verdict == report.VerdictPass:
+		return cleanPassed, ""
+	}
+	why = strings.Join(r.rep.Reasons, "; ")
+	if why == "" {
+		why = failedNames(r.rep)
+	}
+	if r.rep.Verdict == report.VerdictInconclusive {
+		return cleanInconclusive, why
+	}
+	return cleanFailed, why
+}
+
+// judgeBug reports whether a bug's run was caught by the invariant meant
+// to catch it (which failed, as opposed to having nothing to check), and
+// why not.
+func judgeBug(r selftestRun, invariant string) (caught bool, why string) {
+	if r.rep == nil {
+		return false, fmt.Sprintf("no report: %v", r.err)
+	}
+	for _, inv := range r.rep.Invariants {
+		if inv.Name != invariant {
+			continue
+		}
+		switch st := inv.State(); st {
+		case report.StatusFail:
+			return true, ""
+		case report.StatusNotApplicable:
+			return false, fmt.Sprintf("%s had nothing to check (needs %s)", invariant, inv.Needs)
+		default:
+			return false, fmt.Sprintf("%s %s: %s", invariant, st, inv.Detail)
+		}
+	}
+	return false, fmt.Sprintf("%s was not judged (verdict %s %s)", invariant, r.rep.Verdict, failedNames(r.rep))
+}
+
+// selftestSummary is the closing line: bugs caught of total, clean runs
+// passed of total, and those that did not pass by outcome, named.
+func selftestSummary(caught, bugs int, clean []selftestRun) string {
+	passed := 0
+	notPassed := map[string][]string{}
+	for _, r := range clean {
+		outcome, _ := judgeClean(r)
+		if outcome == cleanPassed {
+			passed++
+			continue
+		}
+		notPassed[outcome] = append(notPassed[outcome], r.scenario)
+	}
+	line := fmt.Sprintf("%d of %d seeded bugs caught by their invariant; %d of %d clean runs passed", caught, bugs, passed, len(clean))
+	if n := len(clean) - passed; n > 0 {
+		var parts []string
+		for _, outcome := range []string{cleanFailed, cleanInconclusive} {
+			if names := notPassed[outcome]; len(names) > 0 {
+				parts = append(parts, fmt.Sprintf("%d %s (%s)", len(names), outcome, strings.Join(names, ", ")))
+			}
+		}
+		line += fmt.Sprintf(", %d did not: %s", n, strings.Join(parts, ", "))
+	}
+	return line
+}
+
+// selftestCode is the selftest's exit: fail when a bug went uncaught or a
+// clean run failed, inconclusive when every bug was caught and no clean run
+// failed but some could not be judged, else pass.
+func selftestCode(caught, bugs int, clean []selftestRun) error {
+	failed, unsure := 0, 0
+	for _, r := range clean {
+		switch outcome, _ := judgeClean(r); outcome {
+		case cleanFailed:
+			failed++
+		case cleanInconclusive:
+			unsure++
+		}
+	}
+	switch {
+	case caught < bugs || failed > 0:
+		return withCode(exitFail, fmt.Errorf("selftest failed: %d of %d bugs missed, %d clean runs failed", bugs-caught, bugs, failed))
+	case unsure > 0:
+		return withCode(exitInconclusive, fmt.Errorf("selftest inconclusive: %d clean runs could not be judged", unsure))
+	}
+	return nil
+}
+
 func selftest(cmd *cobra.Command, out string, duration time.Duration, rate int) error {
 	w := cmd.OutOrStdout()
 	catalogue, err := scenarios.Builtin()
@@ -78,20 +178,20 @@ func selftest(cmd *cobra.Command, out string, duration time.Duration, rate int) 
 			fmt.Fprintln(w, "interrupted")
 			return selftestRun{}, withCode(exitInterrupted, err)
 		}
-		fmt.Fprintf(w, "%s %s\n", rep.Verdict, failedNames(rep))
+		verdict := "error"
+		if rep != nil {
+			verdict = rep.Verdict
+		}
+		fmt.Fprintf(w, "%s %s\n", verdict, failedNames(rep))
 		return selftestRun{bug: bug, scenario: name, rep: rep, err: err}, nil
 	}
-	ok := true
-	clean := map[string]selftestRun{}
+	var clean []selftestRun
 	for _, name := range scenarioNames {
 		r, err := runOne("", name)
 		if err != nil {
 			return err
 		}
-		clean[name] = r
-		if r.err != nil || r.rep.Verdict != report.VerdictPass {
-			ok = false
-		}
+		clean = append(clean, r)
 	}
 	var runs []selftestRun
 	for _, b := range bugs {
@@ -102,75 +202,94 @@ func selftest(cmd *cobra.Command, out string, duration time.Duration, rate int) 
 		runs = append(runs, r)
 	}
 	invariants := invariantNames(clean, runs)
-	caught := 0
-	fmt.Fprintf(w, "\nbug x invariant (X = failed; * = the invariant meant to catch it)\n")
+	fmt.Fprintf(w, "\nbug x invariant (X = failed; - = nothing to check; * = the invariant meant to catch it)\n")
 	fmt.Fprintf(w, "%-24s", "")
 	for _, inv := range invariants {
 		fmt.Fprintf(w, " %-18s", inv)
 	}
 	fmt.Fprintln(w, " verdict")
-	printRow := func(label string, rep *report.Report, want string) bool {
-		failed := map[string]bool{}
+	printRow := func(label string, rep *report.Report, want, verdict string) {
+		state := map[string]string{}
 		if rep != nil {
 			for _, inv := range rep.Invariants {
-				if !inv.OK {
-					failed[inv.Name] = true
-				}
+				state[inv.Name] = inv.State()
 			}
 		}
 		fmt.Fprintf(w, "%-24s", label)
 		for _, inv := range invariants {
 			cell := "."
-			if failed[inv] {
+			switch state[inv] {
+			case report.StatusFail:
 				cell = "X"
+			case report.StatusNotApplicable:
+				cell = "-"
+			case "":
+				cell = "?"
 			}
 			if inv == want {
 				cell += "*"
 			}
 			fmt.Fprintf(w, " %-18s", cell)
 		}
-		good := failed[want]
-		if want == "" {
-			good = rep != nil && rep.Verdict == report.VerdictPass
-		}
-		fmt.Fprintln(w, " "+map[bool]string{true: "ok", false: "WRONG"}[good])
-		return good
+		fmt.Fprintln(w, " "+verdict)
 	}
-	for _, name := range scenarioNames {
-		if !printRow("clean/"+name, clean[name].rep, "") {
-			ok = false
+	var notes []string
+	for _, r := range clean {
+		outcome, why := judgeClean(r)
+		verdict := map[string]string{cleanPassed: "ok", cleanFailed: "WRONG", cleanInconclusive: "inconclusive"}[outcome]
+		printRow("clean/"+r.scenario, r.rep, "", verdict)
+		if why != "" {
+			notes = append(notes, fmt.Sprintf("clean/%s %s: %s", r.scenario, outcome, why))
 		}
 	}
+	caught := 0
 	for i, b := range bugs {
-		r := runs[i]
-		good := printRow(b.Name, r.rep, b.Invariant)
-		if good && r.rep.Verdict == report.VerdictFail {
+		ok, why := judgeBug(runs[i], b.Invariant)
+		verdict := "ok"
+		if ok {
 			caught++
 		} else {
-			ok = false
+			verdict = "MISSED"
+			notes = append(notes, fmt.Sprintf("%s not caught: %s", b.Name, why))
+		}
+		printRow(b.Name, runs[i].rep, b.Invariant, verdict)
+	}
+	if len(notes) > 0 {
+		fmt.Fprintln(w)
+		for _, n := range notes {
+			fmt.Fprintln(w, n)
 		}
 	}
-	fmt.Fprintf(w, "\n%d of %d seeded bugs caught by their invariant; %d clean runs\n", caught, len(bugs), len(scenarioNames))
-	if !ok {
-		return withCode(exitFail, errors.New("selftest failed"))
+	fmt.Fprintf(w, "\n%s\n", selftestSummary(caught, len(bugs), clean))
+	if err := selftestCode(caught, len(bugs), clean); err != nil {
+		return err
 	}
 	fmt.Fprintln(w, "selftest: pass")
 	return nil
 }
 
+// failedNames lists what did not pass in a report: failed invariants and
+// SLOs, invariants with nothing to check (n/a), SLOs that could not be
+// judged (??), and the run's error.
 func failedNames(r *report.Report) string {
 	if r == nil {
 		return ""
 	}
 	var names []string
 	for _, inv := range r.Invariants {
-		if !inv.OK {
+		switch inv.State() {
+		case report.StatusFail:
 			names = append(names, inv.Name)
+		case report.StatusNotApplicable:
+			names = append(names, "n/a:"+inv.Name)
 		}
 	}
 	for _, s := range r.SLOs {
-		if !s.OK {
+		switch s.State() {
+		case report.StatusFail:
 			names = append(names, "slo:"+s.Name)
+		case report.StatusInconclusive:
+			names = append(names, "??slo:"+s.Name)
 		}
 	}
 	if r.Error != "" {
@@ -182,7 +301,7 @@ func failedNames(r *report.Report) string {
 	return "(" + strings.Join(names, ", ") + ")"
 }
 
-func invariantNames(clean map[string]selftestRun, runs []selftestRun) []string {
+func invariantNames(clean, runs []selftestRun) []string {
 	var names []string
 	seen := map[string]bool{}
 	add := func(r *report.Report) {
