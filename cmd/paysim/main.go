@@ -138,7 +138,8 @@ func newRoot() (*cobra.Command, func()) {
 		stopProfile = func() { pprof.StopCPUProfile(); f.Close() }
 		return nil
 	}
-	root.AddCommand(newUpCmd(), newRunCmd(), newListCmd(), newValidateCmd(), newSelftestCmd())
+	root.AddCommand(newUpCmd(), newRunCmd(), newListCmd(), newValidateCmd(), newSelftestCmd(),
+		newImagesCmd(), newDownCmd())
 	return root, func() {
 		if stopProfile != nil {
 			stopProfile()

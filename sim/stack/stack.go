@@ -29,7 +29,8 @@ const (
 )
 
 // ErrEnvironment marks a failure of the environment (e.g. no Docker engine).
-var ErrEnvironment = errors.New("environment")
+// It is sim.ErrEnvironment, so that the backends below stack can wrap it.
+var ErrEnvironment = sim.ErrEnvironment
 
 // Config describes the stack to bring up.
 type Config struct {
