@@ -248,6 +248,8 @@ func (r *Report) Decide() {
 			if inv.Expected {
 				unsure = append(unsure, "invariant "+inv.Name+" had nothing to check (needs "+inv.Needs+")")
 			}
+		case StatusInconclusive: // its state could not be read (check.Unjudged)
+			unsure = append(unsure, "invariant "+inv.Name+" "+inv.Detail)
 		}
 	}
 	for _, s := range r.SLOs {

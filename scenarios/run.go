@@ -309,6 +309,11 @@ func readHistory(path string, completions int) ([]loadgen.Event, error) {
 // stack beside the ledger, and the history, the largest state, loads only
 // once the stack is gone. The topic streams; each state is dropped once its
 // checks are done.
+//
+// Each source is read within its share of the time left (check.Budget);
+// one that cannot be read (an error, its share ran out) is noted, and the
+// invariants that need it are reported as not judged (inconclusive) while
+// every other invariant is still judged (check.Unread).
 func runChecks(ctx context.Context, st *stack.Stack, history func() ([]loadgen.Event, error), rep *report.Report, regionLost bool, allowedRPO int) error {
 	defer collectOften()()
 	var teardown []error
@@ -318,54 +323,78 @@ func runChecks(ctx context.Context, st *stack.Stack, history func() ([]loadgen.E
 		}
 		debug.FreeOSMemory()
 	}
+	budget, unread := check.NewBudget(check.SourceLogs, check.SourceLedger, check.SourceTopic, check.SourceCache), check.Unread{}
+	step := func(source string, read func(context.Context) error) {
+		sctx, done := budget.Step(ctx, source)
+		defer done()
+		unread.Note(source, read(sctx))
+	}
 	ep := st.Endpoints()
-	logs, err := check.LoadLogIDs(ctx, ep.Elasticsearch.URL)
-	if err != nil {
-		return fmt.Errorf("checks: %w", err)
-	}
+	var logs map[string]bool
+	step(check.SourceLogs, func(ctx context.Context) (err error) {
+		logs, err = check.LoadLogIDs(ctx, ep.Elasticsearch.URL)
+		return err
+	})
 	release(sim.ServiceApp, sim.ServiceSearch) // the app tier's log shipper has had until now
-	led, err := check.LoadLedger(ctx, st.Ledger())
-	if err != nil {
-		return fmt.Errorf("checks: %w", err)
-	}
+	var led check.Ledger
+	step(check.SourceLedger, func(ctx context.Context) (err error) {
+		led, err = check.LoadLedger(ctx, st.Ledger())
+		return err
+	})
 	release(sim.ServiceMySQL)
 	// Only conservation reads the per-transaction and per-account entry
 	// sums; a long run's are tens of MB, freed before the topic streams.
-	conservation, nonNegative := check.Conservation(led), check.NoNegative(led)
+	conservation := unread.Judge("conservation", func() report.Invariant { return check.Conservation(led) }, check.SourceLedger)
+	nonNegative := unread.Judge("no-negative-balance", func() report.Invariant { return check.NoNegative(led) }, check.SourceLedger)
 	led.EntrySum, led.EntryCount, led.AccountEntrySum = nil, nil, nil
-	delivery, err := check.TopicEvents(ctx, ep.Kafka.Bootstrap, sim.TopicPayments, led, regionLost)
-	if err != nil {
-		return fmt.Errorf("checks: %w", err)
+	var delivery report.Invariant
+	if why := unread.Missing(check.SourceLedger); why != "" {
+		delivery = check.Unjudged(check.NameEvents, why)
+	} else {
+		step(check.SourceTopic, func(ctx context.Context) (err error) {
+			delivery, err = check.TopicEvents(ctx, ep.Kafka.Bootstrap, sim.TopicPayments, led, regionLost)
+			return err
+		})
+		if why := unread.Missing(check.SourceTopic); why != "" {
+			delivery = check.Unjudged(check.NameEvents, why)
+		}
 	}
 	release(sim.ServiceKafka)
-	cached, err := check.LoadCache(ctx, ep.Redis.Addr)
-	if err != nil {
-		return fmt.Errorf("checks: %w", err)
-	}
+	var cached map[string]check.CachedBalance
+	step(check.SourceCache, func(ctx context.Context) (err error) {
+		cached, err = check.LoadCache(ctx, ep.Redis.Addr)
+		return err
+	})
 	release(sim.ServiceRedis)
-	cache := check.Cache(led, cached)
-	hist, err := history()
-	if err != nil {
-		return errors.Join(err, teardownErr(errors.Join(teardown...)))
+	cache := unread.Judge(check.NameCache, func() report.Invariant { return check.Cache(led, cached) }, check.SourceLedger, check.SourceCache)
+	var hist []loadgen.Event
+	unread.Note(check.SourceHistory, func() (err error) { hist, err = history(); return err }())
+	dur, lost := check.Unjudged("durability", unread.Missing(check.SourceLedger, check.SourceHistory)), 0
+	if unread.Missing(check.SourceLedger, check.SourceHistory) == "" {
+		dur, lost = check.Durability(hist, led)
+		if regionLost {
+			// Missing acknowledged payments are the RPO; a wrong amount or
+			// status is a violation whatever the RPO allows.
+			dur, lost = check.RegionDurability(hist, led, allowedRPO)
+			hist = check.WithoutLost(hist, led)
+		}
 	}
-	dur, lost := check.Durability(hist, led)
-	if regionLost {
-		// Missing acknowledged payments are the RPO; a wrong amount or
-		// status is a violation whatever the RPO allows.
-		dur, lost = check.RegionDurability(hist, led, allowedRPO)
-		hist = check.WithoutLost(hist, led)
-	}
+	both := []string{check.SourceLedger, check.SourceHistory}
 	rep.Invariants = append(rep.Invariants,
 		conservation,
 		nonNegative,
-		check.Idempotency(hist, led),
+		unread.Judge("idempotency", func() report.Invariant { return check.Idempotency(hist, led) }, both...),
 		dur,
 		delivery,
-		check.Logs(hist, led, logs),
+		unread.Judge(check.NameLogs, func() report.Invariant { return check.Logs(hist, led, logs) }, append(both, check.SourceLogs)...),
 		cache,
-		check.Unknowns(hist, led),
+		unread.Judge(check.NameUnknowns, func() report.Invariant { return check.Unknowns(hist, led) }, both...),
 	)
 	rep.Recovery.RPOLostPayments = lost
+	if err := unread.Missing(check.SourceHistory); err != "" {
+		// The fault windows and RTOs come from the history too.
+		return errors.Join(fmt.Errorf("checks: %s", err), teardownErr(errors.Join(teardown...)))
+	}
 	return teardownErr(errors.Join(teardown...))
 }
 
@@ -560,10 +589,12 @@ func judgeRTO(bound time.Duration, rep *report.Report) report.SLO {
 // load generator and the stack fought for the cores, and timings measured
 // the host, not the system. Measured on 2 cores (baseline, 15 s at 300/s):
 // quiet, host CPU 50%, lateness p99 4 ms, scheduler p99 0.8 ms; with a busy
-// loop on each core, 100%, 22 ms and 12.6 ms. Host CPU decides where the OS
-// reports it; the other two catch a starved process elsewhere.
+// loop on each core, 100%, 22 ms and 12.6 ms; beside bursts of compilation
+// averaging 69% host CPU, 20 ms and 12.5 ms (a clean selftest run's p99
+// rose to 700 ms). The averaged host CPU misses bursts; the lateness and
+// the scheduler's latency catch them.
 func hostThresholds() report.HostThresholds {
-	return report.HostThresholds{HostCPUBusy: 0.90, LoadgenLatenessP99MS: 50, SchedLatencyP99MS: 20}
+	return report.HostThresholds{HostCPUBusy: 0.90, LoadgenLatenessP99MS: 20, SchedLatencyP99MS: 10}
 }
 
 // judgeHost turns the load phase's host figures into the report's host block.
