@@ -282,6 +282,10 @@ func durability(h []loadgen.Event, l Ledger, missingViolates bool) (result, int)
 			r.violate("acknowledged %s %s is %s", e.Op, id, p.Status)
 		case p.Amount != e.Amount:
 			r.violate("acknowledged %s %s: amount %d, stored %d", e.Op, id, e.Amount, p.Amount)
+		case p.Key != e.Key:
+			// The client was told a payment made under another key: its
+			// own request's effect, if any, is not what it was told.
+			r.violate("acknowledged %s %s (key %s) is stored under key %s", e.Op, id, e.Key, p.Key)
 		}
 	}
 	return r, lost
