@@ -29,15 +29,16 @@ type Bars struct {
 	p *mpb.Progress
 }
 
-// NewBars draws on w.
+// NewBars draws on w (also when w is not a terminal: bars were asked for).
 func NewBars(w io.Writer) *Bars {
-	return &Bars{p: mpb.New(mpb.WithOutput(w), mpb.WithWidth(60), mpb.WithRefreshRate(150*time.Millisecond))}
+	return &Bars{p: mpb.New(mpb.WithOutput(w), mpb.WithWidth(60), mpb.WithRefreshRate(150*time.Millisecond), mpb.WithAutoRefresh())}
 }
 
 // Step implements Progress.
 func (b *Bars) Step(name string) Step {
 	s := &barStep{msg: "checking"}
-	s.bar = b.p.New(1, mpb.SpinnerStyle(),
+	s.bar = b.p.New(1, mpb.SpinnerStyle().PositionLeft(), mpb.BarWidth(2),
+		mpb.BarFillerOnComplete("✓ "), mpb.BarFillerOnAbort("✗ "),
 		mpb.PrependDecorators(decor.Name(fmt.Sprintf("%-10s", name))),
 		mpb.AppendDecorators(
 			decor.Elapsed(decor.ET_STYLE_GO, decor.WC{W: 6}),
@@ -71,7 +72,7 @@ func (s *barStep) Done(summary string, err error) {
 		s.bar.Abort(false)
 		return
 	}
-	s.Status("✓ " + summary)
+	s.Status(summary)
 	s.bar.SetTotal(1, true)
 }
 

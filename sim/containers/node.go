@@ -1,0 +1,208 @@
+package containers
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/moby/moby/api/types/network"
+	"github.com/moby/moby/client"
+	"github.com/testcontainers/testcontainers-go"
+
+	"paysim/sim"
+	"paysim/sim/containers/engine"
+)
+
+// RoleSentinel is the role of a Redis Sentinel node.
+const RoleSentinel sim.Role = "sentinel"
+
+// Node is one container of the data tier. It has the abilities of sim.Node
+// (Kill is SIGKILL, Restart starts the same container again and waits until
+// it is ready), sim.Pauser (docker pause/unpause) and sim.Isolator (docker
+// network disconnect/connect on the run's network). Its published address
+// stays the same across all of them.
+type Node struct {
+	id      string
+	service sim.Service
+	az      string
+	port    string // the container port, e.g. "3306/tcp"
+	addr    string // the published 127.0.0.1:port
+	reg     *sim.Registry
+	cli     *client.Client
+	netID   string
+
+	mu  sync.Mutex // serialises operations on the container
+	ctr *testcontainers.DockerContainer
+}
+
+var (
+	_ sim.Node     = (*Node)(nil)
+	_ sim.Pauser   = (*Node)(nil)
+	_ sim.Isolator = (*Node)(nil)
+)
+
+// ID is the node's id in the stack, e.g. "mysql-ap-northeast-1a"; it is also
+// the node's host name on the run's network.
+func (n *Node) ID() string { return n.id }
+
+// AZ is the node's Availability Zone.
+func (n *Node) AZ() string { return n.az }
+
+// Service is mysql or redis (Sentinels are redis nodes with RoleSentinel).
+func (n *Node) Service() sim.Service { return n.service }
+
+// Addr is the node's published address on 127.0.0.1.
+func (n *Node) Addr() string { return n.addr }
+
+// InternalAddr is the node's address on the run's network (host name and
+// container port), as other nodes (and Sentinel's answers) name it.
+func (n *Node) InternalAddr() string {
+	p, _ := network.ParsePort(n.port)
+	return net.JoinHostPort(n.id, fmt.Sprint(p.Num()))
+}
+
+// ContainerID is the Docker container's id.
+func (n *Node) ContainerID() string {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.ctr.GetContainerID()
+}
+
+// Status is the node's state as the fault model sees it.
+func (n *Node) Status() sim.NodeStatus {
+	s, _ := n.reg.Get(n.id)
+	return s
+}
+
+func (n *Node) setState(st sim.State) {
+	n.reg.Update(n.id, func(s *sim.NodeStatus) { s.State = st })
+}
+
+// Kill sends SIGKILL to the container (every process in it dies at once,
+// losing what was not durable) and waits until the engine reports it gone.
+func (n *Node) Kill(ctx context.Context) error {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	id := n.ctr.GetContainerID()
+	st, err := n.ctr.State(ctx)
+	if err != nil {
+		return fmt.Errorf("kill %s: %w", n.id, err)
+	}
+	if st.Paused { // a frozen process takes the kill once thawed
+		if _, err := n.cli.ContainerUnpause(ctx, id, client.ContainerUnpauseOptions{}); err != nil {
+			return fmt.Errorf("kill %s: unpause: %w", n.id, err)
+		}
+	}
+	if st.Running {
+		if _, err := n.cli.ContainerKill(ctx, id, client.ContainerKillOptions{Signal: "KILL"}); err != nil {
+			return fmt.Errorf("kill %s: %w", n.id, err)
+		}
+	}
+	if err := waitState(ctx, n.ctr, func(s stateView) bool { return !s.running }); err != nil {
+		return fmt.Errorf("kill %s: %w", n.id, err)
+	}
+	n.setState(sim.StateDown)
+	return nil
+}
+
+// Restart starts the killed container again (same file system, same
+// published port) and waits until its readiness check passes.
+func (n *Node) Restart(ctx context.Context) error {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	st, err := n.ctr.State(ctx)
+	if err != nil {
+		return fmt.Errorf("restart %s: %w", n.id, err)
+	}
+	if st.Running {
+		return nil
+	}
+	if err := n.ctr.Start(ctx); err != nil {
+		return fmt.Errorf("restart %s: %w", n.id, err)
+	}
+	n.setState(sim.StateUp)
+	return nil
+}
+
+// Pause freezes every process of the container (docker pause): connections
+// stay open and nothing answers.
+func (n *Node) Pause(ctx context.Context) error {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if _, err := n.cli.ContainerPause(ctx, n.ctr.GetContainerID(), client.ContainerPauseOptions{}); err != nil {
+		return fmt.Errorf("pause %s: %w", n.id, err)
+	}
+	n.setState(sim.StatePaused)
+	return nil
+}
+
+// Resume thaws a paused container.
+func (n *Node) Resume(ctx context.Context) error {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if _, err := n.cli.ContainerUnpause(ctx, n.ctr.GetContainerID(), client.ContainerUnpauseOptions{}); err != nil {
+		return fmt.Errorf("resume %s: %w", n.id, err)
+	}
+	n.setState(sim.StateUp)
+	return nil
+}
+
+// Isolate disconnects the container from the run's network: it keeps
+// running, but neither the other nodes nor clients (its published port goes
+// through that network) reach it.
+func (n *Node) Isolate(ctx context.Context) error {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if _, err := n.cli.NetworkDisconnect(ctx, n.netID, client.NetworkDisconnectOptions{Container: n.ctr.GetContainerID(), Force: true}); err != nil {
+		return fmt.Errorf("isolate %s: %w", n.id, err)
+	}
+	n.setState(sim.StateIsolated)
+	return nil
+}
+
+// Reconnect attaches the container to the run's network again, under its
+// host name.
+func (n *Node) Reconnect(ctx context.Context) error {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	_, err := n.cli.NetworkConnect(ctx, n.netID, client.NetworkConnectOptions{
+		Container:      n.ctr.GetContainerID(),
+		EndpointConfig: &network.EndpointSettings{Aliases: []string{n.id}},
+	})
+	if err != nil {
+		return fmt.Errorf("reconnect %s: %w", n.id, err)
+	}
+	n.setState(sim.StateUp)
+	return nil
+}
+
+// stateView is the part of a container's state waits look at.
+type stateView struct{ running, paused bool }
+
+// waitState polls the container's state until cond holds or ctx ends.
+func waitState(ctx context.Context, ctr *testcontainers.DockerContainer, cond func(stateView) bool) error {
+	t := time.NewTicker(50 * time.Millisecond)
+	defer t.Stop()
+	for {
+		st, err := ctr.State(ctx)
+		if err != nil {
+			return err
+		}
+		if cond(stateView{running: st.Running, paused: st.Paused}) {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return errors.Join(errors.New("container state: gave up waiting"), ctx.Err())
+		case <-t.C:
+		}
+	}
+}
+
+// nodeLabels are the Docker labels of a node's container.
+func nodeLabels(run, id string, svc sim.Service, az string, role sim.Role) (map[string]string, error) {
+	return engine.Labels{Run: run, AZ: az, Service: string(svc), Role: string(role), Node: id}.Map()
+}
