@@ -20,6 +20,9 @@ type metrics struct {
 	published prometheus.Counter
 	bonus     prometheus.Counter
 	shipped   prometheus.Counter
+	// fetchErrors counts consumer fetch errors by group (a partition out of
+	// range stops its consumer there: see consume).
+	fetchErrors *prometheus.CounterVec
 	// logsSent and logsDropped count app log lines Kafka took, and those
 	// dropped (by reason: buffer_full, not_delivered, encode) rather than
 	// let a request wait on a log line.
@@ -43,12 +46,15 @@ func newMetrics() *metrics {
 		published: prometheus.NewCounter(prometheus.CounterOpts{Name: "paysim_outbox_published_total", Help: "Outbox rows relayed to Kafka."}),
 		bonus:     prometheus.NewCounter(prometheus.CounterOpts{Name: "paysim_bonus_grants_total", Help: "Bonus grants applied."}),
 		shipped:   prometheus.NewCounter(prometheus.CounterOpts{Name: "paysim_logs_shipped_total", Help: "Log documents indexed."}),
-		logsSent:  prometheus.NewCounter(prometheus.CounterOpts{Name: "paysim_app_logs_sent_total", Help: "App log lines Kafka acknowledged."}),
+		fetchErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "paysim_consumer_fetch_errors_total", Help: "Consumer fetch errors by consumer group.",
+		}, []string{"group"}),
+		logsSent: prometheus.NewCounter(prometheus.CounterOpts{Name: "paysim_app_logs_sent_total", Help: "App log lines Kafka acknowledged."}),
 		logsDropped: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "paysim_app_logs_dropped_total", Help: "App log lines dropped rather than waited for, by reason.",
 		}, []string{"reason"}),
 	}
-	m.reg.MustRegister(m.requests, m.latency, m.dbRetries, m.idemHits, m.crashes, m.published, m.bonus, m.shipped, m.logsSent, m.logsDropped)
+	m.reg.MustRegister(m.requests, m.latency, m.dbRetries, m.idemHits, m.crashes, m.published, m.bonus, m.shipped, m.fetchErrors, m.logsSent, m.logsDropped)
 	return m
 }
 
