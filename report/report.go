@@ -54,7 +54,10 @@ type Report struct {
 	Timeline      []Point     `json:"timeline"`
 	Drain         *Drain      `json:"drain,omitempty"`
 	Host          *Host       `json:"host,omitempty"`
-	SetupS        float64     `json:"setup_s"`
+	// Memory is the process's memory over the run, a sample a minute and
+	// one at the end of the load and of the checks.
+	Memory []MemoryPoint `json:"memory,omitempty"`
+	SetupS float64       `json:"setup_s"`
 }
 
 // Host is how busy the machine was while the load ran. The load generator
@@ -203,6 +206,21 @@ type Point struct {
 	OK     int     `json:"ok"`
 	Errors int     `json:"errors"`
 	P99MS  float64 `json:"p99_ms"`
+}
+
+// MemoryPoint is the paysim process's memory at one moment of a run.
+type MemoryPoint struct {
+	TS    float64 `json:"t_s"`   // since the load started
+	Phase string  `json:"phase"` // load, drain or checks
+	// RSSMB is the resident set (-1 where the OS does not say).
+	RSSMB float64 `json:"rss_mb"`
+	// RSSFileMB is RSS's file-backed part: mapped files such as the
+	// search segments, which the kernel can reclaim (-1 where unknown).
+	RSSFileMB float64 `json:"rss_file_mb"`
+	// HeapLiveMB is the Go heap the last collection found reachable: what
+	// the run holds, without the garbage GOGC lets gather between
+	// collections.
+	HeapLiveMB float64 `json:"heap_live_mb"`
 }
 
 // Drain is the bounded wait for the outbox, consumers and shipper to catch

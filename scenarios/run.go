@@ -194,10 +194,13 @@ func Run(ctx context.Context, sc Scenario, opt Options) (rep *report.Report, err
 		faultsDone <- recs
 	}()
 	span := hoststat.Start()
+	mem := sampleMemory(loadStart, memoryEvery, events, hoststat.ReadMemory)
+	defer func() { rep.Memory = mem.stop() }()
 	sum, lerr := runner.Run(loadCtx)
 	loadEnd := time.Since(loadStart)
 	rep.Host = judgeHost(span.Stop(), sum.Pacing)
 	stopLoad() // faults still waiting to start will not
+	mem.enter("drain")
 	manual := lv.healAll()
 	for name := range sc.Failpoints {
 		_ = fps.Disable(name) // faults heal before the drain and the checks
@@ -248,6 +251,7 @@ func Run(ctx context.Context, sc Scenario, opt Options) (rep *report.Report, err
 		Groups: st.Groups(), Busy: st.InFlight,
 	}, bound)
 	rep.Drain = &d
+	mem.enter("checks")
 	fmt.Fprintf(events, "drain: complete=%v in %.2fs (bound %.0fs) %s\n", d.Complete, d.ActualS, d.BoundS, d.Pending)
 	analysed := false
 	history := func() ([]loadgen.Event, error) {

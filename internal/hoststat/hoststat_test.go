@@ -68,3 +68,52 @@ func TestHostBusyUnknownWithoutProcStat(t *testing.T) {
 		t.Fatalf("host busy %v without /proc/stat, want -1", st.HostBusy)
 	}
 }
+
+func TestStatusKB(t *testing.T) {
+	tests := []struct {
+		name    string
+		status  string
+		field   string
+		want    int64
+		wantErr bool
+	}{
+		{name: "rss", status: linuxStatus, field: "VmRSS:", want: 510232 << 10},
+		{name: "rss file", status: linuxStatus, field: "RssFile:", want: 78768 << 10},
+		{name: "no line", status: "Name:\tpaysim\n", field: "VmRSS:", wantErr: true},
+		{name: "other unit", status: "VmRSS: 12 MB\n", field: "VmRSS:", wantErr: true},
+		{name: "garbage", status: "VmRSS: x kB\n", field: "VmRSS:", wantErr: true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := statusKB([]byte(tc.status), tc.field)
+			if (err != nil) != tc.wantErr || got != tc.want {
+				t.Fatalf("vmRSS = %d, %v; want %d (error %v)", got, err, tc.want, tc.wantErr)
+			}
+		})
+	}
+}
+
+// linuxStatus is the head of a real /proc/PID/status (a paysim run's).
+const linuxStatus = "Name:\tpaysim\nVmPeak:\t 900 kB\nVmRSS:\t  510232 kB\nRssAnon:\t  431432 kB\nRssFile:\t   78768 kB\n"
+
+// TestReadMemorySeesAnAllocation: a live 64 MB slice shows in the live heap
+// after a collection and, where /proc exists, in the resident set.
+func TestReadMemorySeesAnAllocation(t *testing.T) {
+	before := ReadMemory()
+	b := make([]byte, 64<<20)
+	for i := range b {
+		b[i] = 1 // touch every page
+	}
+	runtime.GC()
+	after := ReadMemory()
+	if after.HeapLive-before.HeapLive < 60<<20 {
+		t.Errorf("live heap %d -> %d: the 64 MB slice is not in it", before.HeapLive, after.HeapLive)
+	}
+	if _, err := os.Stat("/proc/self/status"); err == nil && after.RSS < 64<<20 {
+		t.Errorf("rss %d: below the 64 MB just touched", after.RSS)
+	}
+	runtime.KeepAlive(b)
+	if m := readMemory(filepath.Join(t.TempDir(), "none")); m.RSS != -1 || m.RSSFile != -1 {
+		t.Errorf("rss without a status file = %d, want -1", m.RSS)
+	}
+}
