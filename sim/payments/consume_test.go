@@ -110,3 +110,55 @@ func TestConsumersDoNotReplayAfterLeaderChanges(t *testing.T) {
 		t.Errorf("consumed %d records for %d produced (at most %d allowed): the group re-read its topic after a leader change", total, produced, allowed)
 	}
 }
+
+// TestNewGroupStartsAtTheLogStart: a group with no committed offsets reads
+// what was produced before its members joined. franz-go's NoResetOffset()
+// alone starts at the log end, and a soak lost the bonus grants of the
+// payments made before the consumers' first assignment.
+func TestNewGroupStartsAtTheLogStart(t *testing.T) {
+	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.DataDir(t.TempDir()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	const topic, produced = "early", 50
+	if err := c.CreateTopic(topic, 3, nil); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	prod, err := kgo.NewClient(kgo.SeedBrokers(c.ListenAddrs()...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer prod.Close()
+	for i := range produced {
+		if err := prod.ProduceSync(ctx, &kgo.Record{Topic: topic, Key: []byte(fmt.Sprint(i)), Value: []byte(fmt.Sprint(i))}).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s := &Service{cfg: Config{Instance: "app-test", KafkaBrokers: c.ListenAddrs()}.WithDefaults(), metrics: newMetrics()}
+	seen := make(chan string, 2*produced)
+	cctx, stop := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		s.consume(cctx, "early-test", topic, func(_ context.Context, recs []*kgo.Record) error {
+			for _, r := range recs {
+				seen <- string(r.Value)
+			}
+			return nil
+		})
+	}()
+	got := map[string]bool{}
+	for len(got) < produced {
+		select {
+		case v := <-seen:
+			got[v] = true
+		case <-ctx.Done():
+			t.Fatalf("a new group read %d of the %d records produced before it joined", len(got), produced)
+		}
+	}
+	stop()
+	<-done
+}
