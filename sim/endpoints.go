@@ -20,10 +20,14 @@ type MySQLEndpoint struct {
 	Readers  map[string]string `json:"readers,omitempty"` // AZ -> addr
 }
 
-// RedisEndpoint is the cache: the primary endpoint and the reader endpoint.
+// RedisEndpoint is the cache: the primary endpoint and the reader endpoint,
+// and, where Sentinel watches the primary (containers mode), the Sentinels'
+// addresses and the name they monitor it under.
 type RedisEndpoint struct {
-	Addr   string `json:"addr"`
-	Reader string `json:"reader,omitempty"`
+	Addr       string   `json:"addr"`
+	Reader     string   `json:"reader,omitempty"`
+	Sentinels  []string `json:"sentinels,omitempty"`
+	MasterName string   `json:"master_name,omitempty"`
 }
 
 // KafkaEndpoint lists the bootstrap brokers.

@@ -169,7 +169,7 @@ func newImagesListCmd() *cobra.Command {
 // testcontainers' own logging off (paysim reports what matters). Without an
 // engine the error carries exit code 3.
 func connect(ctx context.Context) (*engine.Engine, error) {
-	tclog.SetDefault(tclog.NewNoopLogger())
+	quietTestcontainers()
 	eng, err := engine.Connect(ctx)
 	if err != nil {
 		if errors.Is(err, sim.ErrEnvironment) {
@@ -182,6 +182,10 @@ func connect(ctx context.Context) (*engine.Engine, error) {
 	}
 	return eng, nil
 }
+
+// quietTestcontainers turns testcontainers' own logging off: paysim
+// reports the setup steps that matter itself.
+func quietTestcontainers() { tclog.SetDefault(tclog.NewNoopLogger()) }
 
 func splitList(s string) []string {
 	var out []string

@@ -70,6 +70,7 @@ func runScenarios(cmd *cobra.Command, f runFlags, args []string) error {
 	default:
 		return withCode(exitUsage, fmt.Errorf("--mode %q: want embedded or containers", f.mode))
 	}
+	quietTestcontainers()
 	if err := payments.EnableBugs(&failpoint.Failpoints{}, f.bugs); err != nil {
 		return withCode(exitUsage, fmt.Errorf("--bug: %w", err))
 	}

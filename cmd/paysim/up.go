@@ -28,6 +28,7 @@ func newUpCmd() *cobra.Command {
 			if err := os.MkdirAll(out, 0o755); err != nil {
 				return withCode(exitEnvironment, fmt.Errorf("out dir: %w", err))
 			}
+			quietTestcontainers()
 			start := time.Now()
 			st, err := stack.Up(ctx, stack.Config{
 				Mode:     mode,
@@ -89,6 +90,10 @@ func printEndpoints(w interface{ Write([]byte) (int, error) }, ep sim.Endpoints)
 		fmt.Fprintf(w, "  mysql reader   %s  (%s)\n", r, az)
 	}
 	fmt.Fprintf(w, "  redis          %s  redis-cli -p %s\n", ep.Redis.Addr, port(ep.Redis.Addr))
+	if len(ep.Redis.Sentinels) > 0 {
+		fmt.Fprintf(w, "  redis sentinel %v  redis-cli -p %s SENTINEL get-master-addr-by-name %s\n",
+			ep.Redis.Sentinels, port(ep.Redis.Sentinels[0]), ep.Redis.MasterName)
+	}
 	fmt.Fprintf(w, "  kafka          %v  kcat -b %s -L\n", ep.Kafka.Bootstrap, first(ep.Kafka.Bootstrap))
 	fmt.Fprintf(w, "  elasticsearch  %s  curl %s/_cluster/health\n", ep.Elasticsearch.URL, ep.Elasticsearch.URL)
 	if ep.API != nil {

@@ -12,9 +12,10 @@
 // range so that it is still free when a killed node restarts.
 //
 // Nodes are shaped after sim's node abilities (sim.Node, sim.Pauser,
-// sim.Isolator). This package does not yet plug into sim/stack: the app
-// tier, Kafka and search containers, the failover control plane and the
-// faults come later.
+// sim.Isolator). Stack (StartStack) is the containers-mode backend sim/stack
+// runs: this data tier beside paysim's own Kafka and search nodes, still
+// in-process. The app tier, Kafka and search containers, the failover
+// control plane and the network faults come later.
 package containers
 
 import (
@@ -65,6 +66,10 @@ type Options struct {
 	Logger tclog.Logger
 	// Progress, if set, is told about each setup step as it completes.
 	Progress func(step string, done, total int)
+	// Registry receives the nodes' status; nil means a registry of the
+	// tier's own. A backend composing the tier with other nodes passes the
+	// registry they all share.
+	Registry *sim.Registry
 }
 
 // LedgerSchema is the payment service's own DDL (payments.Migrate), so the
@@ -129,7 +134,11 @@ func Start(ctx context.Context, opt Options) (_ *DataTier, err error) {
 		}
 		return nil, fmt.Errorf("data tier: %w", err)
 	}
-	d := &DataTier{run: run, topo: topo, eng: eng, reg: sim.NewRegistry(), image: image}
+	reg := opt.Registry
+	if reg == nil {
+		reg = sim.NewRegistry()
+	}
+	d := &DataTier{run: run, topo: topo, eng: eng, reg: reg, image: image}
 	defer func() {
 		if r := recover(); r != nil {
 			_ = d.Close()

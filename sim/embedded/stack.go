@@ -6,9 +6,11 @@ package embedded
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 
 	"paysim/sim"
@@ -22,6 +24,19 @@ type Options struct {
 	// memory-backed where the system has one (see stateDirs), removed on
 	// Close.
 	Dir string
+	// Services are the services to run; empty means every one. Containers
+	// mode runs only Kafka and search from here, beside the real MariaDB and
+	// Redis in containers (packaging these two as containers comes later).
+	Services []sim.Service
+	// Registry receives the nodes' status; nil means a registry of the
+	// stack's own. A backend composing these nodes with others passes the
+	// registry they all share.
+	Registry *sim.Registry
+}
+
+// runs reports whether the options ask for svc.
+func (o Options) runs(svc sim.Service) bool {
+	return len(o.Services) == 0 || slices.Contains(o.Services, svc)
 }
 
 // Stack is a running embedded stack.
@@ -45,7 +60,11 @@ func Start(ctx context.Context, topo sim.Topology, opts Options) (_ *Stack, err 
 	if err := topo.Validate(); err != nil {
 		return nil, fmt.Errorf("topology: %w", err)
 	}
-	s := &Stack{topo: topo, reg: sim.NewRegistry(), px: netproxy.NewServer(), nodes: map[string]sim.Node{}}
+	reg := opts.Registry
+	if reg == nil {
+		reg = sim.NewRegistry()
+	}
+	s := &Stack{topo: topo, reg: reg, px: netproxy.NewServer(), nodes: map[string]sim.Node{}}
 	defer func() {
 		if err != nil {
 			s.Close()
@@ -60,25 +79,38 @@ func Start(ctx context.Context, topo sim.Topology, opts Options) (_ *Stack, err 
 	} else if err = os.MkdirAll(opts.Dir, 0o755); err != nil {
 		return nil, fmt.Errorf("state dir: %w", err)
 	}
-	if s.kafka, err = startKafka(s.reg, s.px, topo, filepath.Join(dirs.bulk, "kafka")); err != nil {
-		return nil, err
+	var groups [][]*netproxy.Node
+	if opts.runs(sim.ServiceKafka) {
+		if s.kafka, err = startKafka(s.reg, s.px, topo, filepath.Join(dirs.bulk, "kafka")); err != nil {
+			return nil, err
+		}
+		groups = append(groups, s.kafka.brokers)
 	}
-	if s.mysql, err = startAurora(s.reg, s.px, topo, dirs.ledger); err != nil {
-		return nil, err
+	if opts.runs(sim.ServiceMySQL) {
+		if s.mysql, err = startAurora(s.reg, s.px, topo, dirs.ledger); err != nil {
+			return nil, err
+		}
+		groups = append(groups, s.mysql.nodes)
+		if s.mysql.dr != nil {
+			groups = append(groups, []*netproxy.Node{s.mysql.dr.node})
+		}
 	}
-	if s.redis, err = startRedis(s.reg, s.px, topo); err != nil {
-		return nil, err
+	if opts.runs(sim.ServiceRedis) {
+		if s.redis, err = startRedis(s.reg, s.px, topo); err != nil {
+			return nil, err
+		}
+		groups = append(groups, s.redis.nodes)
 	}
-	if s.es, err = startSearch(s.reg, s.px, topo, filepath.Join(dirs.bulk, "search")); err != nil {
-		return nil, err
+	if opts.runs(sim.ServiceSearch) {
+		if s.es, err = startSearch(s.reg, s.px, topo, filepath.Join(dirs.bulk, "search")); err != nil {
+			return nil, err
+		}
+		groups = append(groups, s.es.nodes)
 	}
-	for _, group := range [][]*netproxy.Node{s.kafka.brokers, s.mysql.nodes, s.redis.nodes, s.es.nodes} {
+	for _, group := range groups {
 		for _, n := range group {
 			s.nodes[n.ID()] = n
 		}
-	}
-	if s.mysql.dr != nil {
-		s.nodes[s.mysql.dr.node.ID()] = s.mysql.dr.node
 	}
 	s.links = netproxy.NewLinks(s.azOf, s.px.DialContext)
 	if err := ctx.Err(); err != nil {
@@ -89,7 +121,17 @@ func Start(ctx context.Context, topo sim.Topology, opts Options) (_ *Stack, err 
 
 // azOf maps a client-facing address to the AZ and id of the node behind it now.
 func (s *Stack) azOf(addr string) (az, node string) {
-	for _, e := range []*netproxy.Endpoint{s.mysql.writer, s.redis.primary, s.redis.reader, s.es.domain} {
+	var eps []*netproxy.Endpoint
+	if s.mysql != nil {
+		eps = append(eps, s.mysql.writer)
+	}
+	if s.redis != nil {
+		eps = append(eps, s.redis.primary, s.redis.reader)
+	}
+	if s.es != nil {
+		eps = append(eps, s.es.domain)
+	}
+	for _, e := range eps {
 		if e != nil && e.Addr() == addr {
 			t := e.Target()
 			return t.AZ(), t.ID()
@@ -107,6 +149,9 @@ func (s *Stack) azOf(addr string) (az, node string) {
 // there dies and the DR copy stops replicating; the Redis cache is cold
 // again (the DR region's own).
 func (s *Stack) LoseRegion(ctx context.Context) error {
+	if s.mysql == nil || s.redis == nil {
+		return errors.New("region loss: this stack runs no ledger or cache")
+	}
 	if err := s.mysql.loseRegion(ctx); err != nil {
 		return err
 	}
@@ -114,7 +159,12 @@ func (s *Stack) LoseRegion(ctx context.Context) error {
 }
 
 // PromoteDR makes the DR copy the ledger's writer.
-func (s *Stack) PromoteDR(context.Context) error { return s.mysql.promoteDR() }
+func (s *Stack) PromoteDR(context.Context) error {
+	if s.mysql == nil {
+		return errors.New("promote DR: this stack runs no ledger")
+	}
+	return s.mysql.promoteDR()
+}
 
 // Links is the region's network between AZs; clients in an AZ dial through
 // Links().Dialer(az).
@@ -123,10 +173,10 @@ func (s *Stack) Links() *netproxy.Links { return s.links }
 // Switchover is a planned failover of a service's primary (mysql or redis)
 // to a healthy replica in another AZ; clients see their connections drop.
 func (s *Stack) Switchover(_ context.Context, svc sim.Service) error {
-	switch svc {
-	case sim.ServiceMySQL:
+	switch {
+	case svc == sim.ServiceMySQL && s.mysql != nil:
 		return s.mysql.switchover()
-	case sim.ServiceRedis:
+	case svc == sim.ServiceRedis && s.redis != nil:
 		return s.redis.switchover()
 	}
 	return fmt.Errorf("switchover: %s has no primary", svc)
@@ -177,7 +227,11 @@ func (s *Stack) Endpoints() sim.Endpoints {
 }
 
 // MoveKafkaLeaders re-elects every partition leader.
-func (s *Stack) MoveKafkaLeaders(ctx context.Context) { s.kafka.moveLeaders(ctx) }
+func (s *Stack) MoveKafkaLeaders(ctx context.Context) {
+	if s.kafka != nil {
+		s.kafka.moveLeaders(ctx)
+	}
+}
 
 // Release tears one service's tier down before the rest, so a run's checks
 // can free each tier once they have read it; Close still removes the state.

@@ -191,7 +191,11 @@ const (
 	errDeadlock  = 1213
 	errLockWait  = 1205
 	errReadOnly  = 1290
-	errCheck     = 3819
+	errCheck     = 3819 // MySQL 8: ER_CHECK_CONSTRAINT_VIOLATED
+	// errConstraint is MariaDB's CHECK violation (ER_CONSTRAINT_FAILED,
+	// "CONSTRAINT `name` failed for `db`.`table`"), the ledger's guard in
+	// containers mode.
+	errConstraint = 4025
 )
 
 func mysqlErrno(err error) uint16 {

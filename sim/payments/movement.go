@@ -174,8 +174,9 @@ func (s *Service) tryApply(ctx context.Context, m Movement) (Result, error) {
 	// statement to its commit, so the whole movement travels as one
 	// multi-statement round trip: the lock is never held across the network.
 	// What can still fail fails loudly and stops the batch before COMMIT: a
-	// duplicate idempotency key (1062), or a CHECK constraint (3819) on a
-	// balance going negative or a refund exceeding its payment.
+	// duplicate idempotency key (1062), or a CHECK constraint (3819; 4025
+	// on MariaDB) on a balance going negative or a refund exceeding its
+	// payment.
 	batch := []stmt{{`INSERT INTO payments (id, idem_key, kind, from_account, to_account, amount, refund_of, status, http_status, created_ns)
 		VALUES (?, ?, ?, ?, ?, ?, ?, 'committed', 201, ?)`, []any{id, m.Key, m.Op, orFunding(res.From), res.To, m.Amount, m.PaymentID, now}}}
 	if m.Op == OpRefund {
@@ -249,7 +250,7 @@ func (s *Service) batchError(ctx context.Context, tx *ledgerTx, m Movement, res 
 	switch mysqlErrno(err) {
 	case errDuplicate:
 		return errReplay
-	case errCheck:
+	case errCheck, errConstraint:
 		msg := err.Error()
 		switch {
 		case strings.Contains(msg, "refund_within_amount"):

@@ -16,6 +16,7 @@ import (
 	"github.com/pingcap/failpoint"
 
 	"paysim/sim"
+	"paysim/sim/containers"
 	"paysim/sim/embedded"
 	"paysim/sim/lb"
 	"paysim/sim/netproxy"
@@ -47,6 +48,9 @@ type Config struct {
 	LB  lb.Config
 	// Progress, if set, is told about each setup step as it completes.
 	Progress func(step string, done, total int)
+	// Run is the run id containers mode labels its containers and network
+	// with; empty means a new one.
+	Run string
 }
 
 // Stack is a running full stack.
@@ -90,6 +94,39 @@ type releaser interface{ Release(svc sim.Service) }
 // leaderMover is a backend whose Kafka partition leaders can be moved.
 type leaderMover interface{ MoveKafkaLeaders(ctx context.Context) }
 
+// replicaWaiter is a backend whose ledger replicas apply the primary's
+// writes asynchronously; the stack waits for them after seeding.
+type replicaWaiter interface {
+	WaitReplicas(ctx context.Context) error
+}
+
+// stackSteps are the setup steps of Up after the backend's own.
+const stackSteps = 4
+
+// setupProgress splits the caller's progress callback into the backend's
+// (its own steps, reported first) and the stack's (stackSteps after them),
+// counted on one total; fn may be nil.
+func setupProgress(fn func(step string, done, total int)) (stackStep func(step string), backend func(step string, done, total int)) {
+	if fn == nil {
+		fn = func(string, int, int) {}
+	}
+	var mu sync.Mutex
+	base, done := 0, 0
+	backend = func(step string, d, total int) {
+		mu.Lock()
+		defer mu.Unlock()
+		base = total
+		fn(step, d, total+stackSteps)
+	}
+	stackStep = func(step string) {
+		mu.Lock()
+		defer mu.Unlock()
+		done++
+		fn(step, base+done, base+stackSteps)
+	}
+	return stackStep, backend
+}
+
 // appNode is one payment API instance and its fault handle.
 type appNode struct {
 	*netproxy.Node
@@ -104,13 +141,13 @@ func Up(ctx context.Context, cfg Config) (_ *Stack, err error) {
 	if cfg.Failpoints == nil {
 		cfg.Failpoints = &failpoint.Failpoints{}
 	}
-	progress := cfg.Progress
-	if progress == nil {
-		progress = func(string, int, int) {}
-	}
-	const steps = 4
+	progress, backendProgress := setupProgress(cfg.Progress)
 	s := &Stack{cfg: cfg, px: netproxy.NewServer()}
 	defer func() {
+		if r := recover(); r != nil {
+			s.Close()
+			panic(r)
+		}
 		if err != nil {
 			s.Close()
 		}
@@ -123,11 +160,17 @@ func Up(ctx context.Context, cfg Config) (_ *Stack, err error) {
 		}
 		s.backend = b
 	case ModeContainers:
-		return nil, fmt.Errorf("%w: containers mode is not available in this build yet", ErrEnvironment)
+		b, err := containers.StartStack(ctx, cfg.Topology, containers.StackOptions{
+			Run: cfg.Run, Dir: cfg.Dir, Progress: backendProgress,
+		})
+		if err != nil {
+			return nil, fmt.Errorf("containers backend: %w", err)
+		}
+		s.backend = b
 	default:
 		return nil, fmt.Errorf("unknown mode %q (want embedded or containers)", cfg.Mode)
 	}
-	progress("infrastructure nodes", 1, steps)
+	progress("infrastructure nodes")
 	ep := s.backend.Endpoints()
 	s.ledger, err = payments.OpenLedger(ep.MySQL.User, ep.MySQL.Password, ep.MySQL.Addr, ep.MySQL.Database, 5*time.Second, nil)
 	if err != nil {
@@ -140,14 +183,20 @@ func Up(ctx context.Context, cfg Config) (_ *Stack, err error) {
 	if err := payments.Seed(ctx, s.ledger, cfg.Accounts); err != nil {
 		return nil, err
 	}
+	if w, ok := s.backend.(replicaWaiter); ok {
+		// Readers serve balance reads from the first request on.
+		if err := w.WaitReplicas(ctx); err != nil {
+			return nil, fmt.Errorf("ledger replicas: %w", err)
+		}
+	}
 	if err := payments.InstallLogTemplate(ctx, []string{ep.Elasticsearch.URL}); err != nil {
 		return nil, err
 	}
-	progress("ledger seeded", 2, steps)
+	progress("ledger seeded")
 	if err := s.startApps(ctx, ep); err != nil {
 		return nil, err
 	}
-	progress("payment API instances", 3, steps)
+	progress("payment API instances")
 	var targets []lb.Target
 	for _, a := range s.apps {
 		targets = append(targets, lb.Target{Name: a.ID(), AZ: a.AZ(), Addr: a.Front().Addr()})
@@ -159,7 +208,7 @@ func Up(ctx context.Context, cfg Config) (_ *Stack, err error) {
 	if s.lb, err = lb.Start(lbCfg, targets); err != nil {
 		return nil, err
 	}
-	progress("load balancer", 4, steps)
+	progress("load balancer")
 	return s, nil
 }
 
@@ -339,6 +388,10 @@ func (s *Stack) Endpoints() sim.Endpoints {
 
 // Topology is the topology the stack was started with.
 func (s *Stack) Topology() sim.Topology { return s.cfg.Topology }
+
+// Backend is the infrastructure backend (an *embedded.Stack or a
+// *containers.Stack), for abilities only one mode has.
+func (s *Stack) Backend() sim.Backend { return s.backend }
 
 // Registry is the live view of every node.
 func (s *Stack) Registry() *sim.Registry { return s.backend.Registry() }

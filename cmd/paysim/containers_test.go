@@ -1,0 +1,144 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/moby/moby/client"
+
+	"paysim/sim/containers/engine"
+)
+
+// containerCounts polls the engine until ctx ends and keeps, per kind of
+// node (mysql, redis, sentinel), the most containers of any run seen
+// running at once.
+type containerCounts struct {
+	mu  sync.Mutex
+	max map[string]int
+}
+
+func (c *containerCounts) watch(ctx context.Context, eng *engine.Engine) {
+	tick := time.NewTicker(500 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		res, err := eng.Client().ContainerList(ctx, client.ContainerListOptions{
+			Filters: make(client.Filters).Add("label", engine.LabelRun)})
+		if err == nil {
+			now := map[string]int{}
+			for _, ctr := range res.Items {
+				kind := ctr.Labels[engine.LabelService]
+				if ctr.Labels[engine.LabelRole] == "sentinel" {
+					kind = "sentinel"
+				}
+				now[kind]++
+			}
+			c.mu.Lock()
+			for k, n := range now {
+				c.max[k] = max(c.max[k], n)
+			}
+			c.mu.Unlock()
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+	}
+}
+
+// TestRunBaselineInContainers: a baseline run in containers mode passes
+// every invariant with "mode": "containers" in report.json, runs the real
+// MariaDB, Redis and Sentinel nodes while it goes, and leaves no container
+// or network labelled paysim.run behind.
+func TestRunBaselineInContainers(t *testing.T) {
+	eng := containersEngine(t)
+	ctx := context.Background()
+	before, err := eng.Leftovers(ctx, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	existing := map[string]bool{}
+	for _, r := range before {
+		existing[r.ID] = true
+	}
+
+	counts := &containerCounts{max: map[string]int{}}
+	wctx, stopWatch := context.WithCancel(ctx)
+	watched := make(chan struct{})
+	go func() {
+		defer close(watched)
+		counts.watch(wctx, eng)
+	}()
+	out := t.TempDir()
+	var stderr strings.Builder
+	start := time.Now()
+	code := execute(ctx, []string{"run", "baseline", "--mode", "containers", "--duration", "20s", "--rate", "50",
+		"--ui", "plain", "--out", out}, &stderr)
+	took := time.Since(start)
+	stopWatch()
+	<-watched
+	t.Logf("paysim run baseline --mode containers: exit %d in %v", code, took.Round(100*time.Millisecond))
+
+	raw, err := os.ReadFile(filepath.Join(out, "report.json"))
+	if err != nil {
+		t.Fatalf("exit %d and no report.json: %v (stderr %q)", code, err, stderr.String())
+	}
+	var rep struct {
+		Mode       string   `json:"mode"`
+		Verdict    string   `json:"verdict"`
+		Reasons    []string `json:"reasons"`
+		SetupS     float64  `json:"setup_s"`
+		Requests   struct{ Total, OK int }
+		Invariants []struct {
+			Name   string `json:"name"`
+			Status string `json:"status"`
+			Detail string `json:"detail"`
+		} `json:"invariants"`
+	}
+	if err := json.Unmarshal(raw, &rep); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("report: mode %s verdict %s setup %.1fs requests %d ok %d", rep.Mode, rep.Verdict, rep.SetupS, rep.Requests.Total, rep.Requests.OK)
+	if code != exitPass || rep.Verdict != "pass" {
+		t.Errorf("exit %d verdict %q (reasons %q), want 0 and pass; stderr %q", code, rep.Verdict, rep.Reasons, stderr.String())
+	}
+	if rep.Mode != "containers" {
+		t.Errorf(`report.json "mode": %q, want "containers"`, rep.Mode)
+	}
+	if len(rep.Invariants) == 0 || rep.Requests.OK == 0 {
+		t.Errorf("%d invariants judged over %d acknowledged requests: nothing was proved", len(rep.Invariants), rep.Requests.OK)
+	}
+	for _, inv := range rep.Invariants {
+		// A run without faults has no client timeouts to resolve.
+		if inv.Status != "pass" && !(inv.Name == "unknown-outcomes" && inv.Status == "not-applicable") {
+			t.Errorf("invariant %s: %s (%s)", inv.Name, inv.Status, inv.Detail)
+		}
+	}
+
+	counts.mu.Lock()
+	seen := counts.max
+	counts.mu.Unlock()
+	t.Logf("containers running at once: %v", seen)
+	for kind, least := range map[string]int{"mysql": 3, "redis": 2, "sentinel": 3} {
+		if seen[kind] < least {
+			t.Errorf("at most %d %s containers ran at once, want >= %d", seen[kind], kind, least)
+		}
+	}
+
+	after, err := eng.Leftovers(ctx, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range after {
+		if !existing[r.ID] {
+			t.Errorf("left behind: %s %s (run %s)", r.Kind, r.Name, r.Run)
+			_, _ = eng.Sweep(ctx, r.Run)
+		}
+	}
+}

@@ -1,0 +1,331 @@
+package containers
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"net"
+	"slices"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	tclog "github.com/testcontainers/testcontainers-go/log"
+
+	"paysim/sim"
+	"paysim/sim/embedded"
+	"paysim/sim/netproxy"
+)
+
+// StackOptions configures the containers-mode backend.
+type StackOptions struct {
+	// Run is the run id of every container and network; empty means a new
+	// one (engine.NewRunID).
+	Run string
+	// Dir holds the in-process Kafka and search nodes' state (see
+	// embedded.Options.Dir).
+	Dir string
+	// Image is the data tier's image; empty means images.BaseRef().
+	Image string
+	// Logger receives testcontainers' log lines; nil drops them.
+	Logger tclog.Logger
+	// Progress, if set, is told about each of the data tier's setup steps.
+	Progress func(step string, done, total int)
+}
+
+// Stack is the containers-mode backend (a sim.Backend): the real MariaDB
+// and Redis with Sentinel of a DataTier, each node a container, beside
+// paysim's own Kafka brokers and search nodes, which still run in-process
+// exactly as in embedded mode (packaging them as containers comes in a
+// later slice).
+//
+// Clients reach the ledger and the cache through stable 127.0.0.1
+// endpoints, in-process proxies in front of the nodes' published ports: the
+// writer and one reader per replica AZ for MySQL, the primary and the
+// reader for Redis. Their addresses outlive a change of primary, as in
+// embedded mode: the Redis endpoints follow Sentinel's failovers by
+// themselves, the MySQL writer moves with PointWriter (the control plane
+// that promotes a MariaDB replica comes in a later slice).
+//
+// Every container node is in the registry with its AZ and role and among
+// Nodes, so node faults (kill, restart, pause, isolate) reach the real
+// processes through their sim abilities.
+type Stack struct {
+	topo sim.Topology
+	reg  *sim.Registry
+	px   *netproxy.Server
+
+	tier *DataTier
+	side *embedded.Stack // Kafka and search
+
+	writer      *netproxy.Proxy
+	readers     map[string]*netproxy.Proxy // AZ -> reader endpoint
+	redisWriter *netproxy.Proxy
+	redisReader *netproxy.Proxy
+
+	// stopFollow ends followSentinel; following waits for it.
+	stopFollow context.CancelFunc
+	following  sync.WaitGroup
+
+	closeOnce sync.Once
+	closeErr  error
+}
+
+var _ sim.Backend = (*Stack)(nil)
+
+// StartStack starts the data tier in containers (the ledger's database
+// empty: the stack migrates and seeds it), then the in-process Kafka and
+// search nodes, then the endpoints. Without a Docker engine or the image
+// the error wraps sim.ErrEnvironment and says what to do. On any error,
+// cancellation or panic it removes everything it started.
+func StartStack(ctx context.Context, topo sim.Topology, opt StackOptions) (_ *Stack, err error) {
+	if err := topo.Validate(); err != nil {
+		return nil, fmt.Errorf("topology: %w", err)
+	}
+	s := &Stack{topo: topo, reg: sim.NewRegistry(), px: netproxy.NewServer(), readers: map[string]*netproxy.Proxy{}}
+	defer func() {
+		if r := recover(); r != nil {
+			_ = s.Close()
+			panic(r)
+		}
+		if err != nil {
+			err = errors.Join(err, s.Close())
+		}
+	}()
+	// The data tier first: without an engine nothing else is started.
+	if s.tier, err = Start(ctx, Options{
+		Run: opt.Run, Topology: topo, Image: opt.Image, NoSchema: true,
+		Logger: opt.Logger, Progress: opt.Progress, Registry: s.reg,
+	}); err != nil {
+		return nil, err
+	}
+	if s.side, err = embedded.Start(ctx, topo, embedded.Options{
+		Dir: opt.Dir, Services: []sim.Service{sim.ServiceKafka, sim.ServiceSearch}, Registry: s.reg,
+	}); err != nil {
+		return nil, fmt.Errorf("kafka and search: %w", err)
+	}
+	if err := s.startEndpoints(); err != nil {
+		return nil, fmt.Errorf("endpoints: %w", err)
+	}
+	fctx, stop := context.WithCancel(context.Background())
+	s.stopFollow = stop
+	s.following.Add(1)
+	go func() {
+		defer s.following.Done()
+		s.followSentinel(fctx)
+	}()
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("start: %w", err)
+	}
+	return s, nil
+}
+
+// startEndpoints opens the stable client endpoints in front of the nodes'
+// published ports.
+func (s *Stack) startEndpoints() error {
+	var err error
+	my := s.tier.MySQLNodes()
+	if s.writer, err = s.px.New("mysql-writer", my[0].Addr()); err != nil {
+		return err
+	}
+	for _, n := range my[1:] {
+		p, err := s.px.New("mysql-reader-"+n.AZ(), n.Addr())
+		if err != nil {
+			return err
+		}
+		s.readers[n.AZ()] = p
+	}
+	rd := s.tier.RedisNodes()
+	if s.redisWriter, err = s.px.New("redis-primary", rd[0].Addr()); err != nil {
+		return err
+	}
+	if len(rd) > 1 {
+		if s.redisReader, err = s.px.New("redis-reader", rd[1].Addr()); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// PointWriter moves the MySQL writer endpoint to the MariaDB node with id,
+// the step a failover control plane takes once it has promoted a replica:
+// clients' connections drop, and new ones reach that node on the same
+// address. (The control plane itself comes in a later slice.)
+func (s *Stack) PointWriter(id string) error {
+	n, ok := s.tier.Node(id)
+	if !ok || n.Service() != sim.ServiceMySQL {
+		return fmt.Errorf("point writer: no mysql node %q", id)
+	}
+	if err := s.writer.SetUpstream(n.Addr()); err != nil {
+		return fmt.Errorf("point writer: %w", err)
+	}
+	return nil
+}
+
+// followInterval is how often the Redis endpoints ask the Sentinels which
+// node is the primary.
+const followInterval = 250 * time.Millisecond
+
+// followSentinel keeps the Redis endpoints on the primary the Sentinels
+// name, and the registry's roles with them, until ctx ends: failover is
+// Sentinel's own, the endpoint only follows it. It asks every
+// followInterval rather than subscribing to +switch-master, so that a
+// Sentinel's own faults need no reconnection logic; the first Sentinel
+// that answers is believed.
+func (s *Stack) followSentinel(ctx context.Context) {
+	var clients []*redis.SentinelClient
+	for _, addr := range s.tier.SentinelAddrs() {
+		clients = append(clients, redis.NewSentinelClient(&redis.Options{
+			Addr: addr, DialTimeout: followInterval, ReadTimeout: followInterval, WriteTimeout: followInterval, MaxRetries: -1,
+		}))
+	}
+	defer func() {
+		for _, c := range clients {
+			_ = c.Close()
+		}
+	}()
+	tick := time.NewTicker(followInterval)
+	defer tick.Stop()
+	for {
+		for _, c := range clients {
+			m, err := c.GetMasterAddrByName(ctx, MasterName).Result()
+			if err != nil || len(m) != 2 {
+				continue
+			}
+			s.pointRedis(net.JoinHostPort(m[0], m[1]))
+			break
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+	}
+}
+
+// pointRedis moves the Redis endpoints when the primary is no longer the
+// node at internal (an address on the run's network, as Sentinel names it):
+// the writer to it, the reader to another Redis node.
+func (s *Stack) pointRedis(internal string) {
+	primary, ok := s.tier.PublishedAddr(internal)
+	if !ok || s.redisWriter.Upstream() == primary {
+		return
+	}
+	_ = s.redisWriter.SetUpstream(primary)
+	for _, n := range s.tier.RedisNodes() {
+		role := sim.RoleReplica
+		if n.Addr() == primary {
+			role = sim.RolePrimary
+		} else if s.redisReader != nil {
+			_ = s.redisReader.SetUpstream(n.Addr())
+		}
+		s.reg.Update(n.ID(), func(st *sim.NodeStatus) { st.Role = role })
+	}
+}
+
+// DataTier is the MariaDB and Redis containers.
+func (s *Stack) DataTier() *DataTier { return s.tier }
+
+// Run is the run id the containers and the network are labelled with.
+func (s *Stack) Run() string { return s.tier.Run() }
+
+// Topology is the topology the stack was started with.
+func (s *Stack) Topology() sim.Topology { return s.topo }
+
+// Registry is the live view of every node, containers and in-process.
+func (s *Stack) Registry() *sim.Registry { return s.reg }
+
+// Nodes returns every node, sorted by ID: the MariaDB, Redis and Sentinel
+// containers, and the in-process Kafka brokers and search nodes.
+func (s *Stack) Nodes() []sim.Node {
+	var out []sim.Node
+	if s.side != nil {
+		out = append(out, s.side.Nodes()...)
+	}
+	if s.tier != nil {
+		for _, n := range s.tier.Nodes() {
+			out = append(out, n)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Status().ID < out[j].Status().ID })
+	return out
+}
+
+// Endpoints returns the stable client addresses; the Sentinels are listed
+// for clients that follow Redis failover themselves.
+func (s *Stack) Endpoints() sim.Endpoints {
+	var e sim.Endpoints
+	if s.side != nil {
+		e = s.side.Endpoints()
+	}
+	my := s.topo.MySQL
+	e.MySQL = sim.MySQLEndpoint{User: my.User, Password: my.Password, Database: my.Database}
+	if s.writer != nil {
+		e.MySQL.Addr = s.writer.Addr()
+	}
+	if len(s.readers) > 0 {
+		e.MySQL.Readers = map[string]string{}
+		for az, p := range s.readers {
+			e.MySQL.Readers[az] = p.Addr()
+		}
+	}
+	if s.redisWriter != nil {
+		e.Redis.Addr = s.redisWriter.Addr()
+	}
+	if s.redisReader != nil {
+		e.Redis.Reader = s.redisReader.Addr()
+	}
+	if s.tier != nil {
+		e.Redis.Sentinels = s.tier.SentinelAddrs()
+		e.Redis.MasterName = MasterName
+	}
+	return e
+}
+
+// WaitReplicas waits until every MySQL replica has applied what the
+// primary had committed when it was called (see DataTier.WaitReplicas).
+func (s *Stack) WaitReplicas(ctx context.Context) error { return s.tier.WaitReplicas(ctx) }
+
+// MoveKafkaLeaders re-elects every Kafka partition leader.
+func (s *Stack) MoveKafkaLeaders(ctx context.Context) {
+	if s.side != nil {
+		s.side.MoveKafkaLeaders(ctx)
+	}
+}
+
+// Release tears the in-process Kafka or search nodes down before the rest,
+// once a run's checks have read them. The containers stay until Close,
+// which removes them all at once.
+func (s *Stack) Release(svc sim.Service) {
+	if s.side != nil {
+		s.side.Release(svc)
+	}
+}
+
+// Close removes every container and the network (DataTier.Close), and
+// stops the in-process nodes and endpoints; it is safe to call more than
+// once and after the start's context is cancelled.
+func (s *Stack) Close() error {
+	s.closeOnce.Do(func() {
+		if s.stopFollow != nil {
+			s.stopFollow()
+			s.following.Wait()
+		}
+		var errs []error
+		for _, p := range append([]*netproxy.Proxy{s.writer, s.redisWriter, s.redisReader}, slices.Collect(maps.Values(s.readers))...) {
+			if p != nil {
+				p.Close()
+			}
+		}
+		if s.side != nil {
+			errs = append(errs, s.side.Close())
+		}
+		if s.tier != nil {
+			errs = append(errs, s.tier.Close())
+		}
+		s.closeErr = errors.Join(errs...)
+	})
+	return s.closeErr
+}
