@@ -18,6 +18,10 @@ type MySQLEndpoint struct {
 	Password string            `json:"password"`
 	Database string            `json:"database"`
 	Readers  map[string]string `json:"readers,omitempty"` // AZ -> addr
+	// AsyncReaders says the readers are asynchronous replicas that can
+	// lag the writer (MariaDB GTID replicas); embedded readers share the
+	// writer's storage and never do.
+	AsyncReaders bool `json:"async_readers,omitempty"`
 }
 
 // RedisEndpoint is the cache: the primary endpoint and the reader endpoint,

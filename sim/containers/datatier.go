@@ -511,7 +511,7 @@ func (d *DataTier) SentinelNodes() []*Node {
 func (d *DataTier) MySQL() sim.MySQLEndpoint {
 	nodes := d.MySQLNodes()
 	ep := sim.MySQLEndpoint{User: d.topo.MySQL.User, Password: d.topo.MySQL.Password, Database: d.topo.MySQL.Database,
-		Readers: map[string]string{}}
+		Readers: map[string]string{}, AsyncReaders: true}
 	if len(nodes) > 0 {
 		ep.Addr = nodes[0].addr
 	}

@@ -229,14 +229,22 @@ func (s *Service) applyCache(ctx context.Context, recs []*kgo.Record) error {
 	if len(ids) == 0 {
 		return nil
 	}
-	// The balances come from the writer, never from this AZ's reader: an
-	// event can arrive before an asynchronous replica has applied its
-	// commit, and the version read there would be the one before, left in
-	// the cache for good when no later event touches the account (a
-	// baseline on MariaDB replicas at 50/s left 126 of 1,210 cached
-	// balances one version behind).
+	// An asynchronous replica is never read here: an event can arrive
+	// before the replica has applied its commit, and the version read there
+	// would be the one before, left in the cache for good when no later
+	// event touches the account (a baseline on MariaDB replicas at 50/s left
+	// 126 of 1,210 cached balances one version behind). A reader that shares
+	// the writer's storage (embedded) is current and keeps this catch-up
+	// work off the writer's pool, which the requests use.
 	q := "SELECT id, balance, version FROM accounts WHERE id IN (?" + strings.Repeat(", ?", len(ids)-1) + ")"
-	rows, err := s.db.QueryContext(ctx, q, ids...)
+	db := s.reader
+	if s.cfg.AsyncReader {
+		db = s.db
+	}
+	rows, err := db.QueryContext(ctx, q, ids...)
+	if err != nil && db != s.db {
+		rows, err = s.db.QueryContext(ctx, q, ids...) // this AZ's reader is down
+	}
 	if err != nil {
 		return fmt.Errorf("cache: read balances: %w", err)
 	}

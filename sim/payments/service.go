@@ -31,8 +31,12 @@ type Config struct {
 	AZ       string
 	Addr     string // listen address; "127.0.0.1:0" picks a port
 
-	MySQLAddr    string // writer (cluster) endpoint
-	ReaderAddr   string // reader endpoint in this AZ; empty uses the writer
+	MySQLAddr  string // writer (cluster) endpoint
+	ReaderAddr string // reader endpoint in this AZ; empty uses the writer
+	// AsyncReader says ReaderAddr is an asynchronous replica that can lag
+	// the writer: what must be current (the cache's balances) is then read
+	// from the writer.
+	AsyncReader  bool
 	MySQLUser    string
 	MySQLPass    string
 	MySQLDB      string

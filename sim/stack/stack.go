@@ -220,6 +220,7 @@ func (s *Stack) startApps(ctx context.Context, ep sim.Endpoints) error {
 			c := s.cfg.App
 			c.Instance, c.AZ, c.Addr = id, az, "127.0.0.1:0"
 			c.MySQLAddr, c.ReaderAddr = ep.MySQL.Addr, ep.MySQL.Readers[az]
+			c.AsyncReader = ep.MySQL.AsyncReaders
 			c.MySQLUser, c.MySQLPass, c.MySQLDB = ep.MySQL.User, ep.MySQL.Password, ep.MySQL.Database
 			c.RedisAddr = ep.Redis.Addr
 			c.KafkaBrokers = ep.Kafka.Bootstrap
