@@ -100,3 +100,24 @@ func TestWriteJSONHasContractFields(t *testing.T) {
 		}
 	}
 }
+
+func TestHostSaturatedOnly(t *testing.T) {
+	tests := []struct {
+		name string
+		r    Report
+		want bool
+	}{
+		{name: "saturated timing only", r: Report{Verdict: VerdictInconclusive, Reasons: []string{"slo p99: host saturated (host CPU 100%)"}}, want: true},
+		{name: "and a fault that did not inject", r: Report{Verdict: VerdictInconclusive, Reasons: []string{"slo p99: host saturated (x)", "fault node-kill: inject: boom"}}},
+		{name: "inconclusive without reasons", r: Report{Verdict: VerdictInconclusive}},
+		{name: "a pass", r: Report{Verdict: VerdictPass}},
+		{name: "a failure on a saturated host", r: Report{Verdict: VerdictFail, Reasons: []string{"invariant durability: lost", "slo p99: host saturated (x)"}}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := tc.r.HostSaturatedOnly(); got != tc.want {
+				t.Errorf("HostSaturatedOnly = %v, want %v", got, tc.want)
+			}
+		})
+	}
+}
