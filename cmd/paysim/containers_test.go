@@ -13,6 +13,7 @@ import (
 	"github.com/moby/moby/client"
 
 	"paysim/report"
+	"paysim/sim/containers/containerstest"
 	"paysim/sim/containers/engine"
 )
 
@@ -58,7 +59,7 @@ func (c *containerCounts) watch(ctx context.Context, eng *engine.Engine) {
 // MariaDB, Redis and Sentinel nodes while it goes, and leaves no container
 // or network labelled paysim.run behind.
 func TestRunBaselineInContainers(t *testing.T) {
-	eng := containersEngine(t)
+	eng := containerstest.Require(t)
 	ctx := context.Background()
 	before, err := eng.Leftovers(ctx, "")
 	if err != nil {

@@ -10,12 +10,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/testcontainers/testcontainers-go"
-
 	"paysim/sim"
 	"paysim/sim/containers"
+	"paysim/sim/containers/containerstest"
 	"paysim/sim/containers/engine"
-	"paysim/sim/containers/images"
 )
 
 // helperTierEnv makes the test binary, re-run as a child, start a data tier
@@ -38,33 +36,10 @@ func TestHelperDataTier(t *testing.T) {
 	select {} // until killed: nothing closes the tier
 }
 
-// containersEngine skips unless a Docker engine and the base image are here.
-func containersEngine(t *testing.T) *engine.Engine {
-	t.Helper()
-	if testing.Short() {
-		t.Skip("containers: skipped in -short mode")
-	}
-	if err := engine.Setup(); err != nil {
-		t.Fatal(err)
-	}
-	testcontainers.SkipIfProviderIsNotHealthy(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	eng, err := engine.Connect(ctx)
-	if err != nil {
-		t.Skipf("containers: no Docker engine: %v", err)
-	}
-	t.Cleanup(func() { eng.Close() })
-	if ok, err := images.Present(ctx, eng, images.BaseRef()); err != nil || !ok {
-		t.Skipf("containers: image %s is not built (%v): run `go run ./cmd/paysim images build` first", images.BaseRef(), err)
-	}
-	return eng
-}
-
 // A paysim process killed with SIGKILL cannot remove its containers;
 // `paysim down` does.
 func TestDownAfterKilledProcess(t *testing.T) {
-	eng := containersEngine(t)
+	eng := containerstest.Require(t)
 	run := engine.NewRunID(time.Now())
 	t.Cleanup(func() { _, _ = eng.Sweep(context.Background(), run) }) // whatever happens below
 

@@ -17,6 +17,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"paysim/sim"
+	"paysim/sim/containers/containerstest"
 	"paysim/sim/containers/engine"
 	"paysim/sim/containers/images"
 )
@@ -33,7 +34,7 @@ func appDB(t *testing.T, d *DataTier, addr string) *sql.DB {
 }
 
 func TestDataTier(t *testing.T) {
-	eng := requireEngine(t)
+	eng := containerstest.Require(t)
 	var steps []string
 	d := startTier(t, Options{Progress: func(step string, done, total int) {
 		steps = append(steps, fmt.Sprintf("%d/%d %s", done, total, step))
@@ -296,7 +297,7 @@ func TestDataTier(t *testing.T) {
 // A start cancelled half-way (some nodes up, others starting) returns the
 // cancellation and leaves nothing labelled with its run behind.
 func TestStartCancelledLeavesNothing(t *testing.T) {
-	eng := requireEngine(t)
+	eng := containerstest.Require(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	run := engine.NewRunID(time.Now())
@@ -322,7 +323,7 @@ func TestStartCancelledLeavesNothing(t *testing.T) {
 // A panic inside start (here from the progress callback) removes what was
 // created, then goes on panicking.
 func TestStartPanicLeavesNothing(t *testing.T) {
-	eng := requireEngine(t)
+	eng := containerstest.Require(t)
 	run := engine.NewRunID(time.Now())
 	defer func() {
 		r := recover()
@@ -364,7 +365,7 @@ func TestStartRejects(t *testing.T) {
 // A missing image is an environment error naming the command that builds
 // it; nothing is created (and nothing is pulled).
 func TestStartWithoutImage(t *testing.T) {
-	eng := requireEngine(t)
+	eng := containerstest.Require(t)
 	run := engine.NewRunID(time.Now())
 	_, err := Start(context.Background(), Options{Run: run, Topology: testTopology(), Image: "paysim-base:000000000000"})
 	if !errors.Is(err, sim.ErrEnvironment) || !errors.Is(err, images.ErrMissing) || !strings.Contains(err.Error(), "paysim images build") {

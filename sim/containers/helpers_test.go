@@ -5,43 +5,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/testcontainers/testcontainers-go"
 	tclog "github.com/testcontainers/testcontainers-go/log"
 
 	"paysim/sim"
 	"paysim/sim/containers/engine"
-	"paysim/sim/containers/images"
 )
-
-// requireEngine skips the test, saying why, when there is no Docker engine
-// or the base image is not built; otherwise it returns a connection closed
-// at the end of the test. engine.Setup runs before anything of
-// testcontainers: it reads its configuration once per process.
-func requireEngine(t *testing.T) *engine.Engine {
-	t.Helper()
-	if testing.Short() {
-		t.Skip("containers: skipped in -short mode")
-	}
-	if err := engine.Setup(); err != nil {
-		t.Fatal(err)
-	}
-	testcontainers.SkipIfProviderIsNotHealthy(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	eng, err := engine.Connect(ctx)
-	if err != nil {
-		t.Skipf("containers: no Docker engine: %v", err)
-	}
-	t.Cleanup(func() { eng.Close() })
-	ok, err := images.Present(ctx, eng, images.BaseRef())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !ok {
-		t.Skipf("containers: image %s is not built: run `go run ./cmd/paysim images build` first (.ci/run does)", images.BaseRef())
-	}
-	return eng
-}
 
 // testTopology is the default topology; small enough for one machine.
 func testTopology() sim.Topology { return sim.DefaultTopology() }

@@ -8,13 +8,14 @@ import (
 	"time"
 
 	"paysim/sim"
+	"paysim/sim/containers/containerstest"
 	"paysim/sim/containers/engine"
 )
 
 // TestStartStackWithoutImage: a missing image is an environment error that
 // names the command building it, and nothing of the run is left.
 func TestStartStackWithoutImage(t *testing.T) {
-	eng := requireEngine(t)
+	eng := containerstest.Require(t)
 	run := engine.NewRunID(time.Now())
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()

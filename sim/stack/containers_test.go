@@ -14,42 +14,17 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
-	"github.com/testcontainers/testcontainers-go"
 
 	"paysim/check"
 	"paysim/report"
 	"paysim/sim"
 	"paysim/sim/containers"
+	"paysim/sim/containers/containerstest"
 	"paysim/sim/containers/engine"
-	"paysim/sim/containers/images"
 	"paysim/sim/lb"
 	"paysim/sim/payments"
 	"paysim/sim/stack"
 )
-
-// requireContainers skips the test, saying why, without a Docker engine or
-// the base image, and returns a connection to the engine otherwise.
-func requireContainers(t *testing.T) *engine.Engine {
-	t.Helper()
-	if testing.Short() {
-		t.Skip("containers: skipped in -short mode")
-	}
-	if err := engine.Setup(); err != nil {
-		t.Fatal(err)
-	}
-	testcontainers.SkipIfProviderIsNotHealthy(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	eng, err := engine.Connect(ctx)
-	if err != nil {
-		t.Skipf("containers: no Docker engine: %v", err)
-	}
-	t.Cleanup(func() { eng.Close() })
-	if ok, err := images.Present(ctx, eng, images.BaseRef()); err != nil || !ok {
-		t.Skipf("containers: image %s is not built (%v): run `go run ./cmd/paysim images build` first (.ci/run does)", images.BaseRef(), err)
-	}
-	return eng
-}
 
 // upContainers brings a containers-mode stack up under run with 20 users
 // and 3 merchants of 10,000 yen; the test closes it.
@@ -79,7 +54,7 @@ func upContainers(t *testing.T, run string) *stack.Stack {
 // in containers, and checks the ledger on MariaDB with the checkers'
 // own loader; closing it leaves nothing of the run behind.
 func TestContainersStack(t *testing.T) {
-	eng := requireContainers(t)
+	eng := containerstest.Require(t)
 	run := engine.NewRunID(time.Now())
 	t.Cleanup(func() { _, _ = eng.Sweep(context.Background(), run) }) // whatever happens below
 	s := upContainers(t, run)
