@@ -310,6 +310,46 @@ func (r *Report) WriteJSON(dir string) error {
 	return nil
 }
 
+// SLOLatency names the latency objective, the one SLO a busy machine can
+// miss without anything being wrong with the system under test.
+const SLOLatency = "p99"
+
+// LatencyOnly says the run failed or was inconclusive only on latency:
+// no error or stop, every fault injected and healed, every invariant
+// judged and none failed, and every SLO met but p99 (missed, or not judged
+// on a saturated host). Tests use it to measure latency, never assert it,
+// on a machine shared with other tests; the catalogue's SLOs still decide.
+func (r *Report) LatencyOnly() bool {
+	if r.Verdict == VerdictPass || r.Error != "" || r.StoppedBy != "" || r.Inconclusive != "" || r.Requests.OK == 0 {
+		return false
+	}
+	for _, f := range r.Faults {
+		if f.InjectError != "" || f.HealError != "" {
+			return false
+		}
+	}
+	for _, inv := range r.Invariants {
+		switch inv.State() {
+		case StatusFail, StatusInconclusive:
+			return false
+		case StatusNotApplicable:
+			if inv.Expected {
+				return false
+			}
+		}
+	}
+	missed := false
+	for _, s := range r.SLOs {
+		if st := s.State(); st != StatusPass {
+			if s.Name != SLOLatency {
+				return false
+			}
+			missed = true
+		}
+	}
+	return missed
+}
+
 // HostSaturatedOnly says the run was judged inconclusive only because the
 // host was saturated: every reason is a timing objective missed on a busy
 // machine, and the invariants passed. CI and tests accept such a run as a

@@ -121,3 +121,33 @@ func TestHostSaturatedOnly(t *testing.T) {
 		})
 	}
 }
+
+func TestLatencyOnly(t *testing.T) {
+	ok := []Invariant{{Name: "durability", OK: true}, {Name: "unknown-outcomes", Status: StatusNotApplicable}}
+	p99 := SLO{Name: SLOLatency, Target: "200ms", Actual: 231}
+	avail := SLO{Name: "availability", Target: "99%", Actual: 0.93}
+	sat := SLO{Name: SLOLatency, Status: StatusInconclusive, Detail: "host saturated"}
+	reqs := Requests{Total: 10, OK: 10}
+	tests := []struct {
+		name string
+		r    Report
+		want bool
+	}{
+		{name: "p99 missed, all else held", r: Report{Verdict: VerdictFail, Requests: reqs, Invariants: ok, SLOs: []SLO{p99}}, want: true},
+		{name: "p99 not judged on a saturated host", r: Report{Verdict: VerdictInconclusive, Requests: reqs, Invariants: ok, SLOs: []SLO{sat}}, want: true},
+		{name: "a pass", r: Report{Verdict: VerdictPass, Requests: reqs, Invariants: ok}},
+		{name: "availability missed too", r: Report{Verdict: VerdictFail, Requests: reqs, Invariants: ok, SLOs: []SLO{p99, avail}}},
+		{name: "an invariant failed", r: Report{Verdict: VerdictFail, Requests: reqs, Invariants: []Invariant{{Name: "durability"}}, SLOs: []SLO{p99}}},
+		{name: "an expected invariant had nothing to check", r: Report{Verdict: VerdictInconclusive, Requests: reqs, Invariants: []Invariant{{Name: "durability", Status: StatusNotApplicable, Expected: true}}, SLOs: []SLO{p99}}},
+		{name: "a fault did not happen", r: Report{Verdict: VerdictFail, Requests: reqs, Invariants: ok, SLOs: []SLO{p99}, Faults: []Fault{{Kind: "node-kill", InjectError: "boom"}}}},
+		{name: "interrupted", r: Report{Verdict: VerdictFail, Error: "interrupted", Requests: reqs, Invariants: ok, SLOs: []SLO{p99}}},
+		{name: "nothing acknowledged", r: Report{Verdict: VerdictInconclusive, Requests: Requests{Total: 10}, Invariants: ok, SLOs: []SLO{p99}}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := tc.r.LatencyOnly(); got != tc.want {
+				t.Errorf("LatencyOnly = %v, want %v", got, tc.want)
+			}
+		})
+	}
+}

@@ -545,7 +545,7 @@ func judgeSLOs(s SLOs, rep *report.Report) {
 		add(report.SLO{Name: "ok_ratio", Target: pct(s.OKRatio), Actual: a, OK: scheduled > 0 && a >= s.OKRatio})
 	}
 	if s.P99 > 0 {
-		add(report.SLO{Name: "p99", Target: s.P99.String(), Actual: rep.LatencyMS.P99, OK: rep.LatencyMS.P99 <= report.MS(s.P99)})
+		add(report.SLO{Name: report.SLOLatency, Target: s.P99.String(), Actual: rep.LatencyMS.P99, OK: rep.LatencyMS.P99 <= report.MS(s.P99)})
 	}
 	if s.RTO > 0 {
 		add(judgeRTO(s.RTO, rep))

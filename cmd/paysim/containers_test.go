@@ -91,26 +91,16 @@ func TestRunBaselineInContainers(t *testing.T) {
 	if err != nil {
 		t.Fatalf("exit %d and no report.json: %v (stderr %q)", code, err, stderr.String())
 	}
-	var rep struct {
-		Mode       string   `json:"mode"`
-		Verdict    string   `json:"verdict"`
-		Reasons    []string `json:"reasons"`
-		SetupS     float64  `json:"setup_s"`
-		Requests   struct{ Total, OK int }
-		Invariants []struct {
-			Name   string `json:"name"`
-			Status string `json:"status"`
-			Detail string `json:"detail"`
-		} `json:"invariants"`
-	}
+	var rep report.Report
 	if err := json.Unmarshal(raw, &rep); err != nil {
 		t.Fatal(err)
 	}
-	t.Logf("report: mode %s verdict %s setup %.1fs requests %d ok %d", rep.Mode, rep.Verdict, rep.SetupS, rep.Requests.Total, rep.Requests.OK)
-	saturated := report.Report{Verdict: rep.Verdict, Reasons: rep.Reasons}
+	t.Logf("report: mode %s verdict %s setup %.1fs requests %d ok %d p99 %.1fms", rep.Mode, rep.Verdict, rep.SetupS, rep.Requests.Total, rep.Requests.OK, rep.LatencyMS.P99)
 	switch {
-	case code == exitInconclusive && saturated.HostSaturatedOnly():
-		t.Logf("inconclusive on a saturated host, accepted: %q", rep.Reasons)
+	case code != exitPass && rep.LatencyOnly():
+		// Latency is measured by paysim run, never asserted by a test
+		// that shares the machine with others.
+		t.Logf("latency objective missed on a shared machine, accepted: %q", rep.Reasons)
 	case code != exitPass || rep.Verdict != "pass":
 		t.Errorf("exit %d verdict %q (reasons %q), want 0 and pass; stderr %q", code, rep.Verdict, rep.Reasons, stderr.String())
 	}
@@ -122,7 +112,7 @@ func TestRunBaselineInContainers(t *testing.T) {
 	}
 	for _, inv := range rep.Invariants {
 		// A run without faults has no client timeouts to resolve.
-		if inv.Status != "pass" && !(inv.Name == "unknown-outcomes" && inv.Status == "not-applicable") {
+		if st := inv.State(); st != "pass" && !(inv.Name == "unknown-outcomes" && st == "not-applicable") {
 			t.Errorf("invariant %s: %s (%s)", inv.Name, inv.Status, inv.Detail)
 		}
 	}
