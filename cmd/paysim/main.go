@@ -45,11 +45,19 @@ func (e *exitError) Unwrap() error { return e.err }
 
 func withCode(code int, err error) error { return &exitError{code: code, err: err} }
 
-func main() {
+func main() { os.Exit(runMain(os.Args[1:])) }
+
+// runMain is main without the exit: the signals that stop paysim cancel
+// the command's context, so that every one of them tears down what was
+// started and writes what was measured. Besides Ctrl-C and SIGTERM, that is
+// SIGHUP (the terminal went away) and SIGPIPE (stdout or stderr is a pipe
+// whose reader left, as with `paysim run | head`), which would otherwise
+// kill the process at its next write with its containers still running.
+func runMain(args []string) int {
 	tuneGC()
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGPIPE)
 	defer stop()
-	os.Exit(execute(ctx, os.Args[1:], os.Stderr))
+	return execute(ctx, args, os.Stderr)
 }
 
 // tuneGC trades memory for CPU: the whole stack shares one process on few

@@ -4,8 +4,10 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -176,5 +178,64 @@ scenarios:
 			}
 			t.Fatalf("report.json faults %+v lack the inject error %q", rep.Faults, tc.wantError)
 		})
+	}
+}
+
+// helperMainEnv makes TestHelperMain run paysim's main with these
+// arguments (separated by US, 0x1f), in a child process of its own.
+const helperMainEnv = "PAYSIM_TEST_HELPER_MAIN"
+
+// TestHelperMain is not a test: it is paysim's main for a child process
+// started by a test with helperMainEnv set.
+func TestHelperMain(t *testing.T) {
+	args := os.Getenv(helperMainEnv)
+	if args == "" {
+		t.Skip("a helper process for other tests")
+	}
+	os.Exit(runMain(strings.Split(args, "\x1f")))
+}
+
+// TestReaderOfStdoutLeaves: `paysim run | head -1` must not kill paysim at
+// its next write (SIGPIPE) with its stack still up: the run is interrupted,
+// torn down and reported, exit 130.
+func TestReaderOfStdoutLeaves(t *testing.T) {
+	out := t.TempDir()
+	child := exec.Command(os.Args[0], "-test.run=^TestHelperMain$")
+	child.Env = append(os.Environ(), helperMainEnv+"="+strings.Join([]string{"run", "baseline", "--duration", "60s", "--rate", "50", "--ui", "plain", "--out", out}, "\x1f"))
+	stdout, err := child.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stderr strings.Builder
+	child.Stderr = &stderr
+	if err := child.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = child.Process.Kill() })
+	// Read until the load runs (its first per-second line), then leave.
+	sc := bufio.NewScanner(stdout)
+	for sc.Scan() && !strings.HasPrefix(sc.Text(), "t=") {
+	}
+	_ = stdout.Close()
+	done := make(chan error, 1)
+	go func() { done <- child.Wait() }()
+	select {
+	case err := <-done:
+		var ee *exec.ExitError
+		if !errors.As(err, &ee) || ee.ExitCode() != exitInterrupted {
+			t.Fatalf("child: %v, want exit %d; stderr:\n%s", err, exitInterrupted, stderr.String())
+		}
+	case <-time.After(50 * time.Second): // the load alone would last 60 s
+		t.Fatalf("paysim went on for 50 s after its reader left; stderr:\n%s", stderr.String())
+	}
+	raw, err := os.ReadFile(filepath.Join(out, "report.json"))
+	if err != nil {
+		t.Fatalf("no report after the reader left: %v", err)
+	}
+	var rep struct {
+		Interrupted bool `json:"interrupted"`
+	}
+	if err := json.Unmarshal(raw, &rep); err != nil || !rep.Interrupted {
+		t.Fatalf("report: interrupted=%v (%v), want an interrupted report", rep.Interrupted, err)
 	}
 }
