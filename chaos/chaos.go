@@ -28,8 +28,9 @@ type Fault interface {
 	Inject(ctx context.Context, c Cluster) error
 	// Heal undoes Inject; it must be safe after a partial Inject.
 	Heal(ctx context.Context, c Cluster) error
-	// Available reports whether the fault can run in a stack mode.
-	Available(mode string) bool
+	// Needs lists the abilities the fault needs beyond sim.Node's, of the
+	// target's service or of the stack; a mode lacking one cannot run it.
+	Needs() []sim.Need
 }
 
 // Entry is one scheduled fault.

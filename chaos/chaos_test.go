@@ -20,9 +20,9 @@ type recorder struct {
 	failInject     bool
 }
 
-func (r *recorder) Name() string          { return "recorder" }
-func (r *recorder) Available(string) bool { return true }
-func (r *recorder) Target() string        { return "nothing" }
+func (r *recorder) Name() string      { return "recorder" }
+func (r *recorder) Needs() []sim.Need { return nil }
+func (r *recorder) Target() string    { return "nothing" }
 func (r *recorder) Inject(context.Context, Cluster) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()

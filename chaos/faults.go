@@ -22,7 +22,7 @@ func nodesWhere(c Cluster, pick func(sim.NodeStatus) bool) []sim.Node {
 // instance in the AZ dies and stays dead until the fault heals; primaries
 // there fail over through their clusters' control planes.
 type AZPower struct {
-	embeddedOnly
+	needsNothing
 	AZ string
 }
 
@@ -48,7 +48,7 @@ func (f AZPower) Heal(ctx context.Context, c Cluster) error {
 
 // NodeKill kills one node until the fault heals.
 type NodeKill struct {
-	embeddedOnly
+	needsNothing
 	Node string
 }
 
@@ -81,8 +81,13 @@ func (f NodeKill) Heal(ctx context.Context, c Cluster) error {
 
 // NodePause makes a node accept connections and answer nothing.
 type NodePause struct {
-	embeddedOnly
-	Node string
+	Node    string
+	Service sim.Service // the node's
+}
+
+// Needs is a node that can pause.
+func (f NodePause) Needs() []sim.Need {
+	return []sim.Need{{Service: f.Service, Ability: sim.AbilityPause}}
 }
 
 // Name is the fault kind.
@@ -111,14 +116,19 @@ func (f NodePause) Heal(ctx context.Context, c Cluster) error {
 
 // Latency delays every byte from a node by Delay (toxiproxy latency toxic).
 type Latency struct {
-	embeddedOnly
-	Node   string
-	Delay  int // milliseconds, as toxiproxy takes it
-	Jitter int // milliseconds
+	Node    string
+	Service sim.Service // the node's
+	Delay   int         // milliseconds, as toxiproxy takes it
+	Jitter  int         // milliseconds
 }
 
 // Name is the fault kind.
 func (f Latency) Name() string { return "latency" }
+
+// Needs is a node with a path that takes toxics.
+func (f Latency) Needs() []sim.Need {
+	return []sim.Need{{Service: f.Service, Ability: sim.AbilityShape}}
+}
 
 // Target is the node id.
 func (f Latency) Target() string { return f.Node }

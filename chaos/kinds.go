@@ -26,18 +26,15 @@ type (
 	topologied  interface{ Topology() sim.Topology }
 )
 
-// Mode names, as the stack has them.
-const (
-	ModeEmbedded   = "embedded"
-	ModeContainers = "containers"
-)
+// needsNothing is the Needs of a fault that asks only what every sim.Node
+// can do (Kill, Restart): it runs in every mode.
+type needsNothing struct{}
 
-// embeddedOnly is the availability of a fault implemented for the embedded
-// backend only (containers mode has not landed).
-type embeddedOnly struct{}
+// Needs is nothing beyond sim.Node.
+func (needsNothing) Needs() []sim.Need { return nil }
 
-// Available reports whether the fault can run in mode.
-func (embeddedOnly) Available(mode string) bool { return mode == "" || mode == ModeEmbedded }
+// stackNeeds is a fault's need of the stack itself.
+func stackNeeds(a sim.Ability) []sim.Need { return []sim.Need{{Ability: a}} }
 
 // azs lists the cluster's AZs in topology order.
 func azs(c Cluster) []string {
@@ -77,12 +74,14 @@ func others(all []string, except []string) []string {
 // primaries are failed over by control planes elsewhere, and clients inside
 // it still reach what runs there (split brain is allowed to happen).
 type AZNetwork struct {
-	embeddedOnly
 	AZ string
 }
 
 // Name is the fault kind.
 func (f AZNetwork) Name() string { return "az-outage" }
+
+// Needs is the region network.
+func (AZNetwork) Needs() []sim.Need { return stackNeeds(sim.AbilityNetwork) }
 
 // Target is the AZ.
 func (f AZNetwork) Target() string { return f.AZ + " (network)" }
@@ -154,7 +153,6 @@ func attachAZ(ctx context.Context, c Cluster, az string) error {
 // primaries fail over to the larger side. One-way: only A→B traffic is
 // lost, which no control plane notices.
 type Partition struct {
-	embeddedOnly
 	A, B   []string
 	OneWay bool
 }
@@ -170,6 +168,9 @@ func (f Partition) Target() string {
 	}
 	return strings.Join(f.A, ",") + sep + strings.Join(f.B, ",")
 }
+
+// Needs is the region network.
+func (Partition) Needs() []sim.Need { return stackNeeds(sim.AbilityNetwork) }
 
 func (f Partition) id() string { return "partition/" + f.Target() }
 
@@ -248,7 +249,6 @@ func (s Scope) String() string {
 // Scope. On a node or an AZ it acts on every client's path to those nodes;
 // between AZs it acts on the links between the groups, both ways.
 type Impair struct {
-	embeddedOnly
 	Kind  string // latency, packet-loss or bandwidth
 	Scope Scope
 	Imp   sim.LinkImpairment
@@ -256,6 +256,9 @@ type Impair struct {
 
 // Name is the fault kind.
 func (f Impair) Name() string { return f.Kind }
+
+// Needs is the region network.
+func (Impair) Needs() []sim.Need { return stackNeeds(sim.AbilityNetwork) }
 
 // Target is the scope.
 func (f Impair) Target() string { return f.Scope.String() }
@@ -306,7 +309,7 @@ func (f Impair) Heal(_ context.Context, c Cluster) error {
 // NodeRestart kills a node and starts it again at once (a reboot): its
 // connections drop and what it had not made durable is lost.
 type NodeRestart struct {
-	embeddedOnly
+	needsNothing
 	Node string
 }
 
@@ -344,7 +347,6 @@ func primaryOf(c Cluster, svc sim.Service) (sim.Node, error) {
 // primary dies; the control plane promotes a replica after its delay; the
 // old primary comes back as a replica when the fault heals).
 type Failover struct {
-	embeddedOnly
 	Service sim.Service // mysql or redis
 	Planned bool
 	killed  *string // unplanned: the node killed, for Heal
@@ -361,6 +363,15 @@ func (f Failover) Name() string {
 		return "db-failover"
 	}
 	return "redis-failover"
+}
+
+// Needs is a switchover of the service (planned); killing its primary
+// (unplanned) needs nothing more.
+func (f Failover) Needs() []sim.Need {
+	if f.Planned {
+		return []sim.Need{{Service: f.Service, Ability: sim.AbilitySwitchover}}
+	}
+	return nil
 }
 
 // Target is the service and the variant.
@@ -401,7 +412,7 @@ func (f Failover) Heal(ctx context.Context, c Cluster) error {
 // BrokerLoss kills Kafka brokers: the named ones, or the last Count in AZ
 // order.
 type BrokerLoss struct {
-	embeddedOnly
+	needsNothing
 	Brokers []string
 	Count   int
 }
@@ -455,10 +466,13 @@ func (f BrokerLoss) Heal(ctx context.Context, c Cluster) error {
 }
 
 // LeaderMove re-elects every Kafka partition leader at once.
-type LeaderMove struct{ embeddedOnly }
+type LeaderMove struct{}
 
 // Name is the fault kind.
 func (LeaderMove) Name() string { return "kafka-leader-move" }
+
+// Needs is the stack's leader re-election.
+func (LeaderMove) Needs() []sim.Need { return stackNeeds(sim.AbilityLeaderMove) }
 
 // Target is the Kafka cluster.
 func (LeaderMove) Target() string { return "kafka" }
@@ -479,7 +493,7 @@ func (LeaderMove) Heal(context.Context, Cluster) error { return nil }
 // in-flight requests are cut mid-way. They stay down for the fault's
 // duration (the pod's restart delay) and restart when it heals.
 type AppCrash struct {
-	embeddedOnly
+	needsNothing
 	Node string // an app instance id
 	AZ   string // or every instance in this AZ
 }
@@ -527,13 +541,15 @@ func (f AppCrash) Heal(ctx context.Context, c Cluster) error {
 // fault's duration, e.g. `return("crash")` after commit (a crash between
 // commit and publish) or `sleep(2000)` before commit (a 2 s stall).
 type Failpoint struct {
-	embeddedOnly
 	Point string // full failpoint name
 	Term  string
 }
 
 // Name is the fault kind.
 func (f Failpoint) Name() string { return "failpoint" }
+
+// Needs is failpoints in the app tier.
+func (Failpoint) Needs() []sim.Need { return stackNeeds(sim.AbilityFailpoint) }
 
 // Target is the failpoint and its term.
 func (f Failpoint) Target() string { return f.Point + "=" + f.Term }
@@ -580,12 +596,14 @@ type regionLoser interface {
 // what it never received is the RPO. It does not heal: a lost region stays
 // lost for the rest of the run.
 type RegionLoss struct {
-	embeddedOnly
 	Region string
 }
 
 // Name is the fault kind.
 func (f RegionLoss) Name() string { return "region-loss" }
+
+// Needs is a DR copy the stack can promote.
+func (RegionLoss) Needs() []sim.Need { return stackNeeds(sim.AbilityRegionLoss) }
 
 // Target is the region lost.
 func (f RegionLoss) Target() string { return f.Region }

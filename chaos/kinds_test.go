@@ -213,8 +213,12 @@ func TestEveryKindHasAnObservableEffect(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if !f.Available(ModeEmbedded) {
-				t.Fatalf("%s not available in embedded mode", f.Name())
+			ab, err := stack.Abilities(stack.ModeEmbedded)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if m := ab.Missing(f.Needs()); len(m) > 0 {
+				t.Fatalf("%s cannot run in embedded mode: needs %v", f.Name(), m)
 			}
 			s := stacktest.WithTopology(t, tp)
 			testwait.For(t, 10*time.Second, "the stack to serve writes", func() bool { return fast(s, appA) && fast(s, appB) })

@@ -161,7 +161,8 @@ func Build(s Spec, topo sim.Topology, failpoints map[string]string) (Fault, erro
 		case "node-kill":
 			return NodeKill{Node: s.Target}, nil
 		case "node-pause":
-			return NodePause{Node: s.Target}, nil
+			n, _ := node(s.Target)
+			return NodePause{Node: s.Target, Service: n.Service}, nil
 		}
 		return NodeRestart{Node: s.Target}, nil
 	case "partition":
@@ -190,7 +191,8 @@ func Build(s Spec, topo sim.Topology, failpoints map[string]string) (Fault, erro
 			}
 			imp.Latency, imp.Jitter = s.Latency, s.Jitter
 			if sc.Node != "" {
-				return Latency{Node: sc.Node, Delay: int(s.Latency.Milliseconds()), Jitter: int(s.Jitter.Milliseconds())}, nil
+				n, _ := node(sc.Node)
+				return Latency{Node: sc.Node, Service: n.Service, Delay: int(s.Latency.Milliseconds()), Jitter: int(s.Jitter.Milliseconds())}, nil
 			}
 		case "packet-loss":
 			if s.Loss <= 0 || s.Loss > 1 {

@@ -59,6 +59,20 @@ type Report struct {
 	// one at the end of the load and of the checks.
 	Memory []MemoryPoint `json:"memory,omitempty"`
 	SetupS float64       `json:"setup_s"`
+	// Nodes is what each node ran: its image and the server's own version.
+	Nodes []Node `json:"nodes,omitempty"`
+}
+
+// Node is one node of the stack and what it ran.
+type Node struct {
+	ID      string `json:"id"`
+	Service string `json:"service"`
+	AZ      string `json:"az"`
+	// Image is the container's image; empty for a node in paysim's process.
+	Image string `json:"image,omitempty"`
+	// Version is the server's own: SELECT VERSION(), INFO server, or for an
+	// in-process node the library standing in for the server.
+	Version string `json:"version"`
 }
 
 // Host is how busy the machine was while the load ran. The load generator

@@ -3,6 +3,7 @@ package scenarios
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -18,6 +19,7 @@ import (
 	"paysim/loadgen"
 	"paysim/sim"
 	"paysim/sim/payments"
+	"paysim/sim/stack"
 )
 
 // The scenarios.yaml shape. These types mirror the file only; Decode turns
@@ -722,7 +724,8 @@ func (d *decoder) scenario(p string, fs fileScenario, def fileDefaults, baseTopo
 		d.errorf(p+".name", "description: missing (say what the drill shows)")
 	}
 	sc.Mode = firstNonEmpty(fs.Mode, def.Mode, sc.Mode)
-	if sc.Mode != chaos.ModeEmbedded && sc.Mode != chaos.ModeContainers {
+	modeAbilities, err := stack.Abilities(sc.Mode)
+	if err != nil {
 		d.errorf(p+".mode", "unknown mode %q (want embedded or containers)", sc.Mode)
 	}
 	if def.Seed != nil {
@@ -761,8 +764,8 @@ func (d *decoder) scenario(p string, fs fileScenario, def fileDefaults, baseTopo
 			d.errorf(fp, "%v", err)
 			continue
 		}
-		if !f.Available(sc.Mode) {
-			d.errorf(fp+".kind", "%s is not available in %s mode", ff.Kind, sc.Mode)
+		if missing := modeAbilities.Missing(f.Needs()); modeAbilities != nil && len(missing) > 0 {
+			d.errorf(fp+".kind", "%s cannot run in %s mode: it needs %s", ff.Kind, sc.Mode, needList(missing))
 		}
 		at := d.duration(fp+".at", ff.At, 0)
 		dur := d.duration(fp+".for", ff.For, 0)
@@ -787,8 +790,10 @@ func (d *decoder) scenario(p string, fs fileScenario, def fileDefaults, baseTopo
 		var se *chaos.SpecError
 		if err := nm.Validate(); errors.As(err, &se) {
 			d.errorf(np+"."+se.Field, "%s", se.Msg)
-		} else if _, _, err := nm.Schedule(uint64(sc.Seed), sc.Load.Duration, sc.Topology, fps); err != nil {
+		} else if sched, _, err := nm.Schedule(uint64(sc.Seed), sc.Load.Duration, sc.Topology, fps); err != nil {
 			d.errorf(np, "%v", err)
+		} else if bad := cannotRun(sched, modeAbilities); len(bad) > 0 {
+			d.errorf(np+".kinds", "%s cannot run in %s mode (name the kinds it can)", strings.Join(bad, ", "), sc.Mode)
 		} else {
 			sc.Nemesis = &nm
 		}
@@ -812,8 +817,8 @@ func (d *decoder) scenario(p string, fs fileScenario, def fileDefaults, baseTopo
 			d.errorf(p+".failpoints."+name, "%v", err)
 			continue
 		}
-		if !f.Available(sc.Mode) {
-			d.errorf(p+".failpoints."+name, "failpoints are not available in %s mode", sc.Mode)
+		if missing := modeAbilities.Missing(f.Needs()); modeAbilities != nil && len(missing) > 0 {
+			d.errorf(p+".failpoints."+name, "failpoints cannot run in %s mode: they need %s", sc.Mode, needList(missing))
 		}
 		if sc.Failpoints == nil {
 			sc.Failpoints = map[string]string{}
@@ -821,6 +826,26 @@ func (d *decoder) scenario(p string, fs fileScenario, def fileDefaults, baseTopo
 		sc.Failpoints[full] = term
 	}
 	return sc
+}
+
+// cannotRun lists the kinds of the entries that need what the mode lacks.
+func cannotRun(es []chaos.Entry, a sim.Abilities) []string {
+	var out []string
+	for _, e := range es {
+		if a != nil && len(a.Missing(e.Fault.Needs())) > 0 && !slices.Contains(out, e.Fault.Name()) {
+			out = append(out, e.Fault.Name())
+		}
+	}
+	return out
+}
+
+// needList is "mysql nodes: shape, the stack: network".
+func needList(ns []sim.Need) string {
+	out := make([]string, len(ns))
+	for i, n := range ns {
+		out[i] = n.String()
+	}
+	return strings.Join(out, ", ")
 }
 
 func sortedNames(m map[string]string) []string {

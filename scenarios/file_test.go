@@ -101,3 +101,46 @@ scenarios:
 		t.Fatalf("verdict %s: %+v %+v", rep.Verdict, rep.Invariants, rep.SLOs)
 	}
 }
+
+// TestCanRunIn: a mode runs a scenario only if it has every ability the
+// scenario's faults, failpoints and nemesis need.
+func TestCanRunIn(t *testing.T) {
+	cat, err := LoadFile("../scenarios.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		scenario, mode string
+		want           string // substring of the error; "" for none
+	}{
+		{"baseline", "containers", ""},
+		{"db-writer-kill", "containers", ""},
+		{"db-switchover", "containers", ""},
+		{"db-writer-pause", "containers", ""},
+		{"redis-primary-kill", "containers", ""},
+		{"app-crash", "containers", ""},
+		{"commit-fails", "containers", ""},
+		{"partition-minority", "containers", "needs the stack: network"},
+		{"db-replica-lag", "containers", "needs mysql nodes: shape"},
+		{"region-loss", "containers", "needs the stack: region-loss"},
+		{"nemesis", "containers", "cannot run in containers mode"},
+		{"nemesis", "embedded", ""},
+		{"partition-minority", "embedded", ""},
+		{"baseline", "kubernetes", `mode "kubernetes"`},
+	}
+	for _, tc := range tests {
+		t.Run(tc.scenario+"/"+tc.mode, func(t *testing.T) {
+			sc, err := cat.Find(tc.scenario)
+			if err != nil {
+				t.Fatal(err)
+			}
+			err = sc.CanRunIn(tc.mode)
+			switch {
+			case tc.want == "" && err != nil:
+				t.Fatalf("CanRunIn(%s) = %v, want nil", tc.mode, err)
+			case tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)):
+				t.Fatalf("CanRunIn(%s) = %v, want an error with %q", tc.mode, err, tc.want)
+			}
+		})
+	}
+}

@@ -118,6 +118,9 @@ func Run(ctx context.Context, sc Scenario, opt Options) (rep *report.Report, err
 	}()
 	rep.SetupS = time.Since(started).Seconds()
 	fmt.Fprintf(events, "stack up in %.2fs: %d nodes, API %s\n", rep.SetupS, len(st.Nodes()), st.Endpoints().API.URL)
+	for _, n := range st.Describe(ctx) {
+		rep.Nodes = append(rep.Nodes, report.Node{ID: n.ID, Service: string(n.Service), AZ: n.AZ, Image: n.Image, Version: n.Version})
+	}
 
 	hf, err := os.Create(filepath.Join(opt.Out, "history.jsonl"))
 	if err != nil {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"slices"
+	"strings"
 	"time"
 
 	vegeta "github.com/tsenart/vegeta/v12/lib"
@@ -16,6 +17,7 @@ import (
 	"paysim/loadgen"
 	"paysim/sim"
 	"paysim/sim/payments"
+	"paysim/sim/stack"
 )
 
 // Scenario is one runnable drill.
@@ -136,4 +138,32 @@ func Find(all []Scenario, name string) (Scenario, error) {
 		names[i] = s.Name
 	}
 	return Scenario{}, fmt.Errorf("unknown scenario %q (have %v)", name, names)
+}
+
+// CanRunIn says why the scenario cannot run in mode, or nil: a fault, a
+// failpoint or a kind its nemesis would schedule needs an ability the mode
+// lacks (--mode changes a validated scenario's mode).
+func (sc Scenario) CanRunIn(mode string) error {
+	ab, err := stack.Abilities(mode)
+	if err != nil {
+		return err
+	}
+	for _, e := range sc.Faults {
+		if m := ab.Missing(e.Fault.Needs()); len(m) > 0 {
+			return fmt.Errorf("the %s fault on %s cannot run in %s mode: it needs %s", e.Fault.Name(), e.Fault.Target(), mode, needList(m))
+		}
+	}
+	if len(sc.Failpoints) > 0 && !ab.Has(sim.Need{Ability: sim.AbilityFailpoint}) {
+		return fmt.Errorf("failpoints cannot run in %s mode", mode)
+	}
+	if sc.Nemesis != nil {
+		sched, _, err := sc.Nemesis.Schedule(uint64(sc.Seed), sc.Load.Duration, sc.Topology, payments.FailpointNames())
+		if err != nil {
+			return err
+		}
+		if bad := cannotRun(sched, ab); len(bad) > 0 {
+			return fmt.Errorf("its nemesis schedules %s, which cannot run in %s mode", strings.Join(bad, ", "), mode)
+		}
+	}
+	return nil
 }

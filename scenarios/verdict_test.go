@@ -15,6 +15,7 @@ import (
 	"paysim/internal/hoststat"
 	"paysim/loadgen"
 	"paysim/report"
+	"paysim/sim"
 	"paysim/sim/payments"
 )
 
@@ -26,9 +27,9 @@ type brokenFault struct {
 	heals                *atomic.Int32
 }
 
-func (f brokenFault) Name() string          { return f.name }
-func (f brokenFault) Target() string        { return "nothing" }
-func (f brokenFault) Available(string) bool { return true }
+func (f brokenFault) Name() string      { return f.name }
+func (f brokenFault) Target() string    { return "nothing" }
+func (f brokenFault) Needs() []sim.Need { return nil }
 func (f brokenFault) Inject(context.Context, chaos.Cluster) error {
 	switch {
 	case f.injectPanic:

@@ -198,3 +198,18 @@ type Network interface {
 	// Restore removes fault id.
 	Restore(id string)
 }
+
+// NodeInfo is what a node runs: the image of its container (empty for a
+// node in paysim's process) and the server's own version string.
+type NodeInfo struct {
+	ID      string
+	Service Service
+	AZ      string
+	Image   string
+	Version string
+}
+
+// Describer is a backend that can say what its nodes run.
+type Describer interface {
+	Describe(ctx context.Context) []NodeInfo
+}

@@ -107,6 +107,25 @@ func TestRunBaselineInContainers(t *testing.T) {
 	if rep.Mode != "containers" {
 		t.Errorf(`report.json "mode": %q, want "containers"`, rep.Mode)
 	}
+	// Each node says what it ran: the real servers their image and version.
+	ran := map[string]int{}
+	for _, n := range rep.Nodes {
+		switch {
+		case n.Service == "mysql" && n.Image != "" && strings.Contains(n.Version, "MariaDB"):
+			ran["mariadb"]++
+		case n.Service == "redis" && n.Image != "" && strings.HasPrefix(n.Version, "redis 7."):
+			ran["redis"]++
+		case n.Service == "redis" && n.Image != "" && strings.HasPrefix(n.Version, "redis-sentinel 7."):
+			ran["sentinel"]++
+		case n.Image == "" && n.Version != "":
+			ran["in-process"]++
+		default:
+			t.Errorf("report.json node %+v: no image or version", n)
+		}
+	}
+	if ran["mariadb"] != 3 || ran["redis"] != 2 || ran["sentinel"] != 3 || ran["in-process"] == 0 {
+		t.Errorf("report.json nodes ran %v, want 3 MariaDB, 2 Redis, 3 Sentinel and the in-process rest", ran)
+	}
 	if len(rep.Invariants) == 0 || rep.Requests.OK == 0 {
 		t.Errorf("%d invariants judged over %d acknowledged requests: nothing was proved", len(rep.Invariants), rep.Requests.OK)
 	}

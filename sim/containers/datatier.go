@@ -32,6 +32,7 @@ import (
 
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/client"
+	"github.com/redis/go-redis/v9"
 	"github.com/testcontainers/testcontainers-go"
 	tclog "github.com/testcontainers/testcontainers-go/log"
 	tcnetwork "github.com/testcontainers/testcontainers-go/network"
@@ -610,4 +611,58 @@ func (d *DataTier) String() string {
 		parts = append(parts, fmt.Sprintf("%s=%s", n.id, n.addr))
 	}
 	return fmt.Sprintf("run %s: %s", d.run, strings.Join(parts, " "))
+}
+
+// Describe asks every container what it runs: MariaDB's SELECT VERSION(),
+// Redis' and Sentinel's INFO server (redis_version). A node that does not
+// answer within a second says why in its version.
+func (d *DataTier) Describe(ctx context.Context) []sim.NodeInfo {
+	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	defer cancel()
+	nodes := d.Nodes()
+	out := make([]sim.NodeInfo, len(nodes))
+	var wg sync.WaitGroup
+	for i, n := range nodes {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			v, err := serverVersion(ctx, n)
+			if err != nil {
+				v = "unknown: " + err.Error()
+			}
+			out[i] = sim.NodeInfo{ID: n.ID(), Service: n.Service(), AZ: n.AZ(), Image: d.image, Version: v}
+		}()
+	}
+	wg.Wait()
+	return out
+}
+
+// serverVersion is the node's server's own version string.
+func serverVersion(ctx context.Context, n *Node) (string, error) {
+	if n.Service() == sim.ServiceMySQL {
+		db, err := openDB(dsn(adminUser, adminPass, n.Addr(), "", time.Second))
+		if err != nil {
+			return "", err
+		}
+		defer db.Close()
+		var v string
+		err = db.QueryRowContext(ctx, "SELECT VERSION()").Scan(&v)
+		return v, err
+	}
+	c := redis.NewClient(&redis.Options{Addr: n.Addr(), DialTimeout: time.Second, ReadTimeout: time.Second, MaxRetries: -1})
+	defer c.Close()
+	info, err := c.Info(ctx, "server").Result()
+	if err != nil {
+		return "", err
+	}
+	for _, line := range strings.Split(info, "\n") {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(line), "redis_version:"); ok {
+			mode := "redis"
+			if n.Status().Role == RoleSentinel {
+				mode = "redis-sentinel"
+			}
+			return mode + " " + v, nil
+		}
+	}
+	return "", errors.New("INFO server has no redis_version")
 }

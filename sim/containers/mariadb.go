@@ -48,6 +48,13 @@ func mariadbScript(serverID int, readOnly bool) string {
 		"--binlog-format=ROW", "--log-slave-updates", "--gtid-strict-mode=ON",
 		fmt.Sprintf("--slave-net-timeout=%d", int(SlaveNetTimeout/time.Second)),
 		"--read-only=" + ro,
+		// Semi-sync after the binary log sync: a commit is acknowledged only
+		// once a replica has it, so promoting the most advanced replica
+		// loses no acknowledged write. With no replica connected nothing
+		// waits; one that is silent for 2 s turns it off until it catches up.
+		"--rpl-semi-sync-master-enabled=ON", "--rpl-semi-sync-slave-enabled=ON",
+		"--rpl-semi-sync-master-wait-point=AFTER_SYNC", "--rpl-semi-sync-master-timeout=2000",
+		"--rpl-semi-sync-master-wait-no-slave=OFF",
 		"--init-file=" + mysqlInitPath,
 		"--character-set-server=utf8mb4", "--collation-server=utf8mb4_general_ci",
 		"--performance-schema=OFF", "--innodb-buffer-pool-size=64M", "--max-connections=512",
@@ -165,6 +172,7 @@ func mysqlRequest(script, initSQL string, ready wait.Strategy) []testcontainers.
 			Reader: strings.NewReader(initSQL), ContainerFilePath: mysqlInitPath, FileMode: 0o644,
 		}),
 		testcontainers.WithWaitStrategy(ready),
+		dataVolume("/var/lib/mysql"),
 	}
 }
 

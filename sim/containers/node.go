@@ -8,6 +8,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/api/types/mount"
 	"github.com/moby/moby/api/types/network"
 	"github.com/moby/moby/client"
 	"github.com/testcontainers/testcontainers-go"
@@ -205,4 +207,16 @@ func waitState(ctx context.Context, ctr *testcontainers.DockerContainer, cond fu
 // nodeLabels are the Docker labels of a node's container.
 func nodeLabels(run, id string, svc sim.Service, az string, role sim.Role) (map[string]string, error) {
 	return engine.Labels{Run: run, AZ: az, Service: string(svc), Role: string(role), Node: id}.Map()
+}
+
+// dataVolume puts dir on an anonymous Docker volume of the container's own:
+// the engine's storage here is fuse-overlayfs, where every write and fsync
+// of a database's files crosses into a user-space daemon (MariaDB's commits
+// spent more CPU there than in the server). A volume is the host's file
+// system; it outlives a kill and restart of the container, like its
+// writable layer, and goes with the container (removed with its volumes).
+func dataVolume(dir string) testcontainers.ContainerCustomizer {
+	return testcontainers.WithHostConfigModifier(func(hc *container.HostConfig) {
+		hc.Mounts = append(hc.Mounts, mount.Mount{Type: mount.TypeVolume, Target: dir})
+	})
 }

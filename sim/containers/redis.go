@@ -102,6 +102,7 @@ func redisRequest(script string, ready wait.Strategy) []testcontainers.Container
 		testcontainers.WithEntrypoint("sh", "-c", script),
 		testcontainers.WithCmd("paysim-redis"),
 		testcontainers.WithWaitStrategy(ready),
+		dataVolume("/var/lib/paysim-redis"),
 	}
 }
 

@@ -46,8 +46,8 @@ type StackOptions struct {
 // writer and one reader per replica AZ for MySQL, the primary and the
 // reader for Redis. Their addresses outlive a change of primary, as in
 // embedded mode: the Redis endpoints follow Sentinel's failovers by
-// themselves, the MySQL writer moves with PointWriter (the control plane
-// that promotes a MariaDB replica comes in a later slice).
+// themselves, the MySQL writer follows the control plane (mysqlControl),
+// which promotes a MariaDB replica when the writer is lost.
 //
 // Every container node is in the registry with its AZ and role and among
 // Nodes, so node faults (kill, restart, pause, isolate) reach the real
@@ -65,7 +65,11 @@ type Stack struct {
 	redisWriter *netproxy.Proxy
 	redisReader *netproxy.Proxy
 
-	// stopFollow ends followSentinel; following waits for it.
+	// mysqlCtl promotes a MariaDB replica when the writer is lost.
+	mysqlCtl *mysqlControl
+
+	// stopFollow ends followSentinel and the MySQL control plane; following
+	// waits for them.
 	stopFollow context.CancelFunc
 	following  sync.WaitGroup
 
@@ -111,10 +115,15 @@ func StartStack(ctx context.Context, topo sim.Topology, opt StackOptions) (_ *St
 	}
 	fctx, stop := context.WithCancel(context.Background())
 	s.stopFollow = stop
-	s.following.Add(1)
+	s.mysqlCtl = newMySQLControl(s, topo.MySQL.FailoverAfter)
+	s.following.Add(2)
 	go func() {
 		defer s.following.Done()
 		s.followSentinel(fctx)
+	}()
+	go func() {
+		defer s.following.Done()
+		s.mysqlCtl.run(fctx)
 	}()
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("start: %w", err)
@@ -150,9 +159,9 @@ func (s *Stack) startEndpoints() error {
 }
 
 // PointWriter moves the MySQL writer endpoint to the MariaDB node with id,
-// the step a failover control plane takes once it has promoted a replica:
+// the step the control plane takes once it has promoted a replica:
 // clients' connections drop, and new ones reach that node on the same
-// address. (The control plane itself comes in a later slice.)
+// address.
 func (s *Stack) PointWriter(id string) error {
 	n, ok := s.tier.Node(id)
 	if !ok || n.Service() != sim.ServiceMySQL {
@@ -160,6 +169,57 @@ func (s *Stack) PointWriter(id string) error {
 	}
 	if err := s.writer.SetUpstream(n.Addr()); err != nil {
 		return fmt.Errorf("point writer: %w", err)
+	}
+	return nil
+}
+
+// Switchover is a planned change of primary: for MySQL the control plane
+// fences the writer, waits until the most advanced replica has applied all
+// it wrote and promotes it; for Redis, SENTINEL FAILOVER (Sentinel's own),
+// and it returns once the endpoint follows the new primary.
+func (s *Stack) Switchover(ctx context.Context, svc sim.Service) error {
+	switch svc {
+	case sim.ServiceMySQL:
+		return s.mysqlCtl.switchover(ctx)
+	case sim.ServiceRedis:
+		return s.redisSwitchover(ctx)
+	}
+	return fmt.Errorf("switchover: %s has no primary", svc)
+}
+
+// MySQLEvents is what the MariaDB control plane did (promotions, fencing,
+// failures), oldest first.
+func (s *Stack) MySQLEvents() []string { return s.mysqlCtl.Events() }
+
+// redisSwitchover asks a Sentinel to fail the primary over and waits until
+// the endpoint has followed.
+func (s *Stack) redisSwitchover(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+	defer cancel()
+	before := s.redisWriter.Upstream()
+	var errs []error
+	asked := false
+	for _, addr := range s.tier.SentinelAddrs() {
+		c := redis.NewSentinelClient(&redis.Options{Addr: addr, DialTimeout: time.Second, ReadTimeout: 2 * time.Second})
+		err := c.Failover(ctx, MasterName).Err()
+		_ = c.Close()
+		if err == nil {
+			asked = true
+			break
+		}
+		errs = append(errs, fmt.Errorf("%s: %w", addr, err))
+	}
+	if !asked {
+		return fmt.Errorf("redis switchover: %w", errors.Join(errs...))
+	}
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	for s.redisWriter.Upstream() == before {
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("redis switchover: the Sentinels named no new primary: %w", ctx.Err())
+		case <-tick.C:
+		}
 	}
 	return nil
 }
@@ -328,4 +388,30 @@ func (s *Stack) Close() error {
 		s.closeErr = errors.Join(errs...)
 	})
 	return s.closeErr
+}
+
+// Abilities is what the containers backend's stack and nodes can do to be
+// broken: MariaDB and Redis containers pause (docker pause) and isolate
+// (docker network disconnect) and switch primaries over (the control plane,
+// Sentinel); the in-process Kafka and search nodes keep the embedded
+// abilities, Kafka leaders move. No link between AZs can be impaired yet,
+// and no node path takes toxics: those faults are refused.
+func Abilities() sim.Abilities {
+	emb := embedded.Abilities()
+	ctr := []sim.Ability{sim.AbilityPause, sim.AbilityIsolate, sim.AbilitySwitchover}
+	return sim.Abilities{
+		sim.ServiceMySQL: ctr, sim.ServiceRedis: ctr,
+		sim.ServiceKafka: emb[sim.ServiceKafka], sim.ServiceSearch: emb[sim.ServiceSearch],
+		"": {sim.AbilityLeaderMove},
+	}
+}
+
+// Describe says what every node runs: the containers' image and server
+// versions, then the in-process Kafka and search nodes.
+func (s *Stack) Describe(ctx context.Context) []sim.NodeInfo {
+	out := s.tier.Describe(ctx)
+	if s.side != nil {
+		out = append(out, s.side.Describe(ctx)...)
+	}
+	return out
 }

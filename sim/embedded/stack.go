@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"slices"
 	"sort"
 
@@ -269,4 +270,50 @@ func (s *Stack) Close() error {
 	err := s.owned.remove()
 	s.owned = stateDirs{}
 	return err
+}
+
+// Abilities is what the embedded backend's stack and nodes can do to be
+// broken: every node sits behind a toxiproxy-style proxy (pause, isolate,
+// toxics), the region's links between AZs can be impaired, primaries switch
+// over, Kafka leaders move, and a DR copy is promoted when the region is
+// lost (given topology.dr).
+func Abilities() sim.Abilities {
+	node := []sim.Ability{sim.AbilityPause, sim.AbilityIsolate, sim.AbilityShape}
+	return sim.Abilities{
+		sim.ServiceMySQL: append(node[:len(node):len(node)], sim.AbilitySwitchover),
+		sim.ServiceRedis: append(node[:len(node):len(node)], sim.AbilitySwitchover),
+		sim.ServiceKafka: node, sim.ServiceSearch: node,
+		"": {sim.AbilityNetwork, sim.AbilityLeaderMove, sim.AbilityRegionLoss},
+	}
+}
+
+// Describe says what every node runs: all are in paysim's process (no
+// image), each a library standing in for the real server, named with the
+// module version compiled in.
+func (s *Stack) Describe(context.Context) []sim.NodeInfo {
+	impl := map[sim.Service]string{
+		sim.ServiceMySQL:  "paysim mysqlwire: " + moduleVersion("github.com/go-mysql-org/go-mysql") + " over " + moduleVersion("modernc.org/sqlite"),
+		sim.ServiceRedis:  "paysim redisnode: " + moduleVersion("github.com/alicebob/miniredis/v2"),
+		sim.ServiceKafka:  "paysim kafka: " + moduleVersion("github.com/twmb/franz-go/pkg/kfake"),
+		sim.ServiceSearch: "paysim search: " + moduleVersion("github.com/blevesearch/bleve/v2"),
+	}
+	var out []sim.NodeInfo
+	for _, n := range s.Nodes() {
+		st := n.Status()
+		out = append(out, sim.NodeInfo{ID: st.ID, Service: st.Service, AZ: st.AZ, Version: impl[st.Service]})
+	}
+	return out
+}
+
+// moduleVersion is "path version" as compiled into this binary (path
+// alone when the build has no module information, as in some tests).
+func moduleVersion(path string) string {
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		for _, m := range bi.Deps {
+			if m.Path == path {
+				return path + " " + m.Version
+			}
+		}
+	}
+	return path
 }

@@ -62,6 +62,10 @@ func TestContainersStack(t *testing.T) {
 	topo := s.Topology()
 	ep := s.Endpoints()
 
+	t.Run("the abilities containers mode declares are real", func(t *testing.T) {
+		requireAbilitiesReal(t, s, stack.ModeContainers)
+	})
+
 	t.Run("registry lists every node with its AZ and role", func(t *testing.T) {
 		got := map[string]string{}
 		for _, n := range s.Registry().Snapshot() {

@@ -29,6 +29,24 @@ const (
 	ModeContainers = "containers"
 )
 
+// Abilities is what a mode can do to be broken (see sim.Ability): its
+// backend's, and the app tier's, which runs in-process in every mode behind
+// proxies (pause, isolate, toxics) and takes failpoint terms.
+func Abilities(mode string) (sim.Abilities, error) {
+	var a sim.Abilities
+	switch mode {
+	case "", ModeEmbedded:
+		a = embedded.Abilities()
+	case ModeContainers:
+		a = containers.Abilities()
+	default:
+		return nil, fmt.Errorf("mode %q: want %s or %s", mode, ModeEmbedded, ModeContainers)
+	}
+	a[sim.ServiceApp] = []sim.Ability{sim.AbilityPause, sim.AbilityIsolate, sim.AbilityShape}
+	a[""] = append(a[""], sim.AbilityFailpoint)
+	return a, nil
+}
+
 // ErrEnvironment marks a failure of the environment (e.g. no Docker engine).
 // It is sim.ErrEnvironment, so that the backends below stack can wrap it.
 var ErrEnvironment = sim.ErrEnvironment
@@ -405,6 +423,22 @@ func (s *Stack) Balancer() *lb.Balancer { return s.lb }
 
 // Failpoints is the run's failpoint registry.
 func (s *Stack) Failpoints() *failpoint.Failpoints { return s.cfg.Failpoints }
+
+// Describe says what every node runs (sim.NodeInfo): the backend's nodes,
+// as it tells, then the payment API instances, paysim's own code in this
+// process. Sorted by ID.
+func (s *Stack) Describe(ctx context.Context) []sim.NodeInfo {
+	var out []sim.NodeInfo
+	if d, ok := s.backend.(sim.Describer); ok {
+		out = d.Describe(ctx)
+	}
+	for _, a := range s.apps {
+		st := a.Status()
+		out = append(out, sim.NodeInfo{ID: st.ID, Service: st.Service, AZ: st.AZ, Version: "paysim payments API (in-process)"})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
+	return out
+}
 
 // Nodes returns every node (infrastructure and app), sorted by ID.
 func (s *Stack) Nodes() []sim.Node {

@@ -1,0 +1,208 @@
+package containers
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"paysim/sim"
+	"paysim/sim/containers/containerstest"
+	"paysim/sim/containers/engine"
+)
+
+func TestGtidSeq(t *testing.T) {
+	tests := []struct {
+		pos  string
+		want uint64
+	}{
+		{"0-1-1234", 1234},
+		{"0-1-10,1-2-5", 10},
+		{"0-1-10, 1-2-50", 50},
+		{"", 0},
+		{"garbage", 0},
+		{"0-1-x", 0},
+	}
+	for _, tc := range tests {
+		if got := gtidSeq(tc.pos); got != tc.want {
+			t.Errorf("gtidSeq(%q) = %d, want %d", tc.pos, got, tc.want)
+		}
+	}
+}
+
+// TestMySQLControlPlane: on real MariaDB, a planned switchover and an
+// unplanned loss of the writer each move the writer endpoint to a replica
+// that has every acknowledged row; the old writer, once back, is fenced
+// (read-only) and replicates from the new one; the registry's roles follow.
+func TestMySQLControlPlane(t *testing.T) {
+	eng := containerstest.Require(t)
+	topo := testTopology()
+	topo.MySQL.FailoverAfter = 2 * time.Second
+	run := engine.NewRunID(time.Now())
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	defer cancel()
+	s, err := StartStack(ctx, topo, StackOptions{Run: run, Dir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := s.Close(); err != nil {
+			t.Errorf("close: %v", err)
+		}
+		requireNothingLeft(t, eng, run)
+		t.Logf("control plane: %s", strings.Join(s.MySQLEvents(), "; "))
+	})
+	ep := s.Endpoints().MySQL
+	writer, err := openDB(dsn(ep.User, ep.Password, ep.Addr, ep.Database, 2*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = writer.Close() })
+	writer.SetConnMaxLifetime(0)
+	if _, err := writer.ExecContext(ctx, "CREATE TABLE acked (id INT PRIMARY KEY)"); err != nil {
+		t.Fatal(err)
+	}
+	acked := 0
+	insert := func(n int) {
+		t.Helper()
+		for range n {
+			if _, err := writer.ExecContext(ctx, "INSERT INTO acked VALUES (?)", acked+1); err != nil {
+				t.Fatalf("insert %d: %v", acked+1, err)
+			}
+			acked++
+		}
+	}
+	primary := func() string {
+		for _, st := range s.Registry().ByService(sim.ServiceMySQL) {
+			if st.Service == sim.ServiceMySQL && st.Role == sim.RolePrimary {
+				return st.ID
+			}
+		}
+		return ""
+	}
+	// requireAll: the node has every acknowledged row.
+	requireAll := func(id string) {
+		t.Helper()
+		n, _ := s.tier.Node(id)
+		db, err := openDB(dsn(adminUser, adminPass, n.Addr(), ep.Database, 2*time.Second))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer db.Close()
+		waitFor(t, 20*time.Second, id+" has every acknowledged row", func(ctx context.Context) (bool, error) {
+			var got int
+			err := db.QueryRowContext(ctx, "SELECT COUNT(*) FROM acked").Scan(&got)
+			return err == nil && got == acked, err
+		})
+	}
+	// requireFenced: the node is read-only and replicates from the writer.
+	requireFenced := func(id string) {
+		t.Helper()
+		n, _ := s.tier.Node(id)
+		waitFor(t, 30*time.Second, id+" fenced and replicating from "+primary(), func(ctx context.Context) (bool, error) {
+			db, err := openDB(dsn(adminUser, adminPass, n.Addr(), "", time.Second))
+			if err != nil {
+				return false, err
+			}
+			defer db.Close()
+			var ro int
+			if err := db.QueryRowContext(ctx, "SELECT @@read_only").Scan(&ro); err != nil {
+				return false, err
+			}
+			st, err := slaveStatus(ctx, db)
+			return ro == 1 && st["Master_Host"] == primary() && st["Slave_IO_Running"] == "Yes" && st["Slave_SQL_Running"] == "Yes", err
+		})
+	}
+	first := primary()
+	insert(50)
+	t.Run("commits wait for a replica (semi-sync)", func(t *testing.T) {
+		n, _ := s.tier.Node(first)
+		db, err := openDB(dsn(adminUser, adminPass, n.Addr(), "", 2*time.Second))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer db.Close()
+		var name string
+		var yes int
+		if err := db.QueryRowContext(ctx, "SHOW GLOBAL STATUS LIKE 'Rpl_semi_sync_master_yes_tx'").Scan(&name, &yes); err != nil {
+			t.Fatal(err)
+		}
+		if yes < 50 {
+			t.Fatalf("%s = %d after 50 inserts: commits were acknowledged before a replica had them", name, yes)
+		}
+	})
+
+	t.Run("planned switchover", func(t *testing.T) {
+		start := time.Now()
+		if err := s.Switchover(ctx, sim.ServiceMySQL); err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("switchover took %v", time.Since(start).Round(time.Millisecond))
+		if p := primary(); p == first || p == "" {
+			t.Fatalf("primary after switchover: %q (was %q)", p, first)
+		}
+		insert(50) // the writer endpoint reaches the new primary
+		requireAll(primary())
+		requireFenced(first)
+		requireAll(first)
+	})
+
+	t.Run("unplanned: the writer dies", func(t *testing.T) {
+		old := primary()
+		n, _ := s.tier.Node(old)
+		insert(20)
+		killed := time.Now() // before: the process dies before Kill returns
+		if err := n.Kill(ctx); err != nil {
+			t.Fatal(err)
+		}
+		var took time.Duration
+		for {
+			if _, err := writer.ExecContext(ctx, "INSERT INTO acked VALUES (?)", acked+1); err == nil {
+				acked++
+				took = time.Since(killed)
+				break
+			}
+			if time.Since(killed) > topo.MySQL.FailoverAfter+30*time.Second {
+				t.Fatalf("no write succeeded %v after the writer died; control plane: %v", time.Since(killed), s.MySQLEvents())
+			}
+			select {
+			case <-ctx.Done():
+				t.Fatal(ctx.Err())
+			case <-time.After(50 * time.Millisecond):
+			}
+		}
+		t.Logf("writes back %v after the writer died (failover_after %v)", took.Round(time.Millisecond), topo.MySQL.FailoverAfter)
+		if took < topo.MySQL.FailoverAfter {
+			t.Errorf("writes came back after %v, before failover_after %v: nothing was lost", took, topo.MySQL.FailoverAfter)
+		}
+		if p := primary(); p == old || p == "" {
+			t.Fatalf("primary after failover: %q (was %q)", p, old)
+		}
+		requireAll(primary())
+		if err := n.Restart(ctx); err != nil {
+			t.Fatal(err)
+		}
+		requireFenced(old)
+		insert(10)
+		requireAll(old)
+	})
+}
+
+// TestControlEventsBounded: a failure repeated every round is noted once,
+// and the memory of events stays bounded.
+func TestControlEventsBounded(t *testing.T) {
+	c := &mysqlControl{}
+	for range 3 {
+		c.note("failover failed (will retry): %v", "no replica")
+	}
+	if len(c.events) != 1 {
+		t.Fatalf("%d events for one repeated failure, want 1: %v", len(c.events), c.events)
+	}
+	for i := range 2 * maxEvents {
+		c.note("event %d", i)
+	}
+	if len(c.events) != maxEvents || !strings.HasSuffix(c.events[maxEvents-1], fmt.Sprintf("event %d", 2*maxEvents-1)) {
+		t.Fatalf("%d events, last %q: want the newest %d", len(c.events), c.events[len(c.events)-1], maxEvents)
+	}
+}
