@@ -49,15 +49,35 @@ func main() { os.Exit(runMain(os.Args[1:])) }
 
 // runMain is main without the exit: the signals that stop paysim cancel
 // the command's context, so that every one of them tears down what was
-// started and writes what was measured. Besides Ctrl-C and SIGTERM, that is
-// SIGHUP (the terminal went away) and SIGPIPE (stdout or stderr is a pipe
-// whose reader left, as with `paysim run | head`), which would otherwise
-// kill the process at its next write with its containers still running.
+// started and writes what was measured: Ctrl-C, SIGTERM and SIGHUP (the
+// terminal went away). A reader that leaves stdout (`paysim run | head`)
+// does the same: SIGPIPE is ignored, so that the write fails with EPIPE
+// instead of killing the process with its containers still running, and
+// that failed write cancels the run. (Notify for SIGPIPE would not do: it
+// also fires for every write to a peer's closed socket, which faults cause
+// all the time.)
 func runMain(args []string) int {
 	tuneGC()
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGPIPE)
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
 	defer stop()
-	return execute(ctx, args, os.Stderr)
+	signal.Ignore(syscall.SIGPIPE)
+	ctx, gone := context.WithCancel(ctx)
+	defer gone()
+	return executeIO(ctx, args, stdoutWatch{w: os.Stdout, gone: gone}, os.Stderr)
+}
+
+// stdoutWatch cancels the run when its reader has left (EPIPE).
+type stdoutWatch struct {
+	w    io.Writer
+	gone context.CancelFunc
+}
+
+func (s stdoutWatch) Write(p []byte) (int, error) {
+	n, err := s.w.Write(p)
+	if errors.Is(err, syscall.EPIPE) {
+		s.gone()
+	}
+	return n, err
 }
 
 // tuneGC trades memory for CPU: the whole stack shares one process on few
@@ -79,8 +99,17 @@ func tuneGC() {
 
 // execute runs the CLI and maps errors to exit codes.
 func execute(ctx context.Context, args []string, stderr io.Writer) int {
+	return executeIO(ctx, args, nil, stderr)
+}
+
+// executeIO is execute with the commands' output going to stdout (nil:
+// os.Stdout).
+func executeIO(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	root, flush := newRoot()
 	root.SetArgs(args)
+	if stdout != nil {
+		root.SetOut(stdout)
+	}
 	err := root.ExecuteContext(ctx)
 	flush()
 	if err == nil {
