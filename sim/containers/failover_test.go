@@ -35,6 +35,7 @@ func TestGtidSeq(t *testing.T) {
 // unplanned loss of the writer each move the writer endpoint to a replica
 // that has every acknowledged row; the old writer, once back, is fenced
 // (read-only) and replicates from the new one; the registry's roles follow.
+// A planned Redis switchover (SENTINEL FAILOVER) moves the Redis endpoint.
 func TestMySQLControlPlane(t *testing.T) {
 	eng := containerstest.Require(t)
 	topo := testTopology()
@@ -146,6 +147,30 @@ func TestMySQLControlPlane(t *testing.T) {
 		requireAll(primary())
 		requireFenced(first)
 		requireAll(first)
+	})
+
+	t.Run("redis planned switchover", func(t *testing.T) {
+		redisPrimary := func() string {
+			for _, st := range s.Registry().ByService(sim.ServiceRedis) {
+				if st.Role == sim.RolePrimary {
+					return st.ID
+				}
+			}
+			return ""
+		}
+		before, upstream := redisPrimary(), s.redisWriter.Upstream()
+		start := time.Now()
+		if err := s.Switchover(ctx, sim.ServiceRedis); err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("redis switchover took %v", time.Since(start).Round(time.Millisecond))
+		if s.redisWriter.Upstream() == upstream {
+			t.Fatalf("the Redis endpoint still points at %s", upstream)
+		}
+		waitFor(t, 5*time.Second, "the registry to name the new Redis primary", func(context.Context) (bool, error) {
+			p := redisPrimary()
+			return p != "" && p != before, nil
+		})
 	})
 
 	t.Run("unplanned: the writer dies", func(t *testing.T) {
