@@ -45,7 +45,9 @@ type selftestRun struct {
 
 // Outcomes of a clean run: it passed, an invariant or SLO failed, or it
 // could not be judged (a saturated host, nothing to check, a fault that did
-// not inject). Only a pass counts as passed; a failure fails the selftest.
+// not inject, or only its p99 missed with every invariant held: the checks
+// raised no false alarm). Only a pass counts as passed; a failure fails the
+// selftest.
 const (
 	cleanPassed       = "passed"
 	cleanFailed       = "failed"
@@ -68,6 +70,11 @@ func judgeClean(r selftestRun) (outcome, why string) {
 	}
 	if r.rep.Verdict == report.VerdictInconclusive {
 		return cleanInconclusive, why
+	}
+	if r.rep.LatencyOnly() {
+		// Every invariant held: the checks raised no false alarm, but the
+		// run missed its latency objective, so it is no clean pass either.
+		return cleanInconclusive, "latency only, no false alarm: " + why
 	}
 	return cleanFailed, why
 }
