@@ -41,7 +41,7 @@ func TestJudgeClean(t *testing.T) {
 			cleanInconclusive, "latency only, no false alarm: slo p99"},
 		{"p99 and availability missed fails", selftestRun{scenario: "redelivery", rep: &report.Report{Verdict: report.VerdictFail,
 			Requests: report.Requests{Total: 10, OK: 10}, Invariants: []report.Invariant{selftestInv("conservation", report.StatusPass)},
-			SLOs: []report.SLO{{Name: report.SLOLatency, Target: "200ms", Actual: 205.8}, {Name: "availability", Target: "99%", Actual: 0.5}},
+			SLOs:    []report.SLO{{Name: report.SLOLatency, Target: "200ms", Actual: 205.8}, {Name: "availability", Target: "99%", Actual: 0.5}},
 			Reasons: []string{"slo p99: 205.8 against 200ms", "slo availability: 0.5 against 99%"}}},
 			cleanFailed, "slo availability"},
 		{"no report", selftestRun{scenario: "x", err: errors.New("stack up: boom")}, cleanFailed, "stack up: boom"},
