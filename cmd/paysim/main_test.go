@@ -100,6 +100,8 @@ func TestUsageErrorsExit2(t *testing.T) {
 		{"bad rate", []string{"run", "--rate", "-5"}},
 		{"bad ui", []string{"run", "--ui", "fancy"}},
 		{"bad mode", []string{"run", "--mode", "cloud"}},
+		{"a fault the mode cannot run", []string{"run", "partition-minority", "--mode", "containers"}},
+		{"a nemesis kind the mode cannot run", []string{"run", "nemesis", "--mode", "containers", "--seed", "3"}},
 		{"unknown flag", []string{"run", "--nope"}},
 		{"unknown command", []string{"frobnicate"}},
 	}

@@ -211,9 +211,11 @@ func applyOverrides(sc *scenarios.Scenario, f runFlags) error {
 			return fmt.Errorf("--duration %v: the %s fault on %s would start at %v, after the load ends", sc.Load.Duration, e.Fault.Name(), e.Fault.Target(), e.At)
 		}
 	}
-	if f.mode != "" { // the file judged its own mode; judge the one asked for
+	// The file judged its own mode and seed; judge the ones asked for (a
+	// nemesis's schedule follows the seed).
+	if f.mode != "" || f.seed != 0 {
 		if err := sc.CanRunIn(sc.Mode); err != nil {
-			return fmt.Errorf("--mode %s: %w", f.mode, err)
+			return fmt.Errorf("--mode %s: %w", sc.Mode, err)
 		}
 	}
 	return nil
