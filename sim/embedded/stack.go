@@ -280,8 +280,8 @@ func (s *Stack) Close() error {
 func Abilities() sim.Abilities {
 	node := []sim.Ability{sim.AbilityPause, sim.AbilityIsolate, sim.AbilityShape}
 	return sim.Abilities{
-		sim.ServiceMySQL: append(node[:len(node):len(node)], sim.AbilitySwitchover),
-		sim.ServiceRedis: append(node[:len(node):len(node)], sim.AbilitySwitchover),
+		sim.ServiceMySQL: append(slices.Clone(node), sim.AbilitySwitchover),
+		sim.ServiceRedis: append(slices.Clone(node), sim.AbilitySwitchover),
 		sim.ServiceKafka: node, sim.ServiceSearch: node,
 		"": {sim.AbilityNetwork, sim.AbilityLeaderMove, sim.AbilityRegionLoss},
 	}
