@@ -16,10 +16,12 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"paysim/sim"
 )
 
-// LogIndexPattern matches the daily indices the log shipper writes.
-const LogIndexPattern = "paysim-logs-*"
+// LogIndexPattern matches the indices the log shipper writes.
+const LogIndexPattern = sim.LogIndexPattern
 
 // logPageSize is one search_after page: the most a search may return.
 const logPageSize = 10_000
@@ -142,16 +144,23 @@ func loadLogIDs(ctx context.Context, esURL string, pageSize int) (map[string]boo
 		return nil, fmt.Errorf("load logs: %w", err)
 	}
 	ids := map[string]bool{}
-	res, err := es.Indices.Refresh(es.Indices.Refresh.WithContext(ctx), es.Indices.Refresh.WithIndex(LogIndexPattern),
+	err = scanLogIDs(ctx, es, LogIndexPattern, pageSize, func(id string) error { ids[id] = true; return nil })
+	return ids, err
+}
+
+// scanLogIDs refreshes the indices of expr and calls fn with every
+// document id in them, page by page. A missing index reads as empty.
+func scanLogIDs(ctx context.Context, es *elasticsearch.Client, expr string, pageSize int, fn func(id string) error) error {
+	res, err := es.Indices.Refresh(es.Indices.Refresh.WithContext(ctx), es.Indices.Refresh.WithIndex(expr),
 		es.Indices.Refresh.WithIgnoreUnavailable(true), es.Indices.Refresh.WithAllowNoIndices(true))
 	if err != nil {
-		return nil, fmt.Errorf("load logs: refresh: %w", err)
+		return fmt.Errorf("load logs: refresh: %w", err)
 	}
 	done, err := esDone(res.StatusCode, res.Status(), res.Body)
 	_, _ = io.Copy(io.Discard, res.Body)
 	res.Body.Close()
 	if done || err != nil {
-		return ids, err
+		return err
 	}
 	var after []json.RawMessage
 	for {
@@ -167,20 +176,20 @@ func loadLogIDs(ctx context.Context, esURL string, pageSize int) (map[string]boo
 		}
 		body, err := json.Marshal(q)
 		if err != nil {
-			return nil, fmt.Errorf("load logs: %w", err)
+			return fmt.Errorf("load logs: %w", err)
 		}
-		res, err := es.Search(es.Search.WithContext(ctx), es.Search.WithIndex(LogIndexPattern), es.Search.WithBody(bytes.NewReader(body)),
+		res, err := es.Search(es.Search.WithContext(ctx), es.Search.WithIndex(expr), es.Search.WithBody(bytes.NewReader(body)),
 			es.Search.WithIgnoreUnavailable(true), es.Search.WithAllowNoIndices(true))
 		if err != nil {
-			return nil, fmt.Errorf("load logs: search: %w", err)
+			return fmt.Errorf("load logs: search: %w", err)
 		}
 		raw, rerr := io.ReadAll(res.Body)
 		res.Body.Close()
 		if rerr != nil {
-			return nil, fmt.Errorf("load logs: search: %w", rerr)
+			return fmt.Errorf("load logs: search: %w", rerr)
 		}
 		if done, err := esDone(res.StatusCode, res.Status(), bytes.NewReader(raw)); done || err != nil {
-			return ids, err
+			return err
 		}
 		var page struct {
 			Hits struct {
@@ -191,20 +200,22 @@ func loadLogIDs(ctx context.Context, esURL string, pageSize int) (map[string]boo
 			} `json:"hits"`
 		}
 		if err := json.Unmarshal(raw, &page); err != nil {
-			return nil, fmt.Errorf("load logs: decode: %w", err)
+			return fmt.Errorf("load logs: decode: %w", err)
 		}
 		hits := page.Hits.Hits
 		for _, h := range hits {
-			ids[h.ID] = true
+			if err := fn(h.ID); err != nil {
+				return err
+			}
 		}
 		if len(hits) < pageSize {
-			return ids, nil
+			return nil
 		}
 		after = hits[len(hits)-1].Sort
 		if len(after) == 0 || string(after[0]) == "null" {
 			// Documents without a log_id sort last and cannot be paged past;
 			// the shipper never writes one.
-			return ids, nil
+			return nil
 		}
 	}
 }

@@ -40,7 +40,8 @@ func TestChecksJudgeWhatTheyCanRead(t *testing.T) {
 	rep := &report.Report{}
 	cctx, ccancel := context.WithTimeout(ctx, 20*time.Second)
 	defer ccancel()
-	if err := runChecks(cctx, st, func() ([]loadgen.Event, error) { return nil, nil }, rep, false, 0); err != nil {
+	logs := func(ctx context.Context) (map[string]bool, error) { return check.LoadLogIDs(ctx, st.Endpoints().Elasticsearch.URL) }
+	if err := runChecks(cctx, st, logs, func() ([]loadgen.Event, error) { return nil, nil }, rep, false, 0); err != nil {
 		t.Fatalf("runChecks: %v", err)
 	}
 	if len(rep.Invariants) != 8 {

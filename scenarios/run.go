@@ -59,6 +59,9 @@ type Live interface {
 	Active() []chaos.Record
 }
 
+// logArchiveEvery is how often the log archive sweeps.
+const logArchiveEvery = 30 * time.Second
+
 // ErrInterrupted marks a run stopped by Ctrl-C / SIGTERM; the report is partial.
 var ErrInterrupted = errors.New("interrupted")
 
@@ -121,6 +124,18 @@ func Run(ctx context.Context, sc Scenario, opt Options) (rep *report.Report, err
 	for _, n := range st.Describe(ctx) {
 		rep.Nodes = append(rep.Nodes, report.Node{ID: n.ID, Service: string(n.Service), AZ: n.AZ, Image: n.Image, Version: n.Version})
 	}
+
+	// Log indices whose span is over move to disk while the run goes on,
+	// so that the search tier holds a bounded window of logs.
+	logArchive, err := check.NewLogArchive(func() string { return st.Endpoints().Elasticsearch.URL }, "")
+	if err != nil {
+		return rep, err
+	}
+	defer logArchive.Close()
+	archiveCtx, stopArchive := context.WithCancel(ctx)
+	archiveDone := make(chan struct{})
+	go func() { defer close(archiveDone); logArchive.Run(archiveCtx, logArchiveEvery) }()
+	defer func() { stopArchive(); <-archiveDone }()
 
 	hf, err := os.Create(filepath.Join(opt.Out, "history.jsonl"))
 	if err != nil {
@@ -254,6 +269,11 @@ func Run(ctx context.Context, sc Scenario, opt Options) (rep *report.Report, err
 		Groups: st.Groups(), Busy: st.InFlight,
 	}, bound)
 	rep.Drain = &d
+	stopArchive()
+	<-archiveDone
+	if a := logArchive.Stats(); len(a.Indices) > 0 {
+		fmt.Fprintf(events, "logs: %d indices (%d ids) archived during the run\n", len(a.Indices), a.IDs)
+	}
 	mem.enter("checks")
 	fmt.Fprintf(events, "drain: complete=%v in %.2fs (bound %.0fs) %s\n", d.Complete, d.ActualS, d.BoundS, d.Pending)
 	analysed := false
@@ -269,7 +289,7 @@ func Run(ctx context.Context, sc Scenario, opt Options) (rep *report.Report, err
 	for _, r := range faultRecs {
 		regionLost = regionLost || (r.Kind == "region-loss" && r.Start > 0)
 	}
-	if err := runChecks(cctx, st, history, rep, regionLost, sc.SLOs.RPO); err != nil {
+	if err := runChecks(cctx, st, logArchive.IDs, history, rep, regionLost, sc.SLOs.RPO); err != nil {
 		expect(rep, sc)
 		if !analysed { // the report still gets its fault windows
 			_, _ = history()
@@ -321,7 +341,7 @@ func readHistory(path string, completions int) ([]loadgen.Event, error) {
 // one that cannot be read (an error, its share ran out) is noted, and the
 // invariants that need it are reported as not judged (inconclusive) while
 // every other invariant is still judged (check.Unread).
-func runChecks(ctx context.Context, st *stack.Stack, history func() ([]loadgen.Event, error), rep *report.Report, regionLost bool, allowedRPO int) error {
+func runChecks(ctx context.Context, st *stack.Stack, logIDs func(context.Context) (map[string]bool, error), history func() ([]loadgen.Event, error), rep *report.Report, regionLost bool, allowedRPO int) error {
 	defer collectOften()()
 	var teardown []error
 	release := func(svcs ...sim.Service) {
@@ -339,7 +359,7 @@ func runChecks(ctx context.Context, st *stack.Stack, history func() ([]loadgen.E
 	ep := st.Endpoints()
 	var logs map[string]bool
 	step(check.SourceLogs, func(ctx context.Context) (err error) {
-		logs, err = check.LoadLogIDs(ctx, ep.Elasticsearch.URL)
+		logs, err = logIDs(ctx)
 		return err
 	})
 	release(sim.ServiceApp, sim.ServiceSearch) // the app tier's log shipper has had until now

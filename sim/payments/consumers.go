@@ -298,21 +298,25 @@ func (s *Service) runShipper(ctx context.Context) {
 	s.consume(ctx, GroupShipper, sim.TopicAppLogs, s.ship)
 }
 
-// ship bulk-indexes log lines into the daily index; the log id is the
-// document id, so a redelivered line overwrites itself.
+// shipTimeout bounds one bulk request, so that no line reaches a log index
+// later than this after its span ended (see sim.LogIndexSpan).
+const shipTimeout = 30 * time.Second
+
+// ship bulk-indexes log lines into the index of the span it ships in; the
+// log id is the document id, so a line redelivered within a span
+// overwrites itself (one redelivered later has a copy in the next index).
 func (s *Service) ship(ctx context.Context, recs []*kgo.Record) error {
+	ctx, cancel := context.WithTimeout(ctx, shipTimeout)
+	defer cancel()
 	var body bytes.Buffer
 	n := 0
+	index := sim.LogIndex(time.Now())
 	for _, r := range recs {
 		var d LogDoc
 		if json.Unmarshal(r.Value, &d) != nil || d.ID == "" {
 			continue
 		}
-		ts, err := time.Parse(time.RFC3339Nano, d.Timestamp)
-		if err != nil {
-			ts = r.Timestamp
-		}
-		meta, _ := json.Marshal(map[string]any{"index": map[string]string{"_index": LogIndex(ts), "_id": d.ID}})
+		meta, _ := json.Marshal(map[string]any{"index": map[string]string{"_index": index, "_id": d.ID}})
 		body.Write(meta)
 		body.WriteByte('\n')
 		body.Write(r.Value)

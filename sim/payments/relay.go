@@ -36,9 +36,6 @@ type LogDoc struct {
 // CommittedLogID is the log id of a payment's "committed" audit line.
 func CommittedLogID(paymentID string) string { return paymentID + "-committed" }
 
-// LogIndex is the daily Elasticsearch index a log line goes to.
-func LogIndex(t time.Time) string { return "paysim-logs-" + t.UTC().Format("2006.01.02") }
-
 // eventRecords are the Kafka records of one committed movement: the
 // `payments` event and the `app-logs` audit line.
 func eventRecords(ev Event, payload []byte) []*kgo.Record {
