@@ -40,7 +40,9 @@ func TestChecksJudgeWhatTheyCanRead(t *testing.T) {
 	rep := &report.Report{}
 	cctx, ccancel := context.WithTimeout(ctx, 20*time.Second)
 	defer ccancel()
-	logs := func(ctx context.Context) (map[string]bool, error) { return check.LoadLogIDs(ctx, st.Endpoints().Elasticsearch.URL) }
+	logs := func(ctx context.Context) (map[string]bool, error) {
+		return check.LoadLogIDs(ctx, st.Endpoints().Elasticsearch.URL)
+	}
 	if err := runChecks(cctx, st, logs, func() ([]loadgen.Event, error) { return nil, nil }, rep, false, 0); err != nil {
 		t.Fatalf("runChecks: %v", err)
 	}
