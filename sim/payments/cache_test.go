@@ -2,7 +2,10 @@ package payments
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"regexp"
 	"testing"
 	"time"
@@ -131,5 +134,55 @@ func TestRateLimitPerUserPerSecond(t *testing.T) {
 	}
 	if len(keys) == 0 {
 		t.Fatal("no rate limit keys written")
+	}
+}
+
+// TestBalanceReadCachesOnlyCurrentVersions: a balance read fills the cache
+// only from a current source. An asynchronous replica that lags answers
+// with the version before the last commit; cached after that commit dropped
+// the entry, it would stay when no later event touches the account (seen in
+// containers mode: a balance left one version behind the ledger).
+func TestBalanceReadCachesOnlyCurrentVersions(t *testing.T) {
+	tests := []struct {
+		name        string
+		async       bool
+		readerDown  bool
+		wantVersion int64 // the answer's version
+		wantCached  bool
+	}{
+		{name: "readers are current (embedded: they share the writer's storage)", async: false, wantVersion: 0, wantCached: true},
+		{name: "lagging asynchronous replica", async: true, wantVersion: 0, wantCached: false},
+		{name: "replica down, the writer answers", async: true, readerDown: true, wantVersion: 1, wantCached: true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			writer, _, _ := ledgerService(t, "")
+			replica, _, _ := ledgerService(t, "")
+			ctx := context.Background()
+			// The writer has committed version 1; the replica has not yet.
+			if _, err := writer.db.ExecContext(ctx, "UPDATE accounts SET balance = balance + 5, version = version + 1 WHERE id = ?", UserID(1)); err != nil {
+				t.Fatal(err)
+			}
+			if tc.readerDown {
+				_ = replica.db.Close()
+			}
+			s := redisService(t, Config{AsyncReader: tc.async})
+			s.db, s.reader = writer.db, replica.db
+			req := httptest.NewRequest(http.MethodGet, "/v1/accounts/"+UserID(1), nil)
+			req.SetPathValue("id", UserID(1))
+			rec := httptest.NewRecorder()
+			s.handleAccount(rec, req)
+			var a Account
+			if err := json.Unmarshal(rec.Body.Bytes(), &a); err != nil || rec.Code != http.StatusOK {
+				t.Fatalf("balance read: %d %s (%v)", rec.Code, rec.Body, err)
+			}
+			if a.Version != tc.wantVersion || a.Source != "db" {
+				t.Fatalf("answer %+v, want version %d from the db", a, tc.wantVersion)
+			}
+			b, cached := s.cachedBalance(ctx, UserID(1))
+			if cached != tc.wantCached || (cached && b.Version != tc.wantVersion) {
+				t.Fatalf("cached %v (%+v), want cached %v at version %d", cached, b, tc.wantCached, tc.wantVersion)
+			}
+		})
 	}
 }

@@ -390,8 +390,10 @@ func (s *Service) handleAccount(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	a, err := s.readAccount(ctx, s.reader, id)
+	current := s.reader == s.db || !s.cfg.AsyncReader
 	if err != nil && !errors.Is(err, sql.ErrNoRows) && s.reader != s.db {
 		a, err = s.readAccount(ctx, s.db, id)
+		current = true
 	}
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
@@ -399,7 +401,13 @@ func (s *Service) handleAccount(w http.ResponseWriter, r *http.Request) {
 	case err != nil:
 		writeJSON(w, http.StatusServiceUnavailable, apiError{Error: "ledger unavailable: " + err.Error()})
 	default:
-		s.cacheBalances(ctx, []AccountBalance{{ID: a.ID, Balance: a.Balance, Version: a.Version}})
+		// A lagging asynchronous replica can answer with the version before
+		// a commit whose cache entry was just dropped (remember); cached, it
+		// would stay when no later event touches the account. Only a
+		// current read fills the cache; the cache updater fills the rest.
+		if current {
+			s.cacheBalances(ctx, []AccountBalance{{ID: a.ID, Balance: a.Balance, Version: a.Version}})
+		}
 		writeJSON(w, http.StatusOK, a)
 	}
 }
