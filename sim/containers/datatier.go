@@ -52,9 +52,13 @@ type Options struct {
 	Run string
 	// Topology gives the AZs and the MySQL account (user, password, database).
 	Topology sim.Topology
-	// Image is the image of every node; empty means images.BaseRef(). It
-	// must be on the engine (paysim never pulls it).
+	// Image is the image of every node; empty means images.BaseRef(),
+	// built here when it is missing (the first containers run builds it).
+	// Another image must be on the engine: paysim never pulls it.
 	Image string
+	// build builds the default image when it is missing; nil means
+	// images.Build (tests stand in a cheaper one).
+	build func(context.Context, *engine.Engine, images.Options) ([]images.Result, error)
 	// Schema creates the ledger's tables on the primary through the
 	// application's account, once replication runs (so the replicas get it
 	// by replication). Nil means LedgerSchema.
@@ -71,6 +75,44 @@ type Options struct {
 	// tier's own. A backend composing the tier with other nodes passes the
 	// registry they all share.
 	Registry *sim.Registry
+}
+
+// ensureImage returns nil when ref is on the engine. A missing image is
+// built by build, its statuses told to progress as setup steps, when build
+// is set (the default image); otherwise it is an error wrapping
+// images.ErrMissing that names the command building it.
+func ensureImage(ctx context.Context, eng *engine.Engine, ref string, build func(context.Context, *engine.Engine, images.Options) ([]images.Result, error), progress func(step string, done, total int)) error {
+	err := images.Require(ctx, eng, ref)
+	if build == nil || !errors.Is(err, images.ErrMissing) {
+		return err
+	}
+	if progress == nil {
+		progress = func(string, int, int) {}
+	}
+	progress("building image "+ref+" (the first containers run builds it; paysim images build does it ahead)", 0, 1)
+	if _, err := build(ctx, eng, images.Options{Kinds: []images.Kind{images.KindBase}, Progress: setupSteps(progress)}); err != nil {
+		return fmt.Errorf("build %s: %w", ref, err)
+	}
+	return images.Require(ctx, eng, ref)
+}
+
+// setupSteps reports an image build's statuses as setup steps.
+type setupSteps func(step string, done, total int)
+
+// Step implements images.Progress.
+func (f setupSteps) Step(name string) images.Step { return setupStep{f: f, name: name} }
+
+type setupStep struct {
+	f    setupSteps
+	name string
+}
+
+func (s setupStep) Status(msg string) { s.f("image "+s.name+": "+msg, 0, 1) }
+
+func (s setupStep) Done(summary string, err error) {
+	if err == nil {
+		s.f("image "+s.name+": "+summary, 1, 1)
+	}
 }
 
 // LedgerSchema is the payment service's own DDL (payments.Migrate), so the
@@ -125,10 +167,14 @@ func Start(ctx context.Context, opt Options) (_ *DataTier, err error) {
 		return nil, fmt.Errorf("data tier: %w", err)
 	}
 	image := opt.Image
+	build := opt.build
 	if image == "" {
 		image = images.BaseRef()
+		if build == nil {
+			build = images.Build
+		}
 	}
-	if err := images.Require(ctx, eng, image); err != nil {
+	if err := ensureImage(ctx, eng, image, build, opt.Progress); err != nil {
 		eng.Close()
 		if errors.Is(err, images.ErrMissing) {
 			return nil, fmt.Errorf("data tier: %w: %w", sim.ErrEnvironment, err)

@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"os"
+	"slices"
 	"sort"
 	"strings"
 	"sync/atomic"
@@ -372,4 +374,70 @@ func TestStartWithoutImage(t *testing.T) {
 		t.Fatalf("Start() = %v, want an environment error saying to run paysim images build", err)
 	}
 	requireNothingLeft(t, eng, run)
+}
+
+// TestEnsureImage: a missing default image is built, its build's statuses
+// reported as setup steps, and then used; an image the caller named is
+// never built (the error names the command that builds it); a failed
+// build is an error that says why.
+func TestEnsureImage(t *testing.T) {
+	eng := containerstest.Require(t)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	tests := []struct {
+		name      string
+		canBuild  bool
+		buildErr  error
+		wantErr   string
+		wantSteps bool
+	}{
+		{name: "missing default image is built", canBuild: true, wantSteps: true},
+		{name: "missing image the caller named", wantErr: "paysim images build"},
+		{name: "build fails", canBuild: true, buildErr: errors.New("debootstrap: no mirror answers"), wantErr: "debootstrap: no mirror answers", wantSteps: true},
+	}
+	for i, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			ref := fmt.Sprintf("paysim-base:ensure-test-%d-%d", os.Getpid(), i)
+			t.Cleanup(func() {
+				_, _ = eng.Client().ImageRemove(context.Background(), ref, client.ImageRemoveOptions{})
+			})
+			var build func(context.Context, *engine.Engine, images.Options) ([]images.Result, error)
+			builds := 0
+			if tc.canBuild {
+				build = func(ctx context.Context, eng *engine.Engine, opt images.Options) ([]images.Result, error) {
+					builds++
+					if !slices.Equal(opt.Kinds, []images.Kind{images.KindBase}) {
+						t.Errorf("build asked for %v, want the base only", opt.Kinds)
+					}
+					step := opt.Progress.Step("base")
+					step.Status("importing")
+					if tc.buildErr != nil {
+						step.Done("", tc.buildErr)
+						return nil, tc.buildErr
+					}
+					if _, err := eng.Client().ImageTag(ctx, client.ImageTagOptions{Source: images.BaseRef(), Target: ref}); err != nil {
+						return nil, err
+					}
+					step.Done("built", nil)
+					return nil, nil
+				}
+			}
+			var steps []string
+			err := ensureImage(ctx, eng, ref, build, func(step string, _, _ int) { steps = append(steps, step) })
+			if tc.wantErr == "" && err != nil || tc.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tc.wantErr)) {
+				t.Fatalf("ensureImage: %v, want error %q", err, tc.wantErr)
+			}
+			if want := map[bool]int{true: 1, false: 0}[tc.canBuild]; builds != want {
+				t.Fatalf("%d builds, want %d", builds, want)
+			}
+			if got := slices.ContainsFunc(steps, func(s string) bool { return strings.Contains(s, "image base: importing") }); got != tc.wantSteps {
+				t.Fatalf("setup steps %q: build status reported %v, want %v", steps, got, tc.wantSteps)
+			}
+			if tc.wantErr == "" {
+				if ok, err := images.Present(ctx, eng, ref); err != nil || !ok {
+					t.Fatalf("after the build %s present %v (%v)", ref, ok, err)
+				}
+			}
+		})
+	}
 }
