@@ -139,13 +139,17 @@ func LoadLogIDs(ctx context.Context, esURL string) (map[string]bool, error) {
 
 // loadLogIDs is LoadLogIDs with a page size (tests page through few docs).
 func loadLogIDs(ctx context.Context, esURL string, pageSize int) (map[string]bool, error) {
+	ids := map[string]bool{}
+	return ids, addLogIDs(ctx, esURL, pageSize, ids)
+}
+
+// addLogIDs adds the ids of every document in the log indices to ids.
+func addLogIDs(ctx context.Context, esURL string, pageSize int, ids map[string]bool) error {
 	es, err := elasticsearch.NewClient(elasticsearch.Config{Addresses: []string{esURL}})
 	if err != nil {
-		return nil, fmt.Errorf("load logs: %w", err)
+		return fmt.Errorf("load logs: %w", err)
 	}
-	ids := map[string]bool{}
-	err = scanLogIDs(ctx, es, LogIndexPattern, pageSize, func(id string) error { ids[id] = true; return nil })
-	return ids, err
+	return scanLogIDs(ctx, es, LogIndexPattern, pageSize, func(id string) error { ids[id] = true; return nil })
 }
 
 // scanLogIDs refreshes the indices of expr and calls fn with every

@@ -176,12 +176,10 @@ func (a *LogArchive) IDs(ctx context.Context) (map[string]bool, error) {
 	if _, serr := a.f.Seek(0, io.SeekEnd); sc.Err() != nil || serr != nil {
 		return nil, fmt.Errorf("log archive: read: %w", errors.Join(sc.Err(), serr))
 	}
-	es, err := elasticsearch.NewClient(elasticsearch.Config{Addresses: []string{a.esURL()}})
-	if err != nil {
-		return nil, fmt.Errorf("load logs: %w", err)
+	if err := addLogIDs(ctx, a.esURL(), a.pageSize, ids); err != nil {
+		return nil, err
 	}
-	err = scanLogIDs(ctx, es, LogIndexPattern, a.pageSize, func(id string) error { ids[id] = true; return nil })
-	return ids, err
+	return ids, nil
 }
 
 // Close removes the archive's file.

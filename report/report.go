@@ -30,8 +30,11 @@ const (
 
 // Report is report.json.
 type Report struct {
-	Scenario     string    `json:"scenario"`
-	Mode         string    `json:"mode"`
+	Scenario string `json:"scenario"`
+	Mode     string `json:"mode"`
+	// RunID labels a containers run's containers and network (paysim.run);
+	// `paysim down --run ID` removes what a killed process left of them.
+	RunID        string    `json:"run_id,omitempty"`
 	Seed         int64     `json:"seed"`
 	StartedAt    time.Time `json:"started_at"`
 	DurationS    float64   `json:"duration_s"`

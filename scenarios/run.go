@@ -21,6 +21,7 @@ import (
 	"paysim/loadgen"
 	"paysim/report"
 	"paysim/sim"
+	"paysim/sim/containers/engine"
 	"paysim/sim/payments"
 	"paysim/sim/stack"
 )
@@ -38,6 +39,9 @@ type Options struct {
 	// OnLive is called once the stack is up, just before the load starts,
 	// with a handle for a live UI; it must not block.
 	OnLive func(Live)
+	// RunID labels a containers run's containers and network; empty means
+	// a new one (engine.NewRunID).
+	RunID string
 }
 
 // Live is a running scenario's handle for a UI: the live topology, load
@@ -97,6 +101,13 @@ func Run(ctx context.Context, sc Scenario, opt Options) (rep *report.Report, err
 		}
 	}()
 
+	if rep.Mode == stack.ModeContainers {
+		rep.RunID = opt.RunID
+		if rep.RunID == "" {
+			rep.RunID = engine.NewRunID(started)
+		}
+		fmt.Fprintf(events, "containers: run %s (if this process is killed, paysim down --run %s removes what it left)\n", rep.RunID, rep.RunID)
+	}
 	rep.Bugs = opt.Bugs
 	fps := &failpoint.Failpoints{}
 	if err := payments.EnableBugs(fps, opt.Bugs); err != nil {
@@ -106,7 +117,7 @@ func Run(ctx context.Context, sc Scenario, opt Options) (rep *report.Report, err
 	// memory-backed where possible, and removes it on Close.
 	st, err := stack.Up(ctx, stack.Config{
 		Mode: sc.Mode, Topology: sc.Topology, Accounts: sc.Accounts, Failpoints: fps,
-		Progress: opt.Progress,
+		Progress: opt.Progress, Run: rep.RunID,
 	})
 	if err != nil {
 		if ctx.Err() != nil {
@@ -248,6 +259,10 @@ func Run(ctx context.Context, sc Scenario, opt Options) (rep *report.Report, err
 	bound := opt.DrainBound
 	if interrupted {
 		bound = min(bound, 3*time.Second)
+	} else {
+		// Ctrl-C during the drain or the checks stops them: what was
+		// judged by then is reported, the rest is not judged.
+		defer context.AfterFunc(ctx, cancel)()
 	}
 	if !interrupted {
 		// A request whose client gave up (or was abandoned by a stop) may
@@ -294,11 +309,14 @@ func Run(ctx context.Context, sc Scenario, opt Options) (rep *report.Report, err
 		if !analysed { // the report still gets its fault windows
 			_, _ = history()
 		}
+		if ctx.Err() != nil {
+			return rep, fmt.Errorf("%w during the checks: %v", ErrInterrupted, err)
+		}
 		return rep, err
 	}
 	expect(rep, sc)
 	judgeSLOs(sc.SLOs, rep)
-	if interrupted {
+	if interrupted || ctx.Err() != nil {
 		return rep, ErrInterrupted
 	}
 	return rep, nil

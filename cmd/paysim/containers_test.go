@@ -3,7 +3,9 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -15,6 +17,7 @@ import (
 	"paysim/report"
 	"paysim/sim/containers/containerstest"
 	"paysim/sim/containers/engine"
+	"paysim/sim/containers/images"
 )
 
 // containerCounts polls the engine until ctx ends and keeps, per kind of
@@ -155,5 +158,117 @@ func TestRunBaselineInContainers(t *testing.T) {
 			t.Errorf("left behind: %s %s (run %s)", r.Kind, r.Name, r.Run)
 			_, _ = eng.Sweep(ctx, r.Run)
 		}
+	}
+}
+
+// cancelOn is a writer that cancels, after a delay, once trigger has been
+// written; it keeps everything for the failure message.
+type cancelOn struct {
+	mu      sync.Mutex
+	trigger string
+	after   time.Duration
+	cancel  context.CancelFunc
+	buf     strings.Builder
+	fired   bool
+}
+
+func (c *cancelOn) Write(p []byte) (int, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.buf.Write(p)
+	if !c.fired && strings.Contains(c.buf.String(), c.trigger) {
+		c.fired = true
+		time.AfterFunc(c.after, c.cancel)
+	}
+	return len(p), nil
+}
+
+func (c *cancelOn) String() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.buf.String()
+}
+
+// TestInterruptedContainersRun: Ctrl-C while the containers start, during
+// the load and during the checks each exits 130 with a partial report that
+// names the run, and leaves no container or network of that run behind.
+func TestInterruptedContainersRun(t *testing.T) {
+	eng := containerstest.Require(t)
+	tests := []struct {
+		phase    string
+		trigger  string // cancel once the run prints this
+		duration string
+		traffic  bool // the partial report has requests
+	}{
+		{phase: "container start", trigger: " ready\n", duration: "20s"},
+		{phase: "load", trigger: " rps=", duration: "30s", traffic: true},
+		{phase: "checks", trigger: "\ndrain: ", duration: "4s", traffic: true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.phase, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+			defer cancel()
+			out := t.TempDir()
+			stdout := &cancelOn{trigger: tc.trigger, cancel: cancel}
+			var stderr strings.Builder
+			code := executeIO(ctx, []string{"run", "baseline", "--mode", "containers", "--duration", tc.duration, "--rate", "50",
+				"--ui", "plain", "--out", out}, stdout, &stderr)
+			if !stdout.fired {
+				t.Fatalf("the run never printed %q (exit %d): %s %s", tc.trigger, code, stdout, stderr.String())
+			}
+			if code != exitInterrupted {
+				t.Fatalf("exit %d, want %d: %s", code, exitInterrupted, stderr.String())
+			}
+			raw, err := os.ReadFile(filepath.Join(out, "report.json"))
+			if err != nil {
+				t.Fatalf("no partial report: %v", err)
+			}
+			var rep report.Report
+			if err := json.Unmarshal(raw, &rep); err != nil {
+				t.Fatal(err)
+			}
+			if !rep.Interrupted || rep.RunID == "" || (rep.Requests.Total > 0) != tc.traffic {
+				t.Fatalf("report: interrupted %v run %q requests %d, want an interrupted report naming its run, traffic %v",
+					rep.Interrupted, rep.RunID, rep.Requests.Total, tc.traffic)
+			}
+			left, err := eng.Leftovers(context.Background(), rep.RunID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(left) > 0 {
+				_, _ = eng.Sweep(context.Background(), rep.RunID)
+				t.Fatalf("run %s left %v", rep.RunID, left)
+			}
+		})
+	}
+}
+
+// TestInterruptedImageBuild: Ctrl-C while debootstrap builds the base image
+// exits 130, leaves no temporary root file system, and the image that was
+// there stays.
+func TestInterruptedImageBuild(t *testing.T) {
+	eng := containerstest.Require(t)
+	if _, err := exec.LookPath("debootstrap"); err != nil || os.Geteuid() != 0 {
+		t.Skip("debootstrap builds need root and debootstrap (apt-get install debootstrap)")
+	}
+	tmp := t.TempDir()
+	t.Setenv("TMPDIR", tmp)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	// The build's first line names the builder; debootstrap runs a few
+	// seconds later (its own lines are shown every 15 s at most).
+	stderr := &cancelOn{trigger: "debootstrap from", after: 3 * time.Second, cancel: cancel}
+	code := executeIO(ctx, []string{"images", "build", "--only", "base", "--force", "--builder", "debootstrap", "--progress", "plain"}, io.Discard, stderr)
+	if !stderr.fired {
+		t.Fatalf("the build never named debootstrap (exit %d): %s", code, stderr)
+	}
+	if code != exitInterrupted {
+		t.Fatalf("exit %d, want %d: %s", code, exitInterrupted, stderr)
+	}
+	if left, err := os.ReadDir(tmp); err != nil || len(left) > 0 {
+		t.Fatalf("left in TMPDIR: %v (%v)", left, err)
+	}
+	if ok, err := images.Present(context.Background(), eng, images.BaseRef()); err != nil || !ok {
+		t.Fatalf("the base image after an interrupted rebuild: present %v (%v)", ok, err)
 	}
 }

@@ -110,6 +110,7 @@ func executeIO(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	if stdout != nil {
 		root.SetOut(stdout)
 	}
+	root.SetErr(stderr)
 	err := root.ExecuteContext(ctx)
 	flush()
 	if err == nil {
