@@ -69,12 +69,21 @@ func Events(l Ledger, topic []Event) report.Invariant {
 // payments the ledger does not hold are skipped: after a region loss the
 // topic still carries events of payments the DR copy never got.
 func TopicEvents(ctx context.Context, brokers []string, topic string, l Ledger, onlyInLedger bool) (report.Invariant, error) {
+	return streamEvents(func(fn func(Event)) error { return loadTopic(ctx, brokers, topic, fn) }, l, onlyInLedger)
+}
+
+// ArchivedEvents is TopicEvents over a run's TopicArchive: the events it
+// copied during the run, then the rest of the topic.
+func ArchivedEvents(ctx context.Context, a *TopicArchive, l Ledger, onlyInLedger bool) (report.Invariant, error) {
+	return streamEvents(func(fn func(Event)) error { return a.Events(ctx, fn) }, l, onlyInLedger)
+}
+
+// streamEvents judges Events over what read hands its callback.
+func streamEvents(read func(fn func(Event)) error, l Ledger, onlyInLedger bool) (report.Invariant, error) {
 	c := newEventsCheck(l, l.Payments.Len())
-	err := loadTopic(ctx, brokers, topic, func(ev Event) {
-		if onlyInLedger {
-			if !l.Payments.Has(ev.PaymentID) {
-				return
-			}
+	err := read(func(ev Event) {
+		if onlyInLedger && !l.Payments.Has(ev.PaymentID) {
+			return
 		}
 		c.add(ev)
 	})

@@ -43,21 +43,33 @@ const topicFetchBytes = 4 << 20
 
 // loadTopic is LoadTopic handing each event to fn as it is read.
 func loadTopic(ctx context.Context, brokers []string, topic string, fn func(Event)) error {
+	expired, err := loadTopicFrom(ctx, brokers, topic, nil, fn)
+	if err == nil && expired > 0 {
+		err = fmt.Errorf("load topic: %d records of %s expired (retention) before they were read", expired, topic)
+	}
+	return err
+}
+
+// loadTopicFrom hands fn every event of topic from the offsets in after
+// (per partition; a partition not in it from offset 0) up to the high
+// watermarks. Records below a partition's log start that after still
+// wanted were removed by retention: they are counted in expired, not read.
+func loadTopicFrom(ctx context.Context, brokers []string, topic string, after map[int32]int64, fn func(Event)) (expired int64, err error) {
 	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.MetadataMinAge(250*time.Millisecond),
 		kgo.FetchMaxWait(200*time.Millisecond), kgo.ClientID("paysim-check"),
 		kgo.FetchMaxBytes(topicFetchBytes), kgo.FetchMaxPartitionBytes(1<<20))
 	if err != nil {
-		return fmt.Errorf("load topic: %w", err)
+		return 0, fmt.Errorf("load topic: %w", err)
 	}
 	defer cl.Close()
 	adm := kadm.NewClient(cl)
 	starts, err := adm.ListStartOffsets(ctx, topic)
 	if err != nil {
-		return fmt.Errorf("load topic: start offsets: %w", err)
+		return 0, fmt.Errorf("load topic: start offsets: %w", err)
 	}
 	ends, err := adm.ListEndOffsets(ctx, topic)
 	if err != nil {
-		return fmt.Errorf("load topic: end offsets: %w", err)
+		return 0, fmt.Errorf("load topic: end offsets: %w", err)
 	}
 	from := map[int32]kgo.Offset{}
 	until := map[int32]int64{} // partition -> high watermark still to reach
@@ -74,29 +86,35 @@ func loadTopic(ctx context.Context, brokers []string, topic string, fn func(Even
 			perr = errors.Join(perr, fmt.Errorf("partition %d: no start offset: %v", e.Partition, s.Err))
 			return
 		}
-		if e.Offset > s.Offset {
-			from[e.Partition] = kgo.NewOffset().At(s.Offset)
+		start := after[e.Partition]
+		if s.Offset > start {
+			expired += min(s.Offset, e.Offset) - start
+			start = s.Offset
+		}
+		if e.Offset > start {
+			from[e.Partition] = kgo.NewOffset().At(start)
 			until[e.Partition] = e.Offset
 		}
 	})
 	if perr != nil {
-		return fmt.Errorf("load topic: end offsets: %w", perr)
+		return expired, fmt.Errorf("load topic: end offsets: %w", perr)
 	}
 	if len(until) == 0 {
-		return nil
+		return expired, nil
 	}
 	cl.AddConsumePartitions(map[string]map[int32]kgo.Offset{topic: from})
 	for len(until) > 0 {
 		fs := cl.PollFetches(ctx)
 		if err := ctx.Err(); err != nil {
-			return fmt.Errorf("load topic: %d partitions short of their high watermark: %w", len(until), err)
+			return expired, fmt.Errorf("load topic: %d partitions short of their high watermark: %w", len(until), err)
 		}
 		for _, fe := range fs.Errors() {
 			var loss *kgo.ErrDataLoss
 			if errors.As(fe.Err, &loss) {
-				continue // informational: the client resumed where it could
+				expired += max(loss.ResetTo-loss.ConsumedTo, 0) // retention passed the reader
+				continue
 			}
-			return fmt.Errorf("load topic: partition %d: %w", fe.Partition, fe.Err)
+			return expired, fmt.Errorf("load topic: partition %d: %w", fe.Partition, fe.Err)
 		}
 		fs.EachPartition(func(p kgo.FetchTopicPartition) {
 			end, open := until[p.Partition]
@@ -110,11 +128,7 @@ func loadTopic(ctx context.Context, brokers []string, topic string, fn func(Even
 				if r.Offset >= end {
 					break
 				}
-				var ev Event
-				if json.Unmarshal(r.Value, &ev) == nil {
-					for _, f := range []*string{&ev.Kind, &ev.From, &ev.To, &ev.RefundOf, &ev.Instance, &ev.AZ} {
-						*f = intern(*f)
-					}
+				if ev, ok := decodeEvent(r.Value); ok {
 					fn(ev)
 				}
 				if r.Offset+1 >= end {
@@ -126,7 +140,20 @@ func loadTopic(ctx context.Context, brokers []string, topic string, fn func(Even
 			}
 		})
 	}
-	return nil
+	return expired, nil
+}
+
+// decodeEvent decodes a payments record, sharing one copy of the strings a
+// long topic repeats.
+func decodeEvent(b []byte) (Event, bool) {
+	var ev Event
+	if json.Unmarshal(b, &ev) != nil {
+		return Event{}, false
+	}
+	for _, f := range []*string{&ev.Kind, &ev.From, &ev.To, &ev.RefundOf, &ev.Instance, &ev.AZ} {
+		*f = intern(*f)
+	}
+	return ev, true
 }
 
 // LoadLogIDs returns the ids of every document in the paysim-logs-* indices

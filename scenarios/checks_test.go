@@ -43,7 +43,10 @@ func TestChecksJudgeWhatTheyCanRead(t *testing.T) {
 	logs := func(ctx context.Context) (map[string]bool, error) {
 		return check.LoadLogIDs(ctx, st.Endpoints().Elasticsearch.URL)
 	}
-	if err := runChecks(cctx, st, logs, func() ([]loadgen.Event, error) { return nil, nil }, rep, false, 0); err != nil {
+	events := func(ctx context.Context, led check.Ledger, onlyInLedger bool) (report.Invariant, error) {
+		return check.TopicEvents(ctx, st.Endpoints().Kafka.Bootstrap, sim.TopicPayments, led, onlyInLedger)
+	}
+	if err := runChecks(cctx, st, logs, events, func() ([]loadgen.Event, error) { return nil, nil }, rep, false, 0); err != nil {
 		t.Fatalf("runChecks: %v", err)
 	}
 	if len(rep.Invariants) != 8 {

@@ -11,6 +11,7 @@ import (
 	"runtime/debug"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/pingcap/failpoint"
@@ -136,17 +137,24 @@ func Run(ctx context.Context, sc Scenario, opt Options) (rep *report.Report, err
 		rep.Nodes = append(rep.Nodes, report.Node{ID: n.ID, Service: string(n.Service), AZ: n.AZ, Image: n.Image, Version: n.Version})
 	}
 
-	// Log indices whose span is over move to disk while the run goes on,
-	// so that the search tier holds a bounded window of logs.
+	// What the checks need of the logs and of the payments topic moves to
+	// disk while the run goes on, so that the search tier and Kafka keep
+	// bounded windows (retention) however long the run.
 	logArchive, err := check.NewLogArchive(func() string { return st.Endpoints().Elasticsearch.URL }, "")
 	if err != nil {
 		return rep, err
 	}
 	defer logArchive.Close()
+	topicArchive, err := check.NewTopicArchive(func() []string { return st.Endpoints().Kafka.Bootstrap }, sim.TopicPayments, "")
+	if err != nil {
+		return rep, err
+	}
+	defer topicArchive.Close()
 	archiveCtx, stopArchive := context.WithCancel(ctx)
-	archiveDone := make(chan struct{})
-	go func() { defer close(archiveDone); logArchive.Run(archiveCtx, logArchiveEvery) }()
-	defer func() { stopArchive(); <-archiveDone }()
+	var archiving sync.WaitGroup
+	archiving.Go(func() { logArchive.Run(archiveCtx, logArchiveEvery) })
+	archiving.Go(func() { topicArchive.Run(archiveCtx) })
+	defer func() { stopArchive(); archiving.Wait() }()
 
 	hf, err := os.Create(filepath.Join(opt.Out, "history.jsonl"))
 	if err != nil {
@@ -285,7 +293,7 @@ func Run(ctx context.Context, sc Scenario, opt Options) (rep *report.Report, err
 	}, bound)
 	rep.Drain = &d
 	stopArchive()
-	<-archiveDone
+	archiving.Wait()
 	if a := logArchive.Stats(); len(a.Indices) > 0 {
 		fmt.Fprintf(events, "logs: %d indices (%d ids) archived during the run\n", len(a.Indices), a.IDs)
 	}
@@ -304,7 +312,10 @@ func Run(ctx context.Context, sc Scenario, opt Options) (rep *report.Report, err
 	for _, r := range faultRecs {
 		regionLost = regionLost || (r.Kind == "region-loss" && r.Start > 0)
 	}
-	if err := runChecks(cctx, st, logArchive.IDs, history, rep, regionLost, sc.SLOs.RPO); err != nil {
+	archivedEvents := func(ctx context.Context, led check.Ledger, onlyInLedger bool) (report.Invariant, error) {
+		return check.ArchivedEvents(ctx, topicArchive, led, onlyInLedger)
+	}
+	if err := runChecks(cctx, st, logArchive.IDs, archivedEvents, history, rep, regionLost, sc.SLOs.RPO); err != nil {
 		expect(rep, sc)
 		if !analysed { // the report still gets its fault windows
 			_, _ = history()
@@ -359,7 +370,9 @@ func readHistory(path string, completions int) ([]loadgen.Event, error) {
 // one that cannot be read (an error, its share ran out) is noted, and the
 // invariants that need it are reported as not judged (inconclusive) while
 // every other invariant is still judged (check.Unread).
-func runChecks(ctx context.Context, st *stack.Stack, logIDs func(context.Context) (map[string]bool, error), history func() ([]loadgen.Event, error), rep *report.Report, regionLost bool, allowedRPO int) error {
+func runChecks(ctx context.Context, st *stack.Stack, logIDs func(context.Context) (map[string]bool, error),
+	events func(ctx context.Context, led check.Ledger, onlyInLedger bool) (report.Invariant, error),
+	history func() ([]loadgen.Event, error), rep *report.Report, regionLost bool, allowedRPO int) error {
 	defer collectOften()()
 	var teardown []error
 	release := func(svcs ...sim.Service) {
@@ -397,7 +410,7 @@ func runChecks(ctx context.Context, st *stack.Stack, logIDs func(context.Context
 		delivery = check.Unjudged(check.NameEvents, why)
 	} else {
 		step(check.SourceTopic, func(ctx context.Context) (err error) {
-			delivery, err = check.TopicEvents(ctx, ep.Kafka.Bootstrap, sim.TopicPayments, led, regionLost)
+			delivery, err = events(ctx, led, regionLost)
 			return err
 		})
 		if why := unread.Missing(check.SourceTopic); why != "" {

@@ -115,14 +115,13 @@ func startKafka(reg *sim.Registry, px *netproxy.Server, topo sim.Topology, dir s
 		"retention.ms":        strconv.FormatInt(topo.Kafka.Retention.Milliseconds(), 10),
 		"min.insync.replicas": strconv.Itoa(topo.Kafka.MinInsyncReplicas),
 	}
+	// Both topics keep at most 10 minutes: their consumers (and a run's
+	// archive of payments, check.TopicArchive) read them within seconds,
+	// and kfake holds an index entry per batch in memory, so a longer
+	// retention only grows a long run's memory.
+	cfg["retention.ms"] = strconv.FormatInt(min(topo.Kafka.Retention, kafkaRetention).Milliseconds(), 10)
 	for _, t := range []string{sim.TopicPayments, sim.TopicAppLogs} {
-		cfg := maps.Clone(cfg)
-		if t == sim.TopicAppLogs {
-			// Logs are shipped within seconds; keeping them longer only
-			// holds memory (kfake keeps the log in memory).
-			cfg["retention.ms"] = strconv.FormatInt(min(topo.Kafka.Retention, 10*time.Minute).Milliseconds(), 10)
-		}
-		if err := c.CreateTopic(t, int32(topo.Kafka.Partitions), cfg); err != nil {
+		if err := c.CreateTopic(t, int32(topo.Kafka.Partitions), maps.Clone(cfg)); err != nil {
 			k.close()
 			return nil, fmt.Errorf("kafka: create topic %s: %w", t, err)
 		}
@@ -237,6 +236,9 @@ func (k *kafkaCluster) refreshDetails() {
 		b.SetDetail(fmt.Sprintf("leads %d/%d", leads[int32(i)], total))
 	}
 }
+
+// kafkaRetention is the most a topic keeps.
+const kafkaRetention = 10 * time.Minute
 
 // retention trims expired records so long runs keep memory bounded.
 func (k *kafkaCluster) retention() {
