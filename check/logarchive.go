@@ -1,13 +1,10 @@
 package check
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
-	"os"
 	"sort"
 	"sync"
 	"time"
@@ -31,11 +28,9 @@ const LogArchiveGrace = 2 * time.Minute
 // check needs of them streams to disk.
 type LogArchive struct {
 	esURL func() string // the search endpoint now (a region loss may move it)
-	path  string
 
 	mu       sync.Mutex // serialises sweeps and the file
-	f        *os.File
-	w        *bufio.Writer
+	file     *spool
 	ids      int      // ids written
 	indices  []string // indices archived and deleted
 	lastErr  error    // the last sweep's error; a later sweep may succeed
@@ -45,11 +40,11 @@ type LogArchive struct {
 // NewLogArchive creates the archive's file under dir (the system's
 // temporary directory when ""); Close removes it.
 func NewLogArchive(esURL func() string, dir string) (*LogArchive, error) {
-	f, err := os.CreateTemp(dir, "paysim-log-ids-*")
+	f, err := newSpool(dir, "paysim-log-ids-*")
 	if err != nil {
 		return nil, fmt.Errorf("log archive: %w", err)
 	}
-	return &LogArchive{esURL: esURL, path: f.Name(), f: f, w: bufio.NewWriterSize(f, 64<<10), pageSize: logPageSize}, nil
+	return &LogArchive{esURL: esURL, file: f, pageSize: logPageSize}, nil
 }
 
 // Run sweeps every interval until ctx ends. A failed sweep (a search node
@@ -93,11 +88,11 @@ func (a *LogArchive) sweep(ctx context.Context, cutoff time.Time) error {
 		n := 0
 		err := scanLogIDs(ctx, es, name, a.pageSize, func(id string) error {
 			n++
-			_, err := a.w.WriteString(id + "\n")
+			_, err := a.file.w.WriteString(id + "\n")
 			return err
 		})
 		if err == nil {
-			err = a.w.Flush()
+			err = a.file.w.Flush()
 		}
 		if err != nil {
 			return fmt.Errorf("log archive: %s: %w", name, err)
@@ -162,19 +157,9 @@ func (a *LogArchive) Stats() LogArchiveStats {
 func (a *LogArchive) IDs(ctx context.Context) (map[string]bool, error) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	if err := a.w.Flush(); err != nil {
-		return nil, fmt.Errorf("log archive: %w", err)
-	}
 	ids := make(map[string]bool, a.ids)
-	if _, err := a.f.Seek(0, io.SeekStart); err != nil {
+	if err := a.file.each(func(line []byte) { ids[string(line)] = true }); err != nil {
 		return nil, fmt.Errorf("log archive: %w", err)
-	}
-	sc := bufio.NewScanner(a.f)
-	for sc.Scan() {
-		ids[sc.Text()] = true
-	}
-	if _, serr := a.f.Seek(0, io.SeekEnd); sc.Err() != nil || serr != nil {
-		return nil, fmt.Errorf("log archive: read: %w", errors.Join(sc.Err(), serr))
 	}
 	if err := addLogIDs(ctx, a.esURL(), a.pageSize, ids); err != nil {
 		return nil, err
@@ -186,5 +171,5 @@ func (a *LogArchive) IDs(ctx context.Context) (map[string]bool, error) {
 func (a *LogArchive) Close() error {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	return errors.Join(a.f.Close(), os.Remove(a.path))
+	return a.file.close()
 }

@@ -127,7 +127,7 @@ func TestLogArchive(t *testing.T) {
 	if st := a.Stats(); len(st.Indices) != 3 || st.IDs != 6 {
 		t.Fatalf("after the late line: %+v, want 3 archived indices and 6 ids", st)
 	}
-	path := a.path
+	path := a.file.path
 	if err := a.Close(); err != nil {
 		t.Fatal(err)
 	}

@@ -1,12 +1,10 @@
 package check
 
 import (
-	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
-	"io"
-	"os"
 	"strconv"
 	"sync"
 	"time"
@@ -23,11 +21,9 @@ import (
 type TopicArchive struct {
 	brokers func() []string // the cluster now
 	topic   string
-	path    string
 
 	mu      sync.Mutex
-	f       *os.File
-	w       *bufio.Writer
+	file    *spool
 	next    map[int32]int64 // per partition, the first offset not archived
 	n       int64           // records archived
 	expired int64           // records retention removed before they were archived
@@ -37,11 +33,11 @@ type TopicArchive struct {
 // NewTopicArchive creates the archive's file under dir (the system's
 // temporary directory when ""); Close removes it.
 func NewTopicArchive(brokers func() []string, topic, dir string) (*TopicArchive, error) {
-	f, err := os.CreateTemp(dir, "paysim-topic-"+topic+"-*")
+	f, err := newSpool(dir, "paysim-topic-"+topic+"-*")
 	if err != nil {
 		return nil, fmt.Errorf("topic archive: %w", err)
 	}
-	return &TopicArchive{brokers: brokers, topic: topic, path: f.Name(), f: f, w: bufio.NewWriterSize(f, 256<<10), next: map[int32]int64{}}, nil
+	return &TopicArchive{brokers: brokers, topic: topic, file: f, next: map[int32]int64{}}, nil
 }
 
 // Run consumes the topic from its start and appends every record to the
@@ -71,16 +67,17 @@ func (a *TopicArchive) Run(ctx context.Context) {
 			a.next[r.Partition] = r.Offset + 1
 			a.n++
 			if a.err == nil {
-				a.w.WriteString(strconv.Itoa(int(r.Partition)))
-				a.w.WriteByte(' ')
-				a.w.Write(r.Value)
-				if err := a.w.WriteByte('\n'); err != nil {
+				w := a.file.w
+				w.WriteString(strconv.Itoa(int(r.Partition)))
+				w.WriteByte(' ')
+				w.Write(r.Value)
+				if err := w.WriteByte('\n'); err != nil {
 					a.err = fmt.Errorf("topic archive: %w", err)
 				}
 			}
 		})
 		if a.err == nil {
-			if err := a.w.Flush(); err != nil {
+			if err := a.file.w.Flush(); err != nil {
 				a.err = fmt.Errorf("topic archive: %w", err)
 			}
 		}
@@ -113,24 +110,15 @@ func (a *TopicArchive) Events(ctx context.Context, fn func(Event)) error {
 	if a.err != nil {
 		return a.err
 	}
-	if _, err := a.f.Seek(0, io.SeekStart); err != nil {
-		return fmt.Errorf("topic archive: %w", err)
-	}
-	sc := bufio.NewScanner(a.f)
-	sc.Buffer(make([]byte, 0, 64<<10), 1<<20)
-	for sc.Scan() {
-		line := sc.Bytes()
-		for i, c := range line {
-			if c == ' ' {
-				if ev, ok := decodeEvent(line[i+1:]); ok {
-					fn(ev)
-				}
-				break
+	err := a.file.each(func(line []byte) {
+		if _, value, ok := bytes.Cut(line, []byte{' '}); ok {
+			if ev, ok := decodeEvent(value); ok {
+				fn(ev)
 			}
 		}
-	}
-	if _, serr := a.f.Seek(0, io.SeekEnd); sc.Err() != nil || serr != nil {
-		return fmt.Errorf("topic archive: read: %w", errors.Join(sc.Err(), serr))
+	})
+	if err != nil {
+		return fmt.Errorf("topic archive: %w", err)
 	}
 	expired, err := loadTopicFrom(ctx, a.brokers(), a.topic, a.next, fn)
 	if err != nil {
@@ -146,5 +134,5 @@ func (a *TopicArchive) Events(ctx context.Context, fn func(Event)) error {
 func (a *TopicArchive) Close() error {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	return errors.Join(a.f.Close(), os.Remove(a.path))
+	return a.file.close()
 }

@@ -93,7 +93,7 @@ func TestTopicArchive(t *testing.T) {
 	if !slices.Equal(got, want) {
 		t.Fatalf("events %v, want %v once each", got, want)
 	}
-	path := a.path
+	path := a.file.path
 	if err := a.Close(); err != nil {
 		t.Fatal(err)
 	}
