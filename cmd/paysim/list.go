@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"strings"
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
@@ -33,9 +34,9 @@ func newListCmd() *cobra.Command {
 					return writeJSONTo(w, all)
 				}
 				tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-				fmt.Fprintln(tw, "BUG\tSCENARIO\tCAUGHT BY\tDESCRIPTION")
+				fmt.Fprintln(tw, "BUG\tSCENARIO\tCAUGHT BY\tMODES\tDESCRIPTION")
 				for _, b := range all {
-					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", b.Name, b.Scenario, b.Invariant, b.Description)
+					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", b.Name, b.Scenario, b.Invariant, strings.Join(b.Modes, ","), b.Description)
 				}
 				return tw.Flush()
 			}

@@ -103,6 +103,7 @@ func TestUsageErrorsExit2(t *testing.T) {
 		{"a fault the mode cannot run", []string{"run", "partition-minority", "--mode", "containers"}},
 		{"a nemesis kind the mode cannot run", []string{"run", "nemesis", "--mode", "containers", "--seed", "3"}},
 		{"unknown flag", []string{"run", "--nope"}},
+		{"bad selftest mode", []string{"selftest", "--mode", "cloud"}},
 		{"unknown command", []string{"frobnicate"}},
 	}
 	for _, tc := range tests {

@@ -13,26 +13,35 @@ import (
 	"paysim/report"
 	"paysim/scenarios"
 	"paysim/sim/payments"
+	"paysim/sim/stack"
 )
 
 func newSelftestCmd() *cobra.Command {
 	var out string
 	var duration time.Duration
 	var rate int
+	var mode string
 	cmd := &cobra.Command{
 		Use:   "selftest",
-		Short: "Run every seeded bug on its scenario (each must be caught) and the same scenarios clean (each must pass)",
+		Short: "Run every seeded bug of a mode on its scenario (each must be caught) and the same scenarios clean (each must pass)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			switch mode {
+			case stack.ModeEmbedded, stack.ModeContainers:
+			default:
+				return withCode(exitUsage, fmt.Errorf("--mode %q: want embedded or containers", mode))
+			}
+			quietTestcontainers()
 			if out == "" {
 				out = filepath.Join("runs", time.Now().Format("20060102-150405")+"-selftest")
 			}
-			return selftest(cmd, out, duration, rate)
+			return selftest(cmd, out, mode, duration, rate)
 		},
 	}
 	cmd.Flags().StringVar(&out, "out", "", "artifact directory (default runs/<time>-selftest/)")
 	cmd.Flags().DurationVar(&duration, "duration", 15*time.Second, "load duration of each run")
 	cmd.Flags().IntVar(&rate, "rate", 300, "requests per second of each run")
+	cmd.Flags().StringVar(&mode, "mode", stack.ModeEmbedded, "run the bugs that apply to this mode (embedded or containers), in it")
 	return cmd
 }
 
@@ -150,13 +159,13 @@ func selftestCode(caught, bugs int, clean []selftestRun) error {
 	return nil
 }
 
-func selftest(cmd *cobra.Command, out string, duration time.Duration, rate int) error {
+func selftest(cmd *cobra.Command, out, mode string, duration time.Duration, rate int) error {
 	w := cmd.OutOrStdout()
 	catalogue, err := scenarios.Builtin()
 	if err != nil {
 		return withCode(exitUsage, err)
 	}
-	bugs := payments.Bugs()
+	bugs := bugsFor(mode)
 	var scenarioNames []string
 	seen := map[string]bool{}
 	for _, b := range bugs {
@@ -171,6 +180,10 @@ func selftest(cmd *cobra.Command, out string, duration time.Duration, rate int) 
 		if err != nil {
 			return selftestRun{}, withCode(exitUsage, err)
 		}
+		sc.Mode = mode
+		if err := sc.CanRunIn(mode); err != nil {
+			return selftestRun{}, fmt.Errorf("selftest: %s in %s mode: %w", name, mode, err)
+		}
 		sc.Load.Duration = duration
 		sc.Load.Rate.Freq, sc.Load.Rate.Per, sc.Load.Pacer = rate, time.Second, nil
 		label := "clean"
@@ -181,9 +194,13 @@ func selftest(cmd *cobra.Command, out string, duration time.Duration, rate int) 
 		dir := filepath.Join(out, label+"-"+name)
 		fmt.Fprintf(w, "selftest: %-24s on %-18s ... ", label, name)
 		rep, err := scenarios.Run(cmd.Context(), sc, scenarios.Options{Out: dir, Bugs: bugList})
-		if errors.Is(err, scenarios.ErrInterrupted) {
+		switch {
+		case errors.Is(err, scenarios.ErrInterrupted):
 			fmt.Fprintln(w, "interrupted")
 			return selftestRun{}, withCode(exitInterrupted, err)
+		case errors.Is(err, stack.ErrEnvironment):
+			fmt.Fprintln(w, "no environment")
+			return selftestRun{}, withCode(exitEnvironment, err)
 		}
 		verdict := "error"
 		if rep != nil {
@@ -208,7 +225,7 @@ func selftest(cmd *cobra.Command, out string, duration time.Duration, rate int) 
 		}
 		runs = append(runs, r)
 	}
-	invariants := invariantNames(clean, runs)
+	invariants := invariantNames(bugs, clean, runs)
 	fmt.Fprintf(w, "\nbug x invariant (X = failed; - = nothing to check; * = the invariant meant to catch it)\n")
 	fmt.Fprintf(w, "%-24s", "")
 	for _, inv := range invariants {
@@ -275,6 +292,17 @@ func selftest(cmd *cobra.Command, out string, duration time.Duration, rate int) 
 	return nil
 }
 
+// bugsFor lists the seeded bugs shown caught in a mode.
+func bugsFor(mode string) []payments.Bug {
+	var out []payments.Bug
+	for _, b := range payments.Bugs() {
+		if b.AppliesTo(mode) {
+			out = append(out, b)
+		}
+	}
+	return out
+}
+
 // failedNames lists what did not pass in a report: failed invariants and
 // SLOs, invariants with nothing to check (n/a), SLOs that could not be
 // judged (??), and the run's error.
@@ -308,7 +336,7 @@ func failedNames(r *report.Report) string {
 	return "(" + strings.Join(names, ", ") + ")"
 }
 
-func invariantNames(clean, runs []selftestRun) []string {
+func invariantNames(bugs []payments.Bug, clean, runs []selftestRun) []string {
 	var names []string
 	seen := map[string]bool{}
 	add := func(r *report.Report) {
@@ -328,7 +356,7 @@ func invariantNames(clean, runs []selftestRun) []string {
 	for _, r := range runs {
 		add(r.rep)
 	}
-	for _, b := range payments.Bugs() {
+	for _, b := range bugs {
 		if !seen[b.Invariant] {
 			seen[b.Invariant] = true
 			names = append(names, b.Invariant)

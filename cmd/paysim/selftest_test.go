@@ -6,6 +6,9 @@ import (
 	"testing"
 
 	"paysim/report"
+	"paysim/scenarios"
+	"paysim/sim/payments"
+	"paysim/sim/stack"
 )
 
 // selftestRep is a report with the given verdict, invariants and reasons.
@@ -118,5 +121,56 @@ func TestSelftestSummaryAndCode(t *testing.T) {
 				t.Errorf("exit %d, want %d", code, tc.code)
 			}
 		})
+	}
+}
+
+// TestBugsForMode: selftest runs in a mode exactly the bugs declared for
+// it, and each of those bugs' scenarios can run in that mode.
+func TestBugsForMode(t *testing.T) {
+	catalogue, err := scenarios.Builtin()
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		mode        string
+		mustHave    []string
+		mustNotHave []string
+	}{
+		{mode: stack.ModeEmbedded, mustHave: []string{payments.BugRMWNoLock, payments.BugCacheNotInvalidated}, mustNotHave: []string{payments.BugStaleReplicaRead}},
+		{mode: stack.ModeContainers, mustHave: []string{payments.BugRMWNoLock, payments.BugStaleReplicaRead}},
+		{mode: "cloud"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.mode, func(t *testing.T) {
+			got := map[string]bool{}
+			for _, b := range bugsFor(tc.mode) {
+				got[b.Name] = true
+				sc, err := catalogue.Find(b.Scenario)
+				if err != nil {
+					t.Fatalf("%s: %v", b.Name, err)
+				}
+				if err := sc.CanRunIn(tc.mode); err != nil {
+					t.Errorf("%s declares %s mode, but its scenario %s cannot run there: %v", b.Name, tc.mode, b.Scenario, err)
+				}
+			}
+			for _, n := range tc.mustHave {
+				if !got[n] {
+					t.Errorf("%s missing from %s mode's bugs", n, tc.mode)
+				}
+			}
+			for _, n := range tc.mustNotHave {
+				if got[n] {
+					t.Errorf("%s listed for %s mode", n, tc.mode)
+				}
+			}
+			if tc.mode == "cloud" && len(got) > 0 {
+				t.Errorf("bugs for an unknown mode: %v", got)
+			}
+		})
+	}
+	for _, b := range payments.Bugs() {
+		if len(b.Modes) == 0 {
+			t.Errorf("%s declares no mode", b.Name)
+		}
 	}
 }

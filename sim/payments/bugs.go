@@ -2,6 +2,7 @@ package payments
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 
@@ -17,6 +18,10 @@ type Bug struct {
 	Scenario string `json:"scenario"`
 	// Invariant is the checker that must fail.
 	Invariant string `json:"invariant"`
+	// Modes are the modes in which the bug is shown caught, and where
+	// selftest runs it: a stale replica read needs a replica that can lag,
+	// which only containers mode has.
+	Modes []string `json:"modes"`
 }
 
 // Seeded bug names.
@@ -31,23 +36,32 @@ const (
 	BugRefundExceeds        = "refund-exceeds"
 	BugOverdraft            = "overdraft"
 	BugRetryNewPayment      = "retry-new-payment"
+	BugStaleReplicaRead     = "stale-replica-read"
 )
 
 // Bugs lists every seeded bug.
 func Bugs() []Bug {
+	// The modes (stack's names) in which each bug is shown caught.
+	embeddedOnly := []string{"embedded"}
+	bothModes := []string{"embedded", "containers"}
+	realOnly := []string{"containers"}
 	return []Bug{
-		{BugBonusDoubleApply, "the bonus consumer adds points for every delivery of an event, so a redelivered event pays twice", "redelivery", "event-delivery"},
-		{BugIdempotencyRedisOnly, "idempotency is kept only in Redis: the ledger has no unique key, so a retry Redis has not seen moves money again", "commit-then-fail", "idempotency"},
-		{BugRMWNoLock, "balances are read outside the transaction and written back as absolute values (read-modify-write without a lock): concurrent payments lose updates", "hot-merchant", "conservation"},
-		{BugAckBeforeCommit, "the client is told the payment succeeded before the commit, whose failure is then ignored", "commit-fails", "durability"},
-		{BugPublishBeforeCommit, "the event is published to Kafka before the commit instead of through the outbox: rolled-back payments leave events (and consumers may act on state that is not committed yet)", "commits-rolled-back", "event-delivery"},
-		{BugCacheNotInvalidated, "writes neither invalidate nor refresh cached balances", "balance-reads", "cache-convergence"},
-		{BugShipperDropsOnRetry, "when a bulk request to Elasticsearch fails, the shipper skips the batch instead of retrying it", "shipper-retry", "log-completeness"},
-		{BugRefundExceeds, "a refund is checked against the payment amount but not against what was already refunded", "double-refund", "idempotency"},
-		{BugOverdraft, "the debit has no balance guard: the ledger lacks the balance_nonnegative CHECK the debit relies on, so a payment or transfer larger than the balance commits and the account goes negative", "insufficient-funds", "no-negative-balance"},
-		{BugRetryNewPayment, "a retry whose key the ledger already holds (its first attempt committed, the client timed out) is taken for a new request: applied again as a new payment under a derived key, and the client is told the new id", "client-timeouts", "unknown-outcomes"},
+		{BugBonusDoubleApply, "the bonus consumer adds points for every delivery of an event, so a redelivered event pays twice", "redelivery", "event-delivery", embeddedOnly},
+		{BugIdempotencyRedisOnly, "idempotency is kept only in Redis: the ledger has no unique key, so a retry Redis has not seen moves money again", "commit-then-fail", "idempotency", embeddedOnly},
+		{BugRMWNoLock, "balances are read outside the transaction and written back as absolute values (read-modify-write without a lock): concurrent payments lose updates", "hot-merchant", "conservation", bothModes},
+		{BugAckBeforeCommit, "the client is told the payment succeeded before the commit, whose failure is then ignored", "commit-fails", "durability", embeddedOnly},
+		{BugPublishBeforeCommit, "the event is published to Kafka before the commit instead of through the outbox: rolled-back payments leave events (and consumers may act on state that is not committed yet)", "commits-rolled-back", "event-delivery", embeddedOnly},
+		{BugCacheNotInvalidated, "writes neither invalidate nor refresh cached balances", "balance-reads", "cache-convergence", embeddedOnly},
+		{BugShipperDropsOnRetry, "when a bulk request to Elasticsearch fails, the shipper skips the batch instead of retrying it", "shipper-retry", "log-completeness", embeddedOnly},
+		{BugRefundExceeds, "a refund is checked against the payment amount but not against what was already refunded", "double-refund", "idempotency", embeddedOnly},
+		{BugOverdraft, "the debit has no balance guard: the ledger lacks the balance_nonnegative CHECK the debit relies on, so a payment or transfer larger than the balance commits and the account goes negative", "insufficient-funds", "no-negative-balance", embeddedOnly},
+		{BugRetryNewPayment, "a retry whose key the ledger already holds (its first attempt committed, the client timed out) is taken for a new request: applied again as a new payment under a derived key, and the client is told the new id", "client-timeouts", "unknown-outcomes", embeddedOnly},
+		{BugStaleReplicaRead, "balances for the cache are read from the AZ's asynchronous replica: one that has not yet applied a commit gives the version before it, and that version stays cached when no later event touches the account", "balance-reads", "cache-convergence", realOnly},
 	}
 }
+
+// AppliesTo says whether the bug can show in a mode.
+func (b Bug) AppliesTo(mode string) bool { return slices.Contains(b.Modes, mode) }
 
 // bugPath is the failpoint that switches a bug on.
 func bugPath(name string) string { return "paysim/bugs/" + name }

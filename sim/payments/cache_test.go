@@ -10,7 +10,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pingcap/failpoint"
 	"github.com/redis/go-redis/v9"
+	"github.com/twmb/franz-go/pkg/kgo"
 
 	"paysim/sim/embedded/redisnode"
 )
@@ -147,12 +149,14 @@ func TestBalanceReadCachesOnlyCurrentVersions(t *testing.T) {
 		name        string
 		async       bool
 		readerDown  bool
+		bug         bool  // stale-replica-read switched on
 		wantVersion int64 // the answer's version
 		wantCached  bool
 	}{
 		{name: "readers are current (embedded: they share the writer's storage)", async: false, wantVersion: 0, wantCached: true},
 		{name: "lagging asynchronous replica", async: true, wantVersion: 0, wantCached: false},
 		{name: "replica down, the writer answers", async: true, readerDown: true, wantVersion: 1, wantCached: true},
+		{name: "seeded stale-replica-read caches the lagging version", async: true, bug: true, wantVersion: 0, wantCached: true},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -166,7 +170,13 @@ func TestBalanceReadCachesOnlyCurrentVersions(t *testing.T) {
 			if tc.readerDown {
 				_ = replica.db.Close()
 			}
-			s := redisService(t, Config{AsyncReader: tc.async})
+			fps := &failpoint.Failpoints{}
+			if tc.bug {
+				if err := EnableBugs(fps, []string{BugStaleReplicaRead}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			s := redisService(t, Config{AsyncReader: tc.async, Failpoints: fps})
 			s.db, s.reader = writer.db, replica.db
 			req := httptest.NewRequest(http.MethodGet, "/v1/accounts/"+UserID(1), nil)
 			req.SetPathValue("id", UserID(1))
@@ -182,6 +192,50 @@ func TestBalanceReadCachesOnlyCurrentVersions(t *testing.T) {
 			b, cached := s.cachedBalance(ctx, UserID(1))
 			if cached != tc.wantCached || (cached && b.Version != tc.wantVersion) {
 				t.Fatalf("cached %v (%+v), want cached %v at version %d", cached, b, tc.wantCached, tc.wantVersion)
+			}
+		})
+	}
+}
+
+// TestCacheUpdaterReadsCurrentVersions: the cache updater reads the
+// balances an event touched from the writer when the AZ's reader is an
+// asynchronous replica; the seeded stale-replica-read reads the replica and
+// caches the version before the commit.
+func TestCacheUpdaterReadsCurrentVersions(t *testing.T) {
+	tests := []struct {
+		name        string
+		bug         bool
+		wantVersion int64
+	}{
+		{name: "from the writer", wantVersion: 1},
+		{name: "seeded stale-replica-read reads the lagging replica", bug: true, wantVersion: 0},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			writer, _, _ := ledgerService(t, "")
+			replica, _, _ := ledgerService(t, "")
+			ctx := context.Background()
+			if _, err := writer.db.ExecContext(ctx, "UPDATE accounts SET balance = balance + 5, version = version + 1 WHERE id = ?", UserID(1)); err != nil {
+				t.Fatal(err)
+			}
+			fps := &failpoint.Failpoints{}
+			if tc.bug {
+				if err := EnableBugs(fps, []string{BugStaleReplicaRead}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			s := redisService(t, Config{AsyncReader: true, Failpoints: fps})
+			s.db, s.reader = writer.db, replica.db
+			ev, err := json.Marshal(Event{From: UserID(1), To: MerchantID(1)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			// No Redis replica acknowledges here, so the updater reports
+			// that after writing; what it wrote is what is checked.
+			_ = s.applyCache(ctx, []*kgo.Record{{Value: ev}})
+			b, cached := s.cachedBalance(ctx, UserID(1))
+			if !cached || b.Version != tc.wantVersion {
+				t.Fatalf("cached %v at version %d, want version %d", cached, b.Version, tc.wantVersion)
 			}
 		})
 	}

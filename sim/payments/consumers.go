@@ -238,7 +238,7 @@ func (s *Service) applyCache(ctx context.Context, recs []*kgo.Record) error {
 	// work off the writer's pool, which the requests use.
 	q := "SELECT id, balance, version FROM accounts WHERE id IN (?" + strings.Repeat(", ?", len(ids)-1) + ")"
 	db := s.reader
-	if s.cfg.AsyncReader {
+	if s.cfg.AsyncReader && !s.bug(BugStaleReplicaRead) {
 		db = s.db
 	}
 	rows, err := db.QueryContext(ctx, q, ids...)

@@ -390,7 +390,7 @@ func (s *Service) handleAccount(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	a, err := s.readAccount(ctx, s.reader, id)
-	current := s.reader == s.db || !s.cfg.AsyncReader
+	current := s.reader == s.db || !s.cfg.AsyncReader || s.bug(BugStaleReplicaRead)
 	if err != nil && !errors.Is(err, sql.ErrNoRows) && s.reader != s.db {
 		a, err = s.readAccount(ctx, s.db, id)
 		current = true
