@@ -36,7 +36,10 @@ type mysqlControl struct {
 	mu      sync.Mutex // serialises promotions, switchovers and fencing
 	primary string     // the node the writer endpoint points at
 	// fence holds nodes to turn into replicas of the primary when they answer.
-	fence     map[string]bool
+	fence map[string]bool
+	// cutOff is the writer fenced because it was cut off from the region
+	// (Detach), until it is back or failed over.
+	cutOff    string
 	downSince time.Time
 	// events is what the control plane did, for the log and tests.
 	events []string
@@ -68,7 +71,26 @@ func (c *mysqlControl) step(ctx context.Context) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	p, _ := c.s.tier.Node(c.primary)
-	if err := pingMySQL(ctx, p.Addr()); err != nil {
+	switch {
+	case p.Detached() && c.cutOff == "":
+		// Cut off from the region, an Aurora writer loses its storage
+		// quorum and commits nothing more. MariaDB's would go on alone
+		// once its semi-sync wait timed out, so it is fenced: read-only,
+		// and its clients' connections (a commit awaiting a replica's
+		// acknowledgement among them) killed, unacknowledged.
+		if err := fenceCutOff(ctx, p.Addr(), c.s.topo.MySQL.User); err != nil {
+			c.note("fence %s, cut off (will retry): %v", p.ID(), err)
+		} else {
+			c.cutOff = p.ID()
+			c.note("%s cut off from the region: fenced read-only", p.ID())
+		}
+	case !p.Detached() && c.cutOff == p.ID():
+		// Back before it was failed over: it is the writer still.
+		unfence(p)
+		c.cutOff = ""
+		c.note("%s back in the region before a failover: writable again", p.ID())
+	}
+	if err := pingMySQL(ctx, p.Addr()); err != nil || p.Detached() {
 		now := time.Now()
 		if c.downSince.IsZero() {
 			c.downSince = now
@@ -83,7 +105,7 @@ func (c *mysqlControl) step(ctx context.Context) {
 	}
 	for id := range c.fence {
 		n, _ := c.s.tier.Node(id)
-		if pingMySQL(ctx, n.Addr()) != nil {
+		if n.Detached() || pingMySQL(ctx, n.Addr()) != nil {
 			continue
 		}
 		if err := c.follow(ctx, n); err != nil {
@@ -149,7 +171,7 @@ func (c *mysqlControl) promoteLocked(ctx context.Context, target string, planned
 	best, bestIO, err := c.pick(ctx, target)
 	if err != nil {
 		if planned {
-			c.unfence(old)
+			unfence(old)
 		}
 		return err
 	}
@@ -158,14 +180,14 @@ func (c *mysqlControl) promoteLocked(ctx context.Context, target string, planned
 	}
 	if err := promote(ctx, best.Addr(), wantPos); err != nil {
 		if planned {
-			c.unfence(old)
+			unfence(old)
 		}
 		return fmt.Errorf("promote %s: %w", best.ID(), err)
 	}
 	if err := c.s.PointWriter(best.ID()); err != nil {
 		return err
 	}
-	c.primary, c.downSince = best.ID(), time.Time{}
+	c.primary, c.downSince, c.cutOff = best.ID(), time.Time{}, ""
 	for _, n := range c.s.tier.MySQLNodes() {
 		role := sim.RoleReplica
 		if n.ID() == best.ID() {
@@ -183,8 +205,42 @@ func (c *mysqlControl) promoteLocked(ctx context.Context, target string, planned
 	return nil
 }
 
-// unfence lets the old writer take writes again after a switchover failed.
-func (c *mysqlControl) unfence(n *Node) {
+// fenceCutOff makes the writer at addr read-only and kills the
+// connections of the app's user.
+func fenceCutOff(ctx context.Context, addr, appUser string) error {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	db, err := openDB(dsn(adminUser, adminPass, addr, "", time.Second))
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	if _, err := db.ExecContext(ctx, "SET GLOBAL read_only = 1"); err != nil {
+		return fmt.Errorf("read_only: %w", err)
+	}
+	rows, err := db.QueryContext(ctx, "SELECT ID FROM information_schema.PROCESSLIST WHERE USER = ?", appUser)
+	if err != nil {
+		return fmt.Errorf("connections: %w", err)
+	}
+	var ids []int64
+	for rows.Next() {
+		var id int64
+		if err := rows.Scan(&id); err != nil {
+			rows.Close()
+			return fmt.Errorf("connections: %w", err)
+		}
+		ids = append(ids, id)
+	}
+	rows.Close()
+	for _, id := range ids {
+		_, _ = db.ExecContext(ctx, "KILL CONNECTION "+strconv.FormatInt(id, 10)) // gone already is fine
+	}
+	return nil
+}
+
+// unfence lets a writer take writes again after a switchover failed or
+// once it is back in the region before a failover.
+func unfence(n *Node) {
 	db, err := openDB(dsn(adminUser, adminPass, n.Addr(), "", 2*time.Second))
 	if err != nil {
 		return
@@ -202,7 +258,7 @@ func (c *mysqlControl) pick(ctx context.Context, target string) (*Node, string, 
 	var bestSeq uint64
 	var errs []error
 	for _, n := range c.s.tier.MySQLNodes() {
-		if n.ID() == c.primary || (target != "" && n.ID() != target) {
+		if n.ID() == c.primary || n.Detached() || (target != "" && n.ID() != target) {
 			continue
 		}
 		db, err := openDB(dsn(adminUser, adminPass, n.Addr(), "", time.Second))

@@ -3,9 +3,13 @@ package containers
 import (
 	"context"
 	"fmt"
+	"io"
+	"net"
 	"strings"
 	"testing"
 	"time"
+
+	tcexec "github.com/testcontainers/testcontainers-go/exec"
 
 	"paysim/sim"
 	"paysim/sim/containers/containerstest"
@@ -212,6 +216,134 @@ func TestMySQLControlPlane(t *testing.T) {
 		insert(10)
 		requireAll(old)
 	})
+
+	t.Run("the writer's AZ cut off from the region", func(t *testing.T) {
+		old := primary()
+		p, _ := s.tier.Node(old)
+		cutAZ := p.AZ()
+		var rest []string
+		for _, az := range topo.AZs {
+			if az != cutAZ {
+				rest = append(rest, az)
+			}
+		}
+		var other *Node // a node of another AZ
+		for _, n := range s.tier.MySQLNodes() {
+			if n.AZ() != cutAZ {
+				other = n
+				break
+			}
+		}
+		if !reach(ctx, t, other, p) {
+			t.Fatalf("%s cannot reach %s before the cut", other.ID(), old)
+		}
+		insert(10)
+		nw := s.Network()
+		if err := nw.Impair("cut/out", []string{cutAZ}, rest, sim.LinkImpairment{Cut: true}); err != nil {
+			t.Fatal(err)
+		}
+		if err := nw.Impair("cut/in", rest, []string{cutAZ}, sim.LinkImpairment{Cut: true}); err != nil {
+			t.Fatal(err)
+		}
+		cut := time.Now()
+		for _, n := range s.tier.Nodes() {
+			if n.AZ() == cutAZ {
+				if err := n.Detach(ctx); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+		if reach(ctx, t, other, p) || reach(ctx, t, p, other) {
+			t.Fatalf("%s and %s still reach each other across the cut", other.ID(), old)
+		}
+		// The host still reaches the cut-off writer (no rule names it), and
+		// the control plane fences it: nothing more commits there.
+		waitFor(t, 5*time.Second, old+" fenced read-only", func(ctx context.Context) (bool, error) {
+			db, err := openDB(dsn(adminUser, adminPass, p.Addr(), "", time.Second))
+			if err != nil {
+				return false, err
+			}
+			defer db.Close()
+			var ro int
+			err = db.QueryRowContext(ctx, "SELECT @@read_only").Scan(&ro)
+			return ro == 1, err
+		})
+		waitFor(t, topo.MySQL.FailoverAfter+30*time.Second, "a writer outside "+cutAZ, func(ctx context.Context) (bool, error) {
+			_, err := writer.ExecContext(ctx, "INSERT INTO acked VALUES (?)", acked+1)
+			if err == nil {
+				acked++
+			}
+			return err == nil, nil
+		})
+		t.Logf("writes back %v after the cut; control plane: %v", time.Since(cut).Round(time.Millisecond), s.MySQLEvents())
+		if np, _ := s.tier.Node(primary()); np == nil || np.AZ() == cutAZ {
+			t.Fatalf("primary after the cut: %q, in the cut AZ %s", primary(), cutAZ)
+		}
+		requireAll(primary())
+		nw.Restore("cut/out")
+		nw.Restore("cut/in")
+		for _, n := range s.tier.Nodes() {
+			if n.AZ() == cutAZ {
+				if err := n.Attach(ctx); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+		if !reach(ctx, t, other, p) {
+			t.Fatalf("%s cannot reach %s after the heal", other.ID(), old)
+		}
+		requireFenced(old)
+		insert(10)
+		requireAll(old)
+	})
+
+	t.Run("loss between AZs", func(t *testing.T) {
+		p, _ := s.tier.Node(primary())
+		var rest []string
+		for _, az := range topo.AZs {
+			if az != p.AZ() {
+				rest = append(rest, az)
+			}
+		}
+		if err := s.Network().Impair("loss", []string{p.AZ()}, rest, sim.LinkImpairment{Loss: 0.03}); err != nil {
+			t.Fatal(err)
+		}
+		rules := iptablesRules(ctx, t, p)
+		if !strings.Contains(rules, "statistic") || !strings.Contains(rules, "paysim:loss") {
+			t.Fatalf("%s has no loss rule:\n%s", p.ID(), rules)
+		}
+		insert(20) // slower, never lost
+		s.Network().Restore("loss")
+		if rules := iptablesRules(ctx, t, p); strings.Contains(rules, "paysim:loss") {
+			t.Fatalf("%s keeps the loss rule after Restore:\n%s", p.ID(), rules)
+		}
+		requireAll(primary())
+	})
+}
+
+// reach says whether from can open a TCP connection to to's port on the
+// run's network within 2 s.
+func reach(ctx context.Context, t *testing.T, from, to *Node) bool {
+	t.Helper()
+	host, port, _ := net.SplitHostPort(to.InternalAddr())
+	code, out, err := from.ctr.Exec(ctx, []string{"timeout", "2", "bash", "-c", "exec 3<>/dev/tcp/" + host + "/" + port}, tcexec.Multiplexed())
+	if err != nil {
+		t.Fatalf("exec in %s: %v", from.ID(), err)
+	}
+	b, _ := io.ReadAll(out)
+	t.Logf("%s -> %s: exit %d %s", from.ID(), to.ID(), code, strings.TrimSpace(string(b)))
+	return code == 0
+}
+
+// iptablesRules lists the node's paysim rules.
+func iptablesRules(ctx context.Context, t *testing.T, n *Node) string {
+	t.Helper()
+	_, out, err := n.ctr.Exec(ctx, []string{"iptables", "-S", paysimChain}, tcexec.Multiplexed())
+	if err != nil {
+		t.Fatalf("exec in %s: %v", n.ID(), err)
+	}
+	b, _ := io.ReadAll(out)
+	return string(b)
 }
 
 // TestControlEventsBounded: a failure repeated every round is noted once,

@@ -36,14 +36,16 @@ type Node struct {
 	cli     *client.Client
 	netID   string
 
-	mu  sync.Mutex // serialises operations on the container
-	ctr *testcontainers.DockerContainer
+	mu       sync.Mutex // serialises operations on the container
+	ctr      *testcontainers.DockerContainer
+	detached bool // cut off from the control planes (Detach)
 }
 
 var (
 	_ sim.Node     = (*Node)(nil)
 	_ sim.Pauser   = (*Node)(nil)
 	_ sim.Isolator = (*Node)(nil)
+	_ sim.Detacher = (*Node)(nil)
 )
 
 // ID is the node's id in the stack, e.g. "mysql-ap-northeast-1a"; it is also
@@ -125,7 +127,7 @@ func (n *Node) Restart(ctx context.Context) error {
 	if err := n.ctr.Start(ctx); err != nil {
 		return fmt.Errorf("restart %s: %w", n.id, err)
 	}
-	n.setState(sim.StateUp)
+	n.setState(n.restStateLocked())
 	return nil
 }
 
@@ -148,7 +150,7 @@ func (n *Node) Resume(ctx context.Context) error {
 	if _, err := n.cli.ContainerUnpause(ctx, n.ctr.GetContainerID(), client.ContainerUnpauseOptions{}); err != nil {
 		return fmt.Errorf("resume %s: %w", n.id, err)
 	}
-	n.setState(sim.StateUp)
+	n.setState(n.restStateLocked())
 	return nil
 }
 
@@ -177,8 +179,50 @@ func (n *Node) Reconnect(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("reconnect %s: %w", n.id, err)
 	}
-	n.setState(sim.StateUp)
+	n.setState(n.restStateLocked())
 	return nil
+}
+
+// Detach marks the node as cut off from the region's control planes (its AZ
+// lost its network; the iptables rules that cut its traffic are the
+// region network's): it shows as isolated, the MariaDB control plane treats
+// it as lost (a writer is fenced, then failed over) and the Redis endpoints
+// stop believing its Sentinel, while the container keeps running.
+func (n *Node) Detach(context.Context) error {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.detached = true
+	if n.Status().State != sim.StateDown {
+		n.setState(sim.StateIsolated)
+	}
+	return nil
+}
+
+// Attach undoes Detach.
+func (n *Node) Attach(context.Context) error {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.detached && n.Status().State == sim.StateIsolated {
+		n.setState(sim.StateUp)
+	}
+	n.detached = false
+	return nil
+}
+
+// restStateLocked is the state of a node that runs and is connected: up,
+// or isolated while it is detached.
+func (n *Node) restStateLocked() sim.State {
+	if n.detached {
+		return sim.StateIsolated
+	}
+	return sim.StateUp
+}
+
+// Detached says whether the node is cut off from the control planes.
+func (n *Node) Detached() bool {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.detached
 }
 
 // stateView is the part of a container's state waits look at.

@@ -64,6 +64,7 @@ type Stack struct {
 	readers     map[string]*netproxy.Proxy // AZ -> reader endpoint
 	redisWriter *netproxy.Proxy
 	redisReader *netproxy.Proxy
+	net         *regionNetwork
 
 	// mysqlCtl promotes a MariaDB replica when the writer is lost.
 	mysqlCtl *mysqlControl
@@ -113,6 +114,7 @@ func StartStack(ctx context.Context, topo sim.Topology, opt StackOptions) (_ *St
 	if err := s.startEndpoints(); err != nil {
 		return nil, fmt.Errorf("endpoints: %w", err)
 	}
+	s.net = s.newNetwork()
 	fctx, stop := context.WithCancel(context.Background())
 	s.stopFollow = stop
 	s.mysqlCtl = newMySQLControl(s, topo.MySQL.FailoverAfter)
@@ -233,12 +235,13 @@ const followInterval = 250 * time.Millisecond
 // Sentinel's own, the endpoint only follows it. It asks every
 // followInterval rather than subscribing to +switch-master, so that a
 // Sentinel's own faults need no reconnection logic; the first Sentinel
-// that answers is believed.
+// that answers is believed, unless its AZ is cut off from the region.
 func (s *Stack) followSentinel(ctx context.Context) {
+	nodes := s.tier.SentinelNodes()
 	var clients []*redis.SentinelClient
-	for _, addr := range s.tier.SentinelAddrs() {
+	for _, n := range nodes {
 		clients = append(clients, redis.NewSentinelClient(&redis.Options{
-			Addr: addr, DialTimeout: followInterval, ReadTimeout: followInterval, WriteTimeout: followInterval, MaxRetries: -1,
+			Addr: n.Addr(), DialTimeout: followInterval, ReadTimeout: followInterval, WriteTimeout: followInterval, MaxRetries: -1,
 		}))
 	}
 	defer func() {
@@ -249,7 +252,10 @@ func (s *Stack) followSentinel(ctx context.Context) {
 	tick := time.NewTicker(followInterval)
 	defer tick.Stop()
 	for {
-		for _, c := range clients {
+		for i, c := range clients {
+			if nodes[i].Detached() {
+				continue // its AZ is cut off: it speaks for a minority
+			}
 			m, err := c.GetMasterAddrByName(ctx, MasterName).Result()
 			if err != nil || len(m) != 2 {
 				continue
@@ -394,15 +400,16 @@ func (s *Stack) Close() error {
 // broken: MariaDB and Redis containers pause (docker pause) and isolate
 // (docker network disconnect) and switch primaries over (the control plane,
 // Sentinel); the in-process Kafka and search nodes keep the embedded
-// abilities, Kafka leaders move. No link between AZs can be impaired yet,
-// and no node path takes toxics: those faults are refused.
+// abilities, Kafka leaders move; the links between AZs are impaired (the
+// region network: the clients' paths, and iptables between containers). No
+// container's path takes toxics: those faults are refused.
 func Abilities() sim.Abilities {
 	emb := embedded.Abilities()
 	ctr := []sim.Ability{sim.AbilityPause, sim.AbilityIsolate, sim.AbilitySwitchover}
 	return sim.Abilities{
 		sim.ServiceMySQL: ctr, sim.ServiceRedis: ctr,
 		sim.ServiceKafka: emb[sim.ServiceKafka], sim.ServiceSearch: emb[sim.ServiceSearch],
-		"": {sim.AbilityLeaderMove},
+		"": {sim.AbilityLeaderMove, sim.AbilityNetwork},
 	}
 }
 

@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"runtime/debug"
@@ -113,15 +114,16 @@ func Start(ctx context.Context, topo sim.Topology, opts Options) (_ *Stack, err 
 			s.nodes[n.ID()] = n
 		}
 	}
-	s.links = netproxy.NewLinks(s.azOf, s.px.DialContext)
+	s.links = netproxy.NewLinks(s.AZOf, s.px.DialContext)
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("start: %w", err)
 	}
 	return s, nil
 }
 
-// azOf maps a client-facing address to the AZ and id of the node behind it now.
-func (s *Stack) azOf(addr string) (az, node string) {
+// AZOf maps a client-facing address to the AZ and id of the node behind it
+// now (empty for an address that is not the stack's).
+func (s *Stack) AZOf(addr string) (az, node string) {
 	var eps []*netproxy.Endpoint
 	if s.mysql != nil {
 		eps = append(eps, s.mysql.writer)
@@ -165,6 +167,12 @@ func (s *Stack) PromoteDR(context.Context) error {
 		return errors.New("promote DR: this stack runs no ledger")
 	}
 	return s.mysql.promoteDR()
+}
+
+// Dial opens a client connection to one of the stack's addresses, straight
+// to what is behind it when that is one of its endpoints.
+func (s *Stack) Dial(ctx context.Context, network, addr string) (net.Conn, error) {
+	return s.px.DialContext(ctx, network, addr)
 }
 
 // Links is the region's network between AZs; clients in an AZ dial through

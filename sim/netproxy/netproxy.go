@@ -42,6 +42,13 @@ func NewServer() *Server {
 // DialContext dials addr; when addr is one of this server's proxies, the
 // connection goes straight to its upstream with DialDirect (same faults, no
 // extra hop). It has net.Dialer's shape, for clients' dial hooks.
+// Has says whether addr is one of the Server's proxies.
+func (s *Server) Has(addr string) bool {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.proxies[addr] != nil
+}
+
 func (s *Server) DialContext(ctx context.Context, network, addr string) (net.Conn, error) {
 	s.mu.RLock()
 	p := s.proxies[addr]

@@ -95,6 +95,10 @@ const crashRestartDelay = time.Second
 // linked is a backend with a region network between AZs.
 type linked interface{ Links() *netproxy.Links }
 
+// networked is a backend whose link faults reach more than its clients'
+// Links (containers: the containers' own traffic too).
+type networked interface{ Network() sim.Network }
+
 // switcher is a backend that can fail a primary over on purpose.
 type switcher interface {
 	Switchover(ctx context.Context, svc sim.Service) error
@@ -335,6 +339,9 @@ func (s *Stack) Groups() []string {
 // Network is the region's network between AZs, for link faults; nil if the
 // backend has none.
 func (s *Stack) Network() sim.Network {
+	if n, ok := s.backend.(networked); ok {
+		return n.Network()
+	}
 	if l, ok := s.backend.(linked); ok {
 		return l.Links()
 	}
