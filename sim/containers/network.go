@@ -55,7 +55,9 @@ var _ sim.Network = (*regionNetwork)(nil)
 
 // Impair applies imp to the clients' paths from the AZs in from to the
 // nodes in to (AZs or node ids), and for a cut or a loss, drops what the
-// containers in from send to the containers in to.
+// containers in from send to the containers in to. Each container gets its
+// rules in one exec, all containers at once: a docker exec costs tens of
+// milliseconds, more on a busy host, and a fault must start on time.
 func (r *regionNetwork) Impair(id string, from, to []string, imp sim.LinkImpairment) error {
 	if err := r.links.Impair(id, from, to, imp); err != nil {
 		return err
@@ -65,43 +67,46 @@ func (r *regionNetwork) Impair(id string, from, to []string, imp sim.LinkImpairm
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	var targets []string // addresses on the run's network
-	var senders []*Node
+	var senders, receivers []*Node
 	for _, n := range r.tier.Nodes() {
 		if slices.Contains(from, n.AZ()) {
 			senders = append(senders, n)
 		}
 		if slices.Contains(to, n.AZ()) || slices.Contains(to, n.ID()) {
-			ip, err := n.ip(ctx)
-			if err != nil {
-				continue // down or disconnected: nothing reaches it anyway
-			}
-			targets = append(targets, ip)
+			receivers = append(receivers, n)
 		}
 	}
+	targets := make([]string, len(receivers)) // addresses on the run's network
+	eachNode(receivers, func(i int, n *Node) error {
+		targets[i], _ = n.ip(ctx) // down or disconnected: nothing reaches it anyway
+		return nil
+	})
 	match := []string{"-j", "DROP"}
 	if !imp.Cut {
 		match = []string{"-m", "statistic", "--mode", "random", "--probability", strconv.FormatFloat(imp.Loss, 'f', 4, 64), "-j", "DROP"}
 	}
-	var added []dropRule
-	var errs []error
-	for _, n := range senders {
+	rules := make([][]dropRule, len(senders))
+	err := eachNode(senders, func(i int, n *Node) error {
+		var specs [][]string
 		for _, ip := range targets {
-			args := append([]string{"-d", ip, "-m", "comment", "--comment", ruleComment(id)}, match...)
-			if err := n.iptables(ctx, append([]string{"-A", paysimChain}, args...)...); err != nil {
-				errs = append(errs, err)
+			if ip == "" {
 				continue
 			}
-			added = append(added, dropRule{node: n, args: args})
+			args := append([]string{"-d", ip, "-m", "comment", "--comment", ruleComment(id)}, match...)
+			specs = append(specs, args)
+			rules[i] = append(rules[i], dropRule{node: n, args: args})
 		}
-	}
+		return n.addRules(ctx, specs)
+	})
 	r.mu.Lock()
 	if r.rules == nil {
 		r.rules = map[string][]dropRule{}
 	}
-	r.rules[id] = append(r.rules[id], added...)
+	for _, rs := range rules {
+		r.rules[id] = append(r.rules[id], rs...)
+	}
 	r.mu.Unlock()
-	if err := errors.Join(errs...); err != nil {
+	if err != nil {
 		r.Restore(id)
 		return fmt.Errorf("network %s: %w", id, err)
 	}
@@ -117,11 +122,32 @@ func (r *regionNetwork) Restore(id string) {
 	rules := r.rules[id]
 	delete(r.rules, id)
 	r.mu.Unlock()
+	byNode := map[*Node][][]string{}
+	var nodes []*Node
+	for _, rl := range rules {
+		if _, ok := byNode[rl.node]; !ok {
+			nodes = append(nodes, rl.node)
+		}
+		byNode[rl.node] = append(byNode[rl.node], rl.args)
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	for _, rl := range rules {
-		_ = rl.node.iptables(ctx, append([]string{"-D", paysimChain}, rl.args...)...)
+	_ = eachNode(nodes, func(_ int, n *Node) error { return n.deleteRules(ctx, byNode[n]) })
+}
+
+// eachNode runs fn for every node at once and joins the errors.
+func eachNode(nodes []*Node, fn func(i int, n *Node) error) error {
+	errs := make([]error, len(nodes))
+	var wg sync.WaitGroup
+	for i, n := range nodes {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = fn(i, n)
+		}()
 	}
+	wg.Wait()
+	return errors.Join(errs...)
 }
 
 // ruleComment tags a fault's rules (iptables comments are at most 256
@@ -134,39 +160,57 @@ func ruleComment(id string) string {
 	return c
 }
 
-// iptables runs iptables in the node's network namespace (the container has
-// NET_ADMIN), creating paysimChain and the jump to it on first use.
-func (n *Node) iptables(ctx context.Context, args ...string) error {
+// addRules appends rules to paysimChain in the node's network namespace
+// (the container has NET_ADMIN), creating the chain and the jump to it on
+// first use, in one exec.
+func (n *Node) addRules(ctx context.Context, specs [][]string) error {
+	if len(specs) == 0 {
+		return nil
+	}
+	script := []string{
+		"iptables -w 5 -n -L " + paysimChain + " >/dev/null 2>&1 || iptables -w 5 -N " + paysimChain,
+		"iptables -w 5 -C OUTPUT -j " + paysimChain + " 2>/dev/null || iptables -w 5 -I OUTPUT -j " + paysimChain,
+	}
+	for _, args := range specs {
+		script = append(script, "iptables -w 5 -A "+paysimChain+" "+shellJoin(args))
+	}
+	return n.sh(ctx, strings.Join(script, " && "))
+}
+
+// deleteRules removes rules from paysimChain, each on its own: one that
+// is gone already does not keep the others.
+func (n *Node) deleteRules(ctx context.Context, specs [][]string) error {
+	var script []string
+	for _, args := range specs {
+		script = append(script, "iptables -w 5 -D "+paysimChain+" "+shellJoin(args)+" 2>/dev/null")
+	}
+	return n.sh(ctx, strings.Join(script, "; ")+"; true")
+}
+
+// sh runs a shell script in the container.
+func (n *Node) sh(ctx context.Context, script string) error {
 	n.mu.Lock()
 	ctr := n.ctr
 	n.mu.Unlock()
-	run := func(args ...string) (string, error) {
-		code, out, err := ctr.Exec(ctx, append([]string{"iptables", "-w", "5"}, args...), tcexec.Multiplexed())
-		if err != nil {
-			return "", err
-		}
+	code, out, err := ctr.Exec(ctx, []string{"sh", "-c", script}, tcexec.Multiplexed())
+	if err != nil {
+		return fmt.Errorf("%s: exec: %w", n.id, err)
+	}
+	if code != 0 {
 		b, _ := io.ReadAll(out)
-		if code != 0 {
-			return string(b), fmt.Errorf("iptables %s: exit %d: %s", strings.Join(args, " "), code, strings.TrimSpace(string(b)))
-		}
-		return string(b), nil
-	}
-	if args[0] == "-A" {
-		if _, err := run("-n", "-L", paysimChain); err != nil {
-			if _, err := run("-N", paysimChain); err != nil {
-				return fmt.Errorf("%s: %w", n.id, err)
-			}
-		}
-		if _, err := run("-C", "OUTPUT", "-j", paysimChain); err != nil {
-			if _, err := run("-I", "OUTPUT", "-j", paysimChain); err != nil {
-				return fmt.Errorf("%s: %w", n.id, err)
-			}
-		}
-	}
-	if _, err := run(args...); err != nil {
-		return fmt.Errorf("%s: %w", n.id, err)
+		return fmt.Errorf("%s: iptables: exit %d: %s", n.id, code, strings.TrimSpace(string(b)))
 	}
 	return nil
+}
+
+// shellJoin quotes args for sh (they are addresses, flags, numbers and
+// comments made of a fault id).
+func shellJoin(args []string) string {
+	q := make([]string, len(args))
+	for i, a := range args {
+		q[i] = "'" + strings.ReplaceAll(a, "'", `'\''`) + "'"
+	}
+	return strings.Join(q, " ")
 }
 
 // ip is the node's address on the run's network now (it can change when

@@ -8,6 +8,7 @@ import (
 	"net"
 	"slices"
 	"sort"
+	"strconv"
 	"sync"
 	"time"
 
@@ -234,8 +235,12 @@ const followInterval = 250 * time.Millisecond
 // name, and the registry's roles with them, until ctx ends: failover is
 // Sentinel's own, the endpoint only follows it. It asks every
 // followInterval rather than subscribing to +switch-master, so that a
-// Sentinel's own faults need no reconnection logic; the first Sentinel
-// that answers is believed, unless its AZ is cut off from the region.
+// Sentinel's own faults need no reconnection logic. As among Sentinels,
+// the configuration with the highest epoch wins: a Sentinel back from a
+// partition names the old primary until it hears of the failover, and
+// following it would send writes to a node about to be demoted (and
+// resynchronised: what it took is lost). A Sentinel whose AZ is cut off is
+// not asked.
 func (s *Stack) followSentinel(ctx context.Context) {
 	nodes := s.tier.SentinelNodes()
 	var clients []*redis.SentinelClient
@@ -252,16 +257,26 @@ func (s *Stack) followSentinel(ctx context.Context) {
 	tick := time.NewTicker(followInterval)
 	defer tick.Stop()
 	for {
+		var best string
+		bestEpoch := int64(-1)
 		for i, c := range clients {
 			if nodes[i].Detached() {
 				continue // its AZ is cut off: it speaks for a minority
 			}
-			m, err := c.GetMasterAddrByName(ctx, MasterName).Result()
-			if err != nil || len(m) != 2 {
+			m, err := c.Master(ctx, MasterName).Result()
+			if err != nil {
 				continue
 			}
-			s.pointRedis(net.JoinHostPort(m[0], m[1]))
-			break
+			epoch, err := strconv.ParseInt(m["config-epoch"], 10, 64)
+			if err != nil || m["ip"] == "" || m["port"] == "" {
+				continue
+			}
+			if epoch > bestEpoch {
+				best, bestEpoch = net.JoinHostPort(m["ip"], m["port"]), epoch
+			}
+		}
+		if best != "" {
+			s.pointRedis(best)
 		}
 		select {
 		case <-ctx.Done():
