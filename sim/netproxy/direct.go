@@ -313,11 +313,6 @@ func (c *directConn) Read(b []byte) (int, error) {
 }
 
 // Close closes the connection and forgets it.
-// Dropped is closed once the proxy drops the connection (its upstream
-// re-pointed, the proxy disabled), so that a wrapper that holds its reader
-// (a cut link) can tell its client the connection is gone.
-func (c *directConn) Dropped() <-chan struct{} { return c.done }
-
 func (c *directConn) Close() error {
 	c.close()
 	return nil

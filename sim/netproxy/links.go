@@ -2,14 +2,12 @@ package netproxy
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"math/rand/v2"
 	"net"
 	"os"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"paysim/sim"
@@ -121,11 +119,7 @@ func (l *Links) Dialer(from string) func(ctx context.Context, network, addr stri
 		if err != nil {
 			return nil, err
 		}
-		lc := &linkConn{Conn: c, l: l, from: from, to: to, node: node, done: make(chan struct{})}
-		if d, ok := c.(interface{ Dropped() <-chan struct{} }); ok {
-			lc.dropped = d.Dropped()
-		}
-		return lc, nil
+		return &linkConn{Conn: c, l: l, from: from, to: to, node: node, done: make(chan struct{})}, nil
 	}
 }
 
@@ -168,10 +162,6 @@ type linkConn struct {
 	wrote                       atomic.Bool  // a request is awaiting its first response bytes
 	done                        chan struct{}
 	closeOnce                   sync.Once
-	// dropped closes when the endpoint behind the connection drops it (it
-	// moved to another node): a client held on a cut link learns at once
-	// that the connection is gone, as it would from the endpoint's reset.
-	dropped <-chan struct{}
 }
 
 func (c *linkConn) SetDeadline(t time.Time) error {
@@ -206,10 +196,7 @@ func (c *linkConn) blockWhileCut(deadline *atomic.Int64) (sim.LinkImpairment, er
 		if ns := deadline.Load(); ns != 0 {
 			dl = time.Unix(0, ns)
 		}
-		if err := c.l.wait(c.dropped, c.done, dl); err != nil {
-			if errors.Is(err, context.Canceled) {
-				err = syscall.ECONNRESET // dropped by the endpoint
-			}
+		if err := c.l.wait(nil, c.done, dl); err != nil {
 			return imp, &net.OpError{Op: "read", Net: "tcp", Err: err}
 		}
 	}
