@@ -178,6 +178,7 @@ func (c *mysqlControl) promoteLocked(ctx context.Context, target string, planned
 	if !planned {
 		wantPos = bestIO
 	}
+	began := time.Now()
 	if err := promote(ctx, best.Addr(), wantPos); err != nil {
 		if planned {
 			unfence(old)
@@ -201,7 +202,7 @@ func (c *mysqlControl) promoteLocked(ctx context.Context, target string, planned
 	if planned {
 		how = "switchover"
 	}
-	c.note("%s: %s promoted at %s (was %s)", how, best.ID(), wantPos, old.ID())
+	c.note("%s: %s promoted at %s in %v (was %s)", how, best.ID(), wantPos, time.Since(began).Round(time.Millisecond), old.ID())
 	return nil
 }
 
@@ -284,7 +285,8 @@ func (c *mysqlControl) pick(ctx context.Context, target string) (*Node, string, 
 
 // promote makes the replica at addr a writer once it has applied pos.
 func promote(ctx context.Context, addr, pos string) error {
-	db, err := openDB(dsn(adminUser, adminPass, addr, "", 2*time.Second))
+	// The read timeout outlasts MASTER_GTID_WAIT's own bound below.
+	db, err := openDB(dsn(adminUser, adminPass, addr, "", 12*time.Second))
 	if err != nil {
 		return err
 	}

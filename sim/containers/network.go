@@ -59,12 +59,21 @@ var _ sim.Network = (*regionNetwork)(nil)
 // rules in one exec, all containers at once: a docker exec costs tens of
 // milliseconds, more on a busy host, and a fault must start on time.
 func (r *regionNetwork) Impair(id string, from, to []string, imp sim.LinkImpairment) error {
-	if err := r.links.Impair(id, from, to, imp); err != nil {
-		return err
+	if len(from) == 0 || len(to) == 0 {
+		return fmt.Errorf("network: %s: empty AZ group", id)
 	}
-	if !imp.Cut && imp.Loss <= 0 {
-		return nil
+	// The containers' rules first, the clients' paths last: the exec takes
+	// a moment, and the fault is in force only once Impair returns.
+	if imp.Cut || imp.Loss > 0 {
+		if err := r.dropBetween(id, from, to, imp); err != nil {
+			return err
+		}
 	}
+	return r.links.Impair(id, from, to, imp)
+}
+
+// dropBetween adds the iptables rules of a cut or a loss.
+func (r *regionNetwork) dropBetween(id string, from, to []string, imp sim.LinkImpairment) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	var senders, receivers []*Node
@@ -161,30 +170,56 @@ func ruleComment(id string) string {
 }
 
 // addRules appends rules to paysimChain in the node's network namespace
-// (the container has NET_ADMIN), creating the chain and the jump to it on
-// first use, in one exec.
+// (the container has NET_ADMIN) in one exec and one iptables-restore,
+// creating the chain and the jump to it the first time in the container's
+// life (a restart gives it a new network namespace).
 func (n *Node) addRules(ctx context.Context, specs [][]string) error {
 	if len(specs) == 0 {
 		return nil
 	}
-	script := []string{
-		"iptables -w 5 -n -L " + paysimChain + " >/dev/null 2>&1 || iptables -w 5 -N " + paysimChain,
-		"iptables -w 5 -C OUTPUT -j " + paysimChain + " 2>/dev/null || iptables -w 5 -I OUTPUT -j " + paysimChain,
+	n.mu.Lock()
+	ready := n.chainReady
+	n.mu.Unlock()
+	var script strings.Builder
+	if !ready {
+		fmt.Fprintf(&script, "{ iptables -w 5 -N %[1]s 2>/dev/null; iptables -w 5 -C OUTPUT -j %[1]s 2>/dev/null || iptables -w 5 -I OUTPUT -j %[1]s; } && ", paysimChain)
 	}
-	for _, args := range specs {
-		script = append(script, "iptables -w 5 -A "+paysimChain+" "+shellJoin(args))
+	fmt.Fprintf(&script, "printf '%%s' %s | iptables-restore -w 5 --noflush", shellQuote(restoreText("-A", specs)))
+	if err := n.sh(ctx, script.String()); err != nil {
+		return err
 	}
-	return n.sh(ctx, strings.Join(script, " && "))
+	n.mu.Lock()
+	n.chainReady = true
+	n.mu.Unlock()
+	return nil
 }
 
-// deleteRules removes rules from paysimChain, each on its own: one that
-// is gone already does not keep the others.
+// deleteRules removes rules from paysimChain: all in one iptables-restore,
+// or, when one is gone already (its restore fails as a whole), each on its
+// own.
 func (n *Node) deleteRules(ctx context.Context, specs [][]string) error {
-	var script []string
+	script := []string{"printf '%s' " + shellQuote(restoreText("-D", specs)) + " | iptables-restore -w 5 --noflush 2>/dev/null && exit 0"}
 	for _, args := range specs {
 		script = append(script, "iptables -w 5 -D "+paysimChain+" "+shellJoin(args)+" 2>/dev/null")
 	}
 	return n.sh(ctx, strings.Join(script, "; ")+"; true")
+}
+
+// restoreText is an iptables-restore input that applies op (-A, -D) with
+// each spec in paysimChain, without declaring the chain (which would flush
+// it).
+func restoreText(op string, specs [][]string) string {
+	var b strings.Builder
+	b.WriteString("*filter\n")
+	for _, args := range specs {
+		b.WriteString(op + " " + paysimChain)
+		for _, a := range args {
+			b.WriteString(` "` + a + `"`)
+		}
+		b.WriteString("\n")
+	}
+	b.WriteString("COMMIT\n")
+	return b.String()
 }
 
 // sh runs a shell script in the container.
@@ -208,10 +243,13 @@ func (n *Node) sh(ctx context.Context, script string) error {
 func shellJoin(args []string) string {
 	q := make([]string, len(args))
 	for i, a := range args {
-		q[i] = "'" + strings.ReplaceAll(a, "'", `'\''`) + "'"
+		q[i] = shellQuote(a)
 	}
 	return strings.Join(q, " ")
 }
+
+// shellQuote quotes one word for sh.
+func shellQuote(a string) string { return "'" + strings.ReplaceAll(a, "'", `'\''`) + "'" }
 
 // ip is the node's address on the run's network now (it can change when
 // the container restarts or reconnects).

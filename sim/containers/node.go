@@ -39,6 +39,9 @@ type Node struct {
 	mu       sync.Mutex // serialises operations on the container
 	ctr      *testcontainers.DockerContainer
 	detached bool // cut off from the control planes (Detach)
+	// chainReady says the container's network namespace has paysim's
+	// iptables chain; a restart gives it a new namespace.
+	chainReady bool
 }
 
 var (
@@ -127,6 +130,7 @@ func (n *Node) Restart(ctx context.Context) error {
 	if err := n.ctr.Start(ctx); err != nil {
 		return fmt.Errorf("restart %s: %w", n.id, err)
 	}
+	n.chainReady = false
 	n.setState(n.restStateLocked())
 	return nil
 }

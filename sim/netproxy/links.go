@@ -2,6 +2,7 @@ package netproxy
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"net"
@@ -102,6 +103,10 @@ func (l *Links) changes() <-chan struct{} {
 // dialTimeout bounds a dial across a cut link, like an unanswered SYN.
 const dialTimeout = 3 * time.Second
 
+// redialEvery is how often a dial held by a cut link looks up the address
+// again, as a client's connect retries do.
+const redialEvery = 250 * time.Millisecond
+
 // Dialer returns the dial function for clients in AZ from.
 func (l *Links) Dialer(from string) func(ctx context.Context, network, addr string) (net.Conn, error) {
 	return func(ctx context.Context, network, addr string) (net.Conn, error) {
@@ -111,9 +116,16 @@ func (l *Links) Dialer(from string) func(ctx context.Context, network, addr stri
 			deadline = d
 		}
 		for l.Between(from, to, node).Cut {
-			if err := l.wait(ctx.Done(), nil, deadline); err != nil {
+			// A client retries its connect, and an endpoint that moved in
+			// the meantime (a failover) answers from its new node.
+			wake := time.Now().Add(redialEvery)
+			if wake.After(deadline) {
+				wake = deadline
+			}
+			if err := l.wait(ctx.Done(), nil, wake); err != nil && (!errors.Is(err, os.ErrDeadlineExceeded) || !time.Now().Before(deadline)) {
 				return nil, &net.OpError{Op: "dial", Net: network, Addr: nil, Err: err}
 			}
+			to, node = l.resolve(addr)
 		}
 		c, err := l.dial(ctx, network, addr)
 		if err != nil {
