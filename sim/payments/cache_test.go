@@ -160,21 +160,10 @@ func TestBalanceReadCachesOnlyCurrentVersions(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			writer, _, _ := ledgerService(t, "")
-			replica, _, _ := ledgerService(t, "")
+			writer, replica, fps := laggingReplica(t, tc.bug)
 			ctx := context.Background()
-			// The writer has committed version 1; the replica has not yet.
-			if _, err := writer.db.ExecContext(ctx, "UPDATE accounts SET balance = balance + 5, version = version + 1 WHERE id = ?", UserID(1)); err != nil {
-				t.Fatal(err)
-			}
 			if tc.readerDown {
 				_ = replica.db.Close()
-			}
-			fps := &failpoint.Failpoints{}
-			if tc.bug {
-				if err := EnableBugs(fps, []string{BugStaleReplicaRead}); err != nil {
-					t.Fatal(err)
-				}
 			}
 			s := redisService(t, Config{AsyncReader: tc.async, Failpoints: fps})
 			s.db, s.reader = writer.db, replica.db
@@ -212,18 +201,8 @@ func TestCacheUpdaterReadsCurrentVersions(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			writer, _, _ := ledgerService(t, "")
-			replica, _, _ := ledgerService(t, "")
+			writer, replica, fps := laggingReplica(t, tc.bug)
 			ctx := context.Background()
-			if _, err := writer.db.ExecContext(ctx, "UPDATE accounts SET balance = balance + 5, version = version + 1 WHERE id = ?", UserID(1)); err != nil {
-				t.Fatal(err)
-			}
-			fps := &failpoint.Failpoints{}
-			if tc.bug {
-				if err := EnableBugs(fps, []string{BugStaleReplicaRead}); err != nil {
-					t.Fatal(err)
-				}
-			}
 			s := redisService(t, Config{AsyncReader: true, Failpoints: fps})
 			s.db, s.reader = writer.db, replica.db
 			ev, err := json.Marshal(Event{From: UserID(1), To: MerchantID(1)})
@@ -239,4 +218,23 @@ func TestCacheUpdaterReadsCurrentVersions(t *testing.T) {
 			}
 		})
 	}
+}
+
+// laggingReplica is a writer that has committed version 1 of UserID(1)'s
+// balance and a replica that has not yet, with the run's failpoints
+// (stale-replica-read switched on if bug).
+func laggingReplica(t *testing.T, bug bool) (writer, replica *Service, fps *failpoint.Failpoints) {
+	t.Helper()
+	writer, _, _ = ledgerService(t, "")
+	replica, _, _ = ledgerService(t, "")
+	if _, err := writer.db.ExecContext(context.Background(), "UPDATE accounts SET balance = balance + 5, version = version + 1 WHERE id = ?", UserID(1)); err != nil {
+		t.Fatal(err)
+	}
+	fps = &failpoint.Failpoints{}
+	if bug {
+		if err := EnableBugs(fps, []string{BugStaleReplicaRead}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return writer, replica, fps
 }
