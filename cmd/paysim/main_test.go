@@ -100,7 +100,6 @@ func TestUsageErrorsExit2(t *testing.T) {
 		{"bad rate", []string{"run", "--rate", "-5"}},
 		{"bad ui", []string{"run", "--ui", "fancy"}},
 		{"bad mode", []string{"run", "--mode", "cloud"}},
-		{"a fault the mode cannot run (a toxic on a container's path)", []string{"run", "db-slow-queries", "--mode", "containers"}},
 		{"a stack ability the mode lacks (a DR region)", []string{"run", "region-loss", "--mode", "containers"}},
 		{"unknown flag", []string{"run", "--nope"}},
 		{"bad selftest mode", []string{"selftest", "--mode", "cloud"}},

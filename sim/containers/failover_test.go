@@ -2,6 +2,7 @@ package containers
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"io"
 	"net"
@@ -138,6 +139,53 @@ func TestMySQLControlPlane(t *testing.T) {
 		}
 	})
 
+	t.Run("latency on the writer slows its clients' path only", func(t *testing.T) {
+		n, _ := s.tier.Node(first)
+		var readerAZ, readerAddr string
+		for az, addr := range ep.Readers {
+			readerAZ, readerAddr = az, addr
+			break
+		}
+		reader, err := openDB(dsn(ep.User, ep.Password, readerAddr, ep.Database, 2*time.Second))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer reader.Close()
+		// roundTrip is one query on a new connection (a dial and a query).
+		roundTrip := func(db *sql.DB) time.Duration {
+			t.Helper()
+			c, err := db.Conn(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			start := time.Now()
+			if err := c.PingContext(ctx); err != nil {
+				t.Fatal(err)
+			}
+			return time.Since(start)
+		}
+		const delay = 300 * time.Millisecond
+		toxic := sim.Toxic{Name: "test-latency", Type: "latency", Stream: "downstream", Attributes: map[string]any{"latency": delay.Milliseconds()}}
+		if err := n.AddToxic(ctx, toxic); err != nil {
+			t.Fatal(err)
+		}
+		slow, other := roundTrip(writer), roundTrip(reader)
+		if slow < delay {
+			t.Errorf("a query through the writer endpoint took %v with %v of latency on %s", slow, delay, first)
+		}
+		if other >= delay {
+			t.Errorf("a query through the %s reader took %v: the writer's latency leaked to another node", readerAZ, other)
+		}
+		if err := n.RemoveToxic(ctx, toxic.Name); err != nil {
+			t.Fatal(err)
+		}
+		if healed := roundTrip(writer); healed >= delay {
+			t.Errorf("a query through the writer endpoint took %v after the latency was removed", healed)
+		}
+		insert(5) // the writer still takes writes
+	})
+
 	t.Run("planned switchover", func(t *testing.T) {
 		start := time.Now()
 		if err := s.Switchover(ctx, sim.ServiceMySQL); err != nil {
@@ -162,13 +210,13 @@ func TestMySQLControlPlane(t *testing.T) {
 			}
 			return ""
 		}
-		before, upstream := redisPrimary(), s.redisWriter.Upstream()
+		before, upstream := redisPrimary(), s.redisWriter.Target().ID()
 		start := time.Now()
 		if err := s.Switchover(ctx, sim.ServiceRedis); err != nil {
 			t.Fatal(err)
 		}
 		t.Logf("redis switchover took %v", time.Since(start).Round(time.Millisecond))
-		if s.redisWriter.Upstream() == upstream {
+		if s.redisWriter.Target().ID() == upstream {
 			t.Fatalf("the Redis endpoint still points at %s", upstream)
 		}
 		waitFor(t, 5*time.Second, "the registry to name the new Redis primary", func(context.Context) (bool, error) {

@@ -286,21 +286,11 @@ func (s *Stack) newNetwork() *regionNetwork {
 // it now: an endpoint resolves to the node it points at; Kafka and search
 // addresses to the in-process nodes.
 func (s *Stack) azOf(addr string) (az, node string) {
-	eps := []*netproxy.Proxy{s.writer, s.redisWriter, s.redisReader}
-	for _, p := range s.readers {
-		eps = append(eps, p)
-	}
-	for _, p := range eps {
-		if p == nil || p.Addr() != addr {
-			continue
+	for _, e := range s.endpoints() {
+		if e.Addr() == addr {
+			n := e.Target()
+			return n.AZ(), n.ID()
 		}
-		up := p.Upstream()
-		for _, n := range s.tier.Nodes() {
-			if n.Addr() == up {
-				return n.AZ(), n.ID()
-			}
-		}
-		return "", ""
 	}
 	if s.side != nil {
 		return s.side.AZOf(addr)

@@ -16,6 +16,7 @@ import (
 
 	"paysim/sim"
 	"paysim/sim/containers/engine"
+	"paysim/sim/netproxy"
 )
 
 // RoleSentinel is the role of a Redis Sentinel node.
@@ -24,8 +25,10 @@ const RoleSentinel sim.Role = "sentinel"
 // Node is one container of the data tier. It has the abilities of sim.Node
 // (Kill is SIGKILL, Restart starts the same container again and waits until
 // it is ready), sim.Pauser (docker pause/unpause) and sim.Isolator (docker
-// network disconnect/connect on the run's network). Its published address
-// stays the same across all of them.
+// network disconnect/connect on the run's network) and sim.Shaper (toxics on
+// the clients' path: the stack's endpoints pointing at it; the kernel has no
+// netem, so the containers' own traffic is not slowed). Its published
+// address stays the same across all of them.
 type Node struct {
 	id      string
 	service sim.Service
@@ -35,6 +38,8 @@ type Node struct {
 	reg     *sim.Registry
 	cli     *client.Client
 	netID   string
+
+	imp netproxy.Impairments // what the stack's endpoints to it suffer
 
 	mu       sync.Mutex // serialises operations on the container
 	ctr      *testcontainers.DockerContainer
@@ -49,6 +54,7 @@ var (
 	_ sim.Pauser   = (*Node)(nil)
 	_ sim.Isolator = (*Node)(nil)
 	_ sim.Detacher = (*Node)(nil)
+	_ sim.Shaper   = (*Node)(nil)
 )
 
 // ID is the node's id in the stack, e.g. "mysql-ap-northeast-1a"; it is also
@@ -76,6 +82,26 @@ func (n *Node) ContainerID() string {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	return n.ctr.GetContainerID()
+}
+
+// Impairments is the node's toxics; they act on the stack's endpoints
+// while those point at it.
+func (n *Node) Impairments() *netproxy.Impairments { return &n.imp }
+
+// AddToxic impairs the clients' path to the node (latency, timeouts).
+func (n *Node) AddToxic(_ context.Context, t sim.Toxic) error {
+	if err := n.imp.Add(t); err != nil {
+		return fmt.Errorf("%s: %w", n.id, err)
+	}
+	return nil
+}
+
+// RemoveToxic heals one impairment by name.
+func (n *Node) RemoveToxic(ctx context.Context, name string) error {
+	if err := n.imp.Remove(ctx, name); err != nil {
+		return fmt.Errorf("%s: %w", n.id, err)
+	}
+	return nil
 }
 
 // Status is the node's state as the fault model sees it.

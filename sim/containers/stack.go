@@ -61,10 +61,10 @@ type Stack struct {
 	tier *DataTier
 	side *embedded.Stack // Kafka and search
 
-	writer      *netproxy.Proxy
-	readers     map[string]*netproxy.Proxy // AZ -> reader endpoint
-	redisWriter *netproxy.Proxy
-	redisReader *netproxy.Proxy
+	writer      *endpoint
+	readers     map[string]*endpoint // AZ -> reader endpoint
+	redisWriter *endpoint
+	redisReader *endpoint
 	net         *regionNetwork
 
 	// mysqlCtl promotes a MariaDB replica when the writer is lost.
@@ -90,7 +90,7 @@ func StartStack(ctx context.Context, topo sim.Topology, opt StackOptions) (_ *St
 	if err := topo.Validate(); err != nil {
 		return nil, fmt.Errorf("topology: %w", err)
 	}
-	s := &Stack{topo: topo, reg: sim.NewRegistry(), px: netproxy.NewServer(), readers: map[string]*netproxy.Proxy{}}
+	s := &Stack{topo: topo, reg: sim.NewRegistry(), px: netproxy.NewServer(), readers: map[string]*endpoint{}}
 	defer func() {
 		if r := recover(); r != nil {
 			_ = s.Close()
@@ -134,31 +134,46 @@ func StartStack(ctx context.Context, topo sim.Topology, opt StackOptions) (_ *St
 	return s, nil
 }
 
+// endpoint is a stable client address in front of the node that holds a
+// role now; the node's impairments (Shaper) act on it.
+type endpoint = netproxy.Endpoint[*Node]
+
 // startEndpoints opens the stable client endpoints in front of the nodes'
 // published ports.
 func (s *Stack) startEndpoints() error {
 	var err error
 	my := s.tier.MySQLNodes()
-	if s.writer, err = s.px.New("mysql-writer", my[0].Addr()); err != nil {
+	if s.writer, err = netproxy.NewEndpoint(s.px, "mysql-writer", my[0], (*Node).Addr); err != nil {
 		return err
 	}
 	for _, n := range my[1:] {
-		p, err := s.px.New("mysql-reader-"+n.AZ(), n.Addr())
+		e, err := netproxy.NewEndpoint(s.px, "mysql-reader-"+n.AZ(), n, (*Node).Addr)
 		if err != nil {
 			return err
 		}
-		s.readers[n.AZ()] = p
+		s.readers[n.AZ()] = e
 	}
 	rd := s.tier.RedisNodes()
-	if s.redisWriter, err = s.px.New("redis-primary", rd[0].Addr()); err != nil {
+	if s.redisWriter, err = netproxy.NewEndpoint(s.px, "redis-primary", rd[0], (*Node).Addr); err != nil {
 		return err
 	}
 	if len(rd) > 1 {
-		if s.redisReader, err = s.px.New("redis-reader", rd[1].Addr()); err != nil {
+		if s.redisReader, err = netproxy.NewEndpoint(s.px, "redis-reader", rd[1], (*Node).Addr); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// endpoints is every client endpoint the stack opened.
+func (s *Stack) endpoints() []*endpoint {
+	var out []*endpoint
+	for _, e := range append([]*endpoint{s.writer, s.redisWriter, s.redisReader}, slices.Collect(maps.Values(s.readers))...) {
+		if e != nil {
+			out = append(out, e)
+		}
+	}
+	return out
 }
 
 // PointWriter moves the MySQL writer endpoint to the MariaDB node with id,
@@ -170,9 +185,7 @@ func (s *Stack) PointWriter(id string) error {
 	if !ok || n.Service() != sim.ServiceMySQL {
 		return fmt.Errorf("point writer: no mysql node %q", id)
 	}
-	if err := s.writer.SetUpstream(n.Addr()); err != nil {
-		return fmt.Errorf("point writer: %w", err)
-	}
+	s.writer.Point(n)
 	return nil
 }
 
@@ -199,7 +212,7 @@ func (s *Stack) MySQLEvents() []string { return s.mysqlCtl.Events() }
 func (s *Stack) redisSwitchover(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, 20*time.Second)
 	defer cancel()
-	before := s.redisWriter.Upstream()
+	before := s.redisWriter.Target()
 	var errs []error
 	asked := false
 	for _, addr := range s.tier.SentinelAddrs() {
@@ -217,7 +230,7 @@ func (s *Stack) redisSwitchover(ctx context.Context) error {
 	}
 	tick := time.NewTicker(50 * time.Millisecond)
 	defer tick.Stop()
-	for s.redisWriter.Upstream() == before {
+	for s.redisWriter.Target() == before {
 		select {
 		case <-ctx.Done():
 			return fmt.Errorf("redis switchover: the Sentinels named no new primary: %w", ctx.Err())
@@ -291,16 +304,16 @@ func (s *Stack) followSentinel(ctx context.Context) {
 // the writer to it, the reader to another Redis node.
 func (s *Stack) pointRedis(internal string) {
 	primary, ok := s.tier.PublishedAddr(internal)
-	if !ok || s.redisWriter.Upstream() == primary {
+	if !ok || s.redisWriter.Target().Addr() == primary {
 		return
 	}
-	_ = s.redisWriter.SetUpstream(primary)
 	for _, n := range s.tier.RedisNodes() {
 		role := sim.RoleReplica
 		if n.Addr() == primary {
 			role = sim.RolePrimary
+			s.redisWriter.Point(n)
 		} else if s.redisReader != nil {
-			_ = s.redisReader.SetUpstream(n.Addr())
+			s.redisReader.Point(n)
 		}
 		s.reg.Update(n.ID(), func(st *sim.NodeStatus) { st.Role = role })
 	}
@@ -395,10 +408,8 @@ func (s *Stack) Close() error {
 			s.following.Wait()
 		}
 		var errs []error
-		for _, p := range append([]*netproxy.Proxy{s.writer, s.redisWriter, s.redisReader}, slices.Collect(maps.Values(s.readers))...) {
-			if p != nil {
-				p.Close()
-			}
+		for _, e := range s.endpoints() {
+			e.Close()
 		}
 		if s.side != nil {
 			errs = append(errs, s.side.Close())
@@ -420,7 +431,7 @@ func (s *Stack) Close() error {
 // container's path takes toxics: those faults are refused.
 func Abilities() sim.Abilities {
 	emb := embedded.Abilities()
-	ctr := []sim.Ability{sim.AbilityPause, sim.AbilityIsolate, sim.AbilitySwitchover}
+	ctr := []sim.Ability{sim.AbilityPause, sim.AbilityIsolate, sim.AbilityShape, sim.AbilitySwitchover}
 	return sim.Abilities{
 		sim.ServiceMySQL: ctr, sim.ServiceRedis: ctr,
 		sim.ServiceKafka: emb[sim.ServiceKafka], sim.ServiceSearch: emb[sim.ServiceSearch],

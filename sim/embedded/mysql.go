@@ -23,7 +23,7 @@ type auroraCluster struct {
 	storage *mysqlwire.Storage
 	inst    map[*netproxy.Node]*mysqlwire.Instance
 	nodes   []*netproxy.Node
-	writer  *netproxy.Endpoint
+	writer  *netproxy.Endpoint[*netproxy.Node]
 	fo      failover
 	mu      sync.Mutex // serialises promotions
 	dr      *drCopy    // nil without topology.dr

@@ -22,8 +22,8 @@ type redisCluster struct {
 	topo    sim.RedisTopology
 	rn      map[*netproxy.Node]*redisnode.Node
 	nodes   []*netproxy.Node
-	primary *netproxy.Endpoint
-	reader  *netproxy.Endpoint
+	primary *netproxy.Endpoint[*netproxy.Node]
+	reader  *netproxy.Endpoint[*netproxy.Node]
 	fo      failover
 
 	mu      sync.Mutex
@@ -211,7 +211,7 @@ func (r *redisCluster) close() {
 	r.closing = true
 	r.mu.Unlock()
 	r.fo.stop()
-	for _, e := range []*netproxy.Endpoint{r.primary, r.reader} {
+	for _, e := range []*netproxy.Endpoint[*netproxy.Node]{r.primary, r.reader} {
 		if e != nil {
 			e.Close()
 		}

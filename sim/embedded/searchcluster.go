@@ -16,7 +16,7 @@ type searchCluster struct {
 	store  *search.Store
 	es     map[*netproxy.Node]*search.Node
 	nodes  []*netproxy.Node
-	domain *netproxy.Endpoint
+	domain *netproxy.Endpoint[*netproxy.Node]
 	mu     sync.Mutex
 }
 

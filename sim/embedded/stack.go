@@ -124,7 +124,7 @@ func Start(ctx context.Context, topo sim.Topology, opts Options) (_ *Stack, err 
 // AZOf maps a client-facing address to the AZ and id of the node behind it
 // now (empty for an address that is not the stack's).
 func (s *Stack) AZOf(addr string) (az, node string) {
-	var eps []*netproxy.Endpoint
+	var eps []*netproxy.Endpoint[*netproxy.Node]
 	if s.mysql != nil {
 		eps = append(eps, s.mysql.writer)
 	}

@@ -40,11 +40,10 @@ type Node struct {
 	// that currently target this Node are impaired with it.
 	front *Proxy
 
-	mu        sync.Mutex
-	endpoints map[*Endpoint]bool
-	toxics    []sim.Toxic
-	state     sim.State
-	detached  bool
+	imp      *Impairments
+	mu       sync.Mutex
+	state    sim.State
+	detached bool
 
 	// onChange lets the owning cluster react to a state change (failover).
 	OnChange func(n *Node)
@@ -60,7 +59,7 @@ var (
 
 // NewNode registers a node (state up) behind its front proxy.
 func NewNode(reg *sim.Registry, id string, svc sim.Service, az string, role sim.Role, be Backend, front *Proxy) *Node {
-	n := &Node{id: id, svc: svc, az: az, reg: reg, be: be, front: front, endpoints: map[*Endpoint]bool{}, state: sim.StateUp}
+	n := &Node{id: id, svc: svc, az: az, reg: reg, be: be, front: front, imp: NewImpairments(front), state: sim.StateUp}
 	reg.Add(sim.NodeStatus{ID: id, Service: svc, AZ: az, Role: role, State: sim.StateUp, Addr: front.Addr()})
 	return n
 }
@@ -143,7 +142,7 @@ func (n *Node) restState() sim.State {
 	if detached {
 		return sim.StateIsolated
 	}
-	for _, t := range n.activeToxics() {
+	for _, t := range n.imp.List() {
 		switch t.Name {
 		case toxicIsolate:
 			return sim.StateIsolated
@@ -227,107 +226,21 @@ func (n *Node) Attach(context.Context) error {
 	return nil
 }
 
+// Impairments is the Node's toxics (its front's and its Endpoints').
+func (n *Node) Impairments() *Impairments { return n.imp }
+
 // AddToxic impairs the Node's path and every Endpoint now targeting it.
 func (n *Node) AddToxic(_ context.Context, t sim.Toxic) error {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	for _, p := range n.frontsLocked() {
-		if err := p.AddToxic(t); err != nil {
-			return fmt.Errorf("%s: %w", n.id, err)
-		}
+	if err := n.imp.Add(t); err != nil {
+		return fmt.Errorf("%s: %w", n.id, err)
 	}
-	n.toxics = append(n.toxics, t)
 	return nil
 }
 
 // RemoveToxic heals one impairment by name.
 func (n *Node) RemoveToxic(ctx context.Context, name string) error {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	for _, p := range n.frontsLocked() {
-		if err := p.RemoveToxic(ctx, name); err != nil {
-			return fmt.Errorf("%s: %w", n.id, err)
-		}
+	if err := n.imp.Remove(ctx, name); err != nil {
+		return fmt.Errorf("%s: %w", n.id, err)
 	}
-	kept := n.toxics[:0]
-	for _, t := range n.toxics {
-		if t.Name != name {
-			kept = append(kept, t)
-		}
-	}
-	n.toxics = kept
 	return nil
-}
-
-func (n *Node) activeToxics() []sim.Toxic {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	return append([]sim.Toxic(nil), n.toxics...)
-}
-
-func (n *Node) frontsLocked() []*Proxy {
-	out := []*Proxy{n.front}
-	for e := range n.endpoints {
-		out = append(out, e.proxy)
-	}
-	return out
-}
-
-// Endpoint is a stable cluster address (Aurora writer Endpoint, ElastiCache
-// primary Endpoint, search domain Endpoint) that follows its current target
-// Node; the target's impairments apply to it too.
-type Endpoint struct {
-	name   string
-	proxy  *Proxy
-	mu     sync.Mutex
-	target *Node
-	// addr resolves the backend address of a target Node.
-	addr func(*Node) string
-}
-
-// NewEndpoint starts a cluster endpoint pointing at target; addr gives a
-// node's backend address.
-func NewEndpoint(px *Server, name string, target *Node, addr func(*Node) string) (*Endpoint, error) {
-	p, err := px.New(name, addr(target))
-	if err != nil {
-		return nil, err
-	}
-	e := &Endpoint{name: name, proxy: p, addr: addr}
-	e.Point(target)
-	return e, nil
-}
-
-// Addr is the endpoint's stable address.
-func (e *Endpoint) Addr() string { return e.proxy.Addr() }
-
-// Close stops the endpoint.
-func (e *Endpoint) Close() { e.proxy.Close() }
-
-// Target is the Node the Endpoint forwards to.
-func (e *Endpoint) Target() *Node {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	return e.target
-}
-
-// Point re-targets the Endpoint, moving impairments from the old Node's to the new Node's.
-func (e *Endpoint) Point(to *Node) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	if old := e.target; old != nil {
-		old.mu.Lock()
-		delete(old.endpoints, e)
-		for _, t := range old.toxics {
-			_ = e.proxy.RemoveToxic(context.Background(), t.Name)
-		}
-		old.mu.Unlock()
-	}
-	_ = e.proxy.SetUpstream(e.addr(to))
-	to.mu.Lock()
-	to.endpoints[e] = true
-	for _, t := range to.toxics {
-		_ = e.proxy.AddToxic(t)
-	}
-	to.mu.Unlock()
-	e.target = to
 }
