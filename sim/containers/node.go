@@ -39,7 +39,9 @@ type Node struct {
 	cli     *client.Client
 	netID   string
 
-	imp netproxy.Impairments // what the stack's endpoints to it suffer
+	// Impairments are the toxics on the clients' path: the stack's
+	// endpoints while they point at the node.
+	netproxy.Impairments
 
 	mu       sync.Mutex // serialises operations on the container
 	ctr      *testcontainers.DockerContainer
@@ -82,26 +84,6 @@ func (n *Node) ContainerID() string {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	return n.ctr.GetContainerID()
-}
-
-// Impairments is the node's toxics; they act on the stack's endpoints
-// while those point at it.
-func (n *Node) Impairments() *netproxy.Impairments { return &n.imp }
-
-// AddToxic impairs the clients' path to the node (latency, timeouts).
-func (n *Node) AddToxic(_ context.Context, t sim.Toxic) error {
-	if err := n.imp.Add(t); err != nil {
-		return fmt.Errorf("%s: %w", n.id, err)
-	}
-	return nil
-}
-
-// RemoveToxic heals one impairment by name.
-func (n *Node) RemoveToxic(ctx context.Context, name string) error {
-	if err := n.imp.Remove(ctx, name); err != nil {
-		return fmt.Errorf("%s: %w", n.id, err)
-	}
-	return nil
 }
 
 // Status is the node's state as the fault model sees it.

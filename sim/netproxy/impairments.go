@@ -9,9 +9,10 @@ import (
 	"paysim/sim"
 )
 
-// Impairments is a node's toxics. They act on its own front proxy, when it
-// has one, and on every Endpoint that points at it now, moving with the
-// Endpoints. The zero value is ready to use (a node without a front).
+// Impairments is a node's toxics: a sim.Shaper to embed in a node type.
+// They act on the node's own front proxy, when it has one, and on every
+// Endpoint that points at the node now, moving with the Endpoints. The zero
+// value is ready to use (a node without a front).
 type Impairments struct {
 	mu      sync.Mutex
 	front   *Proxy
@@ -22,10 +23,11 @@ type Impairments struct {
 // NewImpairments returns the impairments of a node behind front (nil: none).
 func NewImpairments(front *Proxy) *Impairments { return &Impairments{front: front} }
 
-// Target is what an Endpoint can point at: a node whose impairments follow
-// the Endpoint there.
+// Target is what an Endpoint can point at: a node that embeds Impairments,
+// whose toxics then follow the Endpoint there.
 type Target interface {
-	Impairments() *Impairments
+	follow(p *Proxy)
+	unfollow(p *Proxy)
 }
 
 func (im *Impairments) proxiesLocked() []*Proxy {
@@ -39,8 +41,8 @@ func (im *Impairments) proxiesLocked() []*Proxy {
 	return out
 }
 
-// Add impairs the node's path with t.
-func (im *Impairments) Add(t sim.Toxic) error {
+// AddToxic impairs the node's path with t.
+func (im *Impairments) AddToxic(_ context.Context, t sim.Toxic) error {
 	im.mu.Lock()
 	defer im.mu.Unlock()
 	for _, p := range im.proxiesLocked() {
@@ -52,8 +54,8 @@ func (im *Impairments) Add(t sim.Toxic) error {
 	return nil
 }
 
-// Remove heals one impairment by name.
-func (im *Impairments) Remove(ctx context.Context, name string) error {
+// RemoveToxic heals one impairment by name.
+func (im *Impairments) RemoveToxic(ctx context.Context, name string) error {
 	im.mu.Lock()
 	defer im.mu.Unlock()
 	for _, p := range im.proxiesLocked() {
@@ -65,8 +67,8 @@ func (im *Impairments) Remove(ctx context.Context, name string) error {
 	return nil
 }
 
-// List is the toxics in force, oldest first.
-func (im *Impairments) List() []sim.Toxic {
+// Toxics is the toxics in force, oldest first.
+func (im *Impairments) Toxics() []sim.Toxic {
 	im.mu.Lock()
 	defer im.mu.Unlock()
 	return slices.Clone(im.toxics)
@@ -136,20 +138,11 @@ func (e *Endpoint[T]) Target() T {
 func (e *Endpoint[T]) Point(to T) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	if im := e.targetImpairmentsLocked(); im != nil {
-		im.unfollow(e.proxy)
+	var none T
+	if any(e.target) != any(none) {
+		e.target.unfollow(e.proxy)
 	}
 	_ = e.proxy.SetUpstream(e.addr(to))
-	to.Impairments().follow(e.proxy)
+	to.follow(e.proxy)
 	e.target = to
-}
-
-// targetImpairmentsLocked is the current target's impairments, nil before
-// the first Point.
-func (e *Endpoint[T]) targetImpairmentsLocked() *Impairments {
-	var zero T
-	if any(e.target) == any(zero) {
-		return nil
-	}
-	return e.target.Impairments()
 }

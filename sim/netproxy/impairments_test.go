@@ -10,11 +10,9 @@ import (
 
 // node is a Target with no front of its own (as a container node), at addr.
 type node struct {
+	Impairments
 	addr string
-	imp  Impairments
 }
-
-func (n *node) Impairments() *Impairments { return &n.imp }
 
 // TestEndpointCarriesItsTargetsImpairments: a node's toxics act on the
 // Endpoints that point at it, over TCP and over the direct path, and move
@@ -37,12 +35,12 @@ func TestEndpointCarriesItsTargetsImpairments(t *testing.T) {
 		slow bool
 	}{
 		{"no toxic", func() error { return nil }, false},
-		{"latency on the target", func() error { return a.imp.Add(latency("a-slow")) }, true},
+		{"latency on the target", func() error { return a.AddToxic(context.Background(), latency("a-slow")) }, true},
 		{"pointed at a healthy node", func() error { e.Point(b); return nil }, false},
-		{"latency on the new target", func() error { return b.imp.Add(latency("b-slow")) }, true},
-		{"healed", func() error { return b.imp.Remove(context.Background(), "b-slow") }, false},
+		{"latency on the new target", func() error { return b.AddToxic(context.Background(), latency("b-slow")) }, true},
+		{"healed", func() error { return b.RemoveToxic(context.Background(), "b-slow") }, false},
 		{"back to the node still impaired", func() error { e.Point(a); return nil }, true},
-		{"that node healed", func() error { return a.imp.Remove(context.Background(), "a-slow") }, false},
+		{"that node healed", func() error { return a.RemoveToxic(context.Background(), "a-slow") }, false},
 	}
 	for _, st := range steps {
 		if err := st.do(); err != nil {
@@ -61,7 +59,7 @@ func TestEndpointCarriesItsTargetsImpairments(t *testing.T) {
 			}
 		}
 	}
-	if got := a.imp.List(); len(got) != 0 {
+	if got := a.Toxics(); len(got) != 0 {
 		t.Errorf("toxics left on a: %v", got)
 	}
 }

@@ -40,7 +40,8 @@ type Node struct {
 	// that currently target this Node are impaired with it.
 	front *Proxy
 
-	imp      *Impairments
+	*Impairments // the front's toxics and its Endpoints'
+
 	mu       sync.Mutex
 	state    sim.State
 	detached bool
@@ -59,7 +60,7 @@ var (
 
 // NewNode registers a node (state up) behind its front proxy.
 func NewNode(reg *sim.Registry, id string, svc sim.Service, az string, role sim.Role, be Backend, front *Proxy) *Node {
-	n := &Node{id: id, svc: svc, az: az, reg: reg, be: be, front: front, imp: NewImpairments(front), state: sim.StateUp}
+	n := &Node{id: id, svc: svc, az: az, reg: reg, be: be, front: front, Impairments: NewImpairments(front), state: sim.StateUp}
 	reg.Add(sim.NodeStatus{ID: id, Service: svc, AZ: az, Role: role, State: sim.StateUp, Addr: front.Addr()})
 	return n
 }
@@ -142,7 +143,7 @@ func (n *Node) restState() sim.State {
 	if detached {
 		return sim.StateIsolated
 	}
-	for _, t := range n.imp.List() {
+	for _, t := range n.Toxics() {
 		switch t.Name {
 		case toxicIsolate:
 			return sim.StateIsolated
@@ -222,25 +223,6 @@ func (n *Node) Attach(context.Context) error {
 	n.mu.Unlock()
 	if n.State() == sim.StateIsolated {
 		n.setState(n.restState())
-	}
-	return nil
-}
-
-// Impairments is the Node's toxics (its front's and its Endpoints').
-func (n *Node) Impairments() *Impairments { return n.imp }
-
-// AddToxic impairs the Node's path and every Endpoint now targeting it.
-func (n *Node) AddToxic(_ context.Context, t sim.Toxic) error {
-	if err := n.imp.Add(t); err != nil {
-		return fmt.Errorf("%s: %w", n.id, err)
-	}
-	return nil
-}
-
-// RemoveToxic heals one impairment by name.
-func (n *Node) RemoveToxic(ctx context.Context, name string) error {
-	if err := n.imp.Remove(ctx, name); err != nil {
-		return fmt.Errorf("%s: %w", n.id, err)
 	}
 	return nil
 }
