@@ -82,8 +82,8 @@ func TestBrokenFilesExit2WithPosition(t *testing.T) {
 		{"scalar where a list belongs", sub("azs: [ap-northeast-1a, ap-northeast-1c, ap-northeast-1d]", "azs: ap-northeast-1a"), `^4:10: defaults\.topology\.azs: string was used where sequence is expected`},
 		{"unsupported version", sub("version: 1", "version: 3"), `^1:10: version: unsupported version 3`},
 		{"unknown mix operation", sub("topup: 30", "topups: 30"), `^11:34: scenarios\[0\]\.load\.mix\.topups: unknown operation "topups" .*did you mean "topup"`},
-		{"node ability not in mode", strings.Replace(sub("  - name: drill\n", "  - name: drill\n    mode: containers\n"), "{kind: az-outage, target: ap-northeast-1a,", "{kind: latency, target: mysql-ap-northeast-1c, latency: 50ms,", 1),
-			`^14:16: scenarios\[0\]\.faults\[0\]\.kind: latency cannot run in containers mode: it needs mysql nodes: shape`},
+		{"ability not in mode", strings.Replace(sub("  - name: drill\n", "  - name: drill\n    mode: containers\n    topology: {dr: {region: ap-northeast-3}}\n"), "{kind: az-outage, target: ap-northeast-1a,", "{kind: region-loss, target: ap-northeast-1,", 1),
+			`^15:16: scenarios\[0\]\.faults\[0\]\.kind: region-loss cannot run in containers mode: it needs the stack: region-loss`},
 		{"bad failpoint term", sub("{kind: az-outage, target: ap-northeast-1a, at: 20s, for: 30s}", "{kind: failpoint, failpoint: before-commit, term: \"sleep(\", at: 20s, for: 30s}"), `^13:\d+: scenarios\[0\]\.faults\[0\]\.term: "sleep\("`},
 		{"empty file", "", `^1:1: \$: empty file`},
 	}
