@@ -88,8 +88,12 @@ func (s *Service) idemWindow(t time.Time, back int64) string {
 }
 
 // remember is one Redis round trip after a movement: it stores the answer
-// for replays and drops the cached balances a commit changed, so the next
-// read sees the ledger; the cache updater then writes the new versions.
+// for replays and caches the balances a commit left, at their versions, so
+// the next read sees them. It never deletes a cached balance: a delete is
+// the one write that is not "newest version wins". One that lands after the
+// cache updater has written the commit's version (a request's Redis
+// commands held up, e.g. through a failover) lets a slower writer's older
+// version in, for good when no later event touches the account.
 func (s *Service) remember(ctx context.Context, key string, r Result) {
 	raw, err := json.Marshal(struct {
 		Result
@@ -104,14 +108,20 @@ func (s *Service) remember(ctx context.Context, key string, r Result) {
 	w := s.idemWindow(time.Now(), 0)
 	pipe.HSet(ctx, w, key, raw)
 	pipe.ExpireNX(ctx, w, 2*s.cfg.IdemTTL)
-	if r.Status == StatusCommitted && !s.bug(BugCacheNotInvalidated) {
-		keys := make([]string, 0, 2)
-		for _, id := range []string{r.From, r.To} {
-			if id != "" {
-				keys = append(keys, balPrefix+id)
-			}
+	switch {
+	case r.Status != StatusCommitted || s.bug(BugCacheNotInvalidated):
+	case s.bug(BugStaleReplicaRead):
+		keys := make([]string, 0, len(r.balances))
+		for _, b := range r.balances {
+			keys = append(keys, balPrefix+b.ID)
 		}
-		pipe.Del(ctx, keys...)
+		if len(keys) > 0 {
+			pipe.Del(ctx, keys...) // seeded bug: invalidate, and let a read refill
+		}
+	default:
+		for _, b := range r.balances {
+			queueBalance(ctx, pipe, b)
+		}
 	}
 	_, _ = pipe.Exec(ctx)
 }

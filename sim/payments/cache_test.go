@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"regexp"
+	"strings"
 	"testing"
 	"time"
 
@@ -237,4 +238,55 @@ func laggingReplica(t *testing.T, bug bool) (writer, replica *Service, fps *fail
 		}
 	}
 	return writer, replica, fps
+}
+
+// TestCommitCachesTheVersionsItLeft: a committed movement caches the
+// balances and versions it left, read inside its transaction, and a later
+// write of an older version (a reader or the cache updater that read before
+// the commit and lands after it) does not replace them. Deleting instead
+// (the classic invalidate-on-write, kept as the seeded stale-replica-read)
+// lets that older version in for good.
+func TestCommitCachesTheVersionsItLeft(t *testing.T) {
+	tests := []struct {
+		name      string
+		bug       string
+		wantAfter int64 // the payer's cached version after the late write of version 0
+	}{
+		{name: "the commit's versions are cached and stay", wantAfter: 1},
+		{name: "seeded stale-replica-read deletes: the late older version stays", bug: BugStaleReplicaRead, wantAfter: 0},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			s, _, _ := ledgerService(t, tc.bug)
+			s.rdb = redisService(t, Config{}).rdb
+			ctx := context.Background()
+			m, aerr := ParseMovement("/v1/payments", "k-1", strings.NewReader(`{"user_id":"u-1","merchant_id":"m-1","amount":100}`))
+			if aerr != nil {
+				t.Fatal(aerr.Error)
+			}
+			res, err := s.apply(ctx, m)
+			if err != nil {
+				t.Fatal(err)
+			}
+			s.remember(ctx, m.Key, res)
+			for _, id := range []string{m.From, m.To} {
+				var want AccountBalance
+				if err := s.db.QueryRowContext(ctx, "SELECT id, balance, version FROM accounts WHERE id = ?", id).Scan(&want.ID, &want.Balance, &want.Version); err != nil {
+					t.Fatal(err)
+				}
+				got, cached := s.cachedBalance(ctx, id)
+				switch {
+				case tc.bug != "" && cached:
+					t.Fatalf("%s cached %+v after a commit that deletes", id, got)
+				case tc.bug == "" && (!cached || got != want):
+					t.Fatalf("%s cached %v %+v, want the ledger's %+v", id, cached, got, want)
+				}
+			}
+			late := AccountBalance{ID: m.From, Balance: 100_000, Version: 0}
+			s.cacheBalances(ctx, []AccountBalance{late})
+			if got, _ := s.cachedBalance(ctx, m.From); got.Version != tc.wantAfter {
+				t.Fatalf("after a late write of version 0: cached %+v, want version %d", got, tc.wantAfter)
+			}
+		})
+	}
 }

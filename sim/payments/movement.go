@@ -37,6 +37,9 @@ type Result struct {
 	Error    string `json:"error,omitempty"`
 	// HTTPStatus is the status the first answer carried.
 	HTTPStatus int `json:"-"`
+	// balances are the accounts' balances and versions as this commit left
+	// them, read inside its transaction: what remember writes to the cache.
+	balances []AccountBalance
 }
 
 // Event is the outbox payload published to Kafka `payments`.
@@ -201,6 +204,13 @@ func (s *Service) tryApply(ctx context.Context, m Movement) (Result, error) {
 	if !publishEarly {
 		batch = append(batch, stmt{"INSERT INTO outbox (payment_id, payload, created_ns) VALUES (?, ?, ?)", []any{id, string(payload), now}})
 	}
+	// The balances and versions this movement leaves, read under its locks
+	// in the same round trip: the cache gets exactly them (remember).
+	if res.From != "" {
+		batch = append(batch, stmt{"SELECT id, balance, version FROM accounts WHERE id IN (?, ?)", []any{res.From, res.To}})
+	} else {
+		batch = append(batch, stmt{"SELECT id, balance, version FROM accounts WHERE id = ?", []any{res.To}})
+	}
 	// A stall or failure before the commit (failpoint), and the seeded bugs
 	// acting between the work and the commit, need the commit sent apart.
 	split := publishEarly || s.bug(BugAckBeforeCommit) || s.failpointOn(FPBeforeCommit)
@@ -212,7 +222,15 @@ func (s *Service) tryApply(ctx context.Context, m Movement) (Result, error) {
 		return Result{}, err
 	}
 	defer tx.close()
-	if _, err := tx.exec(ctx, batch); err != nil {
+	err = tx.query(ctx, batch, func(rows *sql.Rows) error {
+		var b AccountBalance
+		if err := rows.Scan(&b.ID, &b.Balance, &b.Version); err != nil {
+			return err
+		}
+		res.balances = append(res.balances, b)
+		return nil
+	})
+	if err != nil {
 		return Result{}, s.batchError(ctx, tx, m, res, err)
 	}
 	if split {
@@ -341,9 +359,9 @@ func (s *Service) begin(ctx context.Context) (*ledgerTx, error) {
 	return &ledgerTx{c: c}, nil
 }
 
-// exec sends statements as one multi-statement round trip and returns the
-// last statement's affected rows.
-func (t *ledgerTx) exec(ctx context.Context, batch []stmt) (int64, error) {
+// text joins a batch into one multi-statement query, opening the
+// transaction on its first batch.
+func (t *ledgerTx) text(batch []stmt) (string, []any) {
 	var q strings.Builder
 	var args []any
 	if !t.begun {
@@ -357,11 +375,45 @@ func (t *ledgerTx) exec(ctx context.Context, batch []stmt) (int64, error) {
 		q.WriteString(st.query)
 		args = append(args, st.args...)
 	}
-	r, err := t.c.ExecContext(ctx, q.String(), args...)
+	return q.String(), args
+}
+
+// exec sends statements as one multi-statement round trip and returns the
+// last statement's affected rows.
+func (t *ledgerTx) exec(ctx context.Context, batch []stmt) (int64, error) {
+	q, args := t.text(batch)
+	r, err := t.c.ExecContext(ctx, q, args...)
 	if err != nil {
 		return 0, err
 	}
 	return r.RowsAffected()
+}
+
+// query sends a batch holding one SELECT as one round trip and hands each of
+// its rows to scan. A statement failing before the SELECT fails the query;
+// one failing after it (COMMIT) fails the close, which reads its answer.
+func (t *ledgerTx) query(ctx context.Context, batch []stmt, scan func(*sql.Rows) error) error {
+	q, args := t.text(batch)
+	rows, err := t.c.QueryContext(ctx, q, args...)
+	if err != nil {
+		return err
+	}
+	for {
+		for rows.Next() {
+			if err := scan(rows); err != nil {
+				rows.Close()
+				return err
+			}
+		}
+		if !rows.NextResultSet() {
+			break
+		}
+	}
+	if err := rows.Err(); err != nil {
+		rows.Close()
+		return err
+	}
+	return rows.Close()
 }
 
 func (t *ledgerTx) commit(ctx context.Context) error {
