@@ -390,8 +390,8 @@ func (t *ledgerTx) exec(ctx context.Context, batch []stmt) (int64, error) {
 }
 
 // query sends a batch holding one SELECT as one round trip and hands each of
-// its rows to scan. A statement failing before the SELECT fails the query;
-// one failing after it (COMMIT) fails the close, which reads its answer.
+// its rows to scan. It reads every statement's answer, so any statement's
+// failure, before the SELECT or after it (COMMIT), is its error.
 func (t *ledgerTx) query(ctx context.Context, batch []stmt, scan func(*sql.Rows) error) error {
 	q, args := t.text(batch)
 	rows, err := t.c.QueryContext(ctx, q, args...)
