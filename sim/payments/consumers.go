@@ -236,14 +236,14 @@ func (s *Service) applyCache(ctx context.Context, recs []*kgo.Record) error {
 	// 126 of 1,210 cached balances one version behind). A reader that shares
 	// the writer's storage (embedded) is current and keeps this catch-up
 	// work off the writer's pool, which the requests use.
-	q := "SELECT id, balance, version FROM accounts WHERE id IN (?" + strings.Repeat(", ?", len(ids)-1) + ")"
+	q := balancesStmt(ids)
 	db := s.reader
 	if s.cfg.AsyncReader && !s.bug(BugStaleReplicaRead) {
 		db = s.db
 	}
-	rows, err := db.QueryContext(ctx, q, ids...)
+	rows, err := db.QueryContext(ctx, q.query, q.args...)
 	if err != nil && db != s.db {
-		rows, err = s.db.QueryContext(ctx, q, ids...) // this AZ's reader is down
+		rows, err = s.db.QueryContext(ctx, q.query, q.args...) // this AZ's reader is down
 	}
 	if err != nil {
 		return fmt.Errorf("cache: read balances: %w", err)
@@ -251,8 +251,8 @@ func (s *Service) applyCache(ctx context.Context, recs []*kgo.Record) error {
 	defer rows.Close()
 	pipe := s.rdb.Pipeline()
 	for rows.Next() {
-		var b AccountBalance
-		if err := rows.Scan(&b.ID, &b.Balance, &b.Version); err != nil {
+		b, err := scanBalance(rows)
+		if err != nil {
 			return fmt.Errorf("cache: read balances: %w", err)
 		}
 		queueBalance(ctx, pipe, b)

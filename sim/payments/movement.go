@@ -206,11 +206,11 @@ func (s *Service) tryApply(ctx context.Context, m Movement) (Result, error) {
 	}
 	// The balances and versions this movement leaves, read under its locks
 	// in the same round trip: the cache gets exactly them (remember).
+	touched := []any{res.To}
 	if res.From != "" {
-		batch = append(batch, stmt{"SELECT id, balance, version FROM accounts WHERE id IN (?, ?)", []any{res.From, res.To}})
-	} else {
-		batch = append(batch, stmt{"SELECT id, balance, version FROM accounts WHERE id = ?", []any{res.To}})
+		touched = append(touched, res.From)
 	}
+	batch = append(batch, balancesStmt(touched))
 	// A stall or failure before the commit (failpoint), and the seeded bugs
 	// acting between the work and the commit, need the commit sent apart.
 	split := publishEarly || s.bug(BugAckBeforeCommit) || s.failpointOn(FPBeforeCommit)
@@ -223,12 +223,11 @@ func (s *Service) tryApply(ctx context.Context, m Movement) (Result, error) {
 	}
 	defer tx.close()
 	err = tx.query(ctx, batch, func(rows *sql.Rows) error {
-		var b AccountBalance
-		if err := rows.Scan(&b.ID, &b.Balance, &b.Version); err != nil {
-			return err
+		b, err := scanBalance(rows)
+		if err == nil {
+			res.balances = append(res.balances, b)
 		}
-		res.balances = append(res.balances, b)
-		return nil
+		return err
 	})
 	if err != nil {
 		return Result{}, s.batchError(ctx, tx, m, res, err)
@@ -357,6 +356,18 @@ func (s *Service) begin(ctx context.Context) (*ledgerTx, error) {
 		return nil, fmt.Errorf("begin: %w", err)
 	}
 	return &ledgerTx{c: c}, nil
+}
+
+// balancesStmt reads the balances and versions of the accounts ids.
+func balancesStmt(ids []any) stmt {
+	return stmt{"SELECT id, balance, version FROM accounts WHERE id IN (?" + strings.Repeat(", ?", len(ids)-1) + ")", ids}
+}
+
+// scanBalance reads one row of balancesStmt.
+func scanBalance(rows *sql.Rows) (AccountBalance, error) {
+	var b AccountBalance
+	err := rows.Scan(&b.ID, &b.Balance, &b.Version)
+	return b, err
 }
 
 // text joins a batch into one multi-statement query, opening the
