@@ -1,8 +1,12 @@
 package containers
 
 import (
+	"io"
 	"strings"
 	"testing"
+
+	"github.com/testcontainers/testcontainers-go"
+	"github.com/testcontainers/testcontainers-go/wait"
 )
 
 func TestMariadbScript(t *testing.T) {
@@ -81,5 +85,49 @@ func TestSentinelConf(t *testing.T) {
 	// Host names must resolve before the monitor line names one.
 	if strings.Index(c, "resolve-hostnames yes") > strings.Index(c, "sentinel monitor") {
 		t.Errorf("resolve-hostnames comes after the monitor line:\n%s", c)
+	}
+}
+
+// TestRequestFilesSurviveARetry applies a node's request options as
+// startNode does on a retry (once per attempt, to a new request): every
+// attempt's container must get the whole file, not what a reader shared
+// with the first attempt has left (nothing).
+func TestRequestFilesSurviveARetry(t *testing.T) {
+	initSQL := mysqlInitSQL("u", "p", "ledger")
+	conf := "sentinel monitor paysim 10.0.0.1 6379 2\n"
+	tests := []struct {
+		name string
+		opts []testcontainers.ContainerCustomizer
+		path string
+		want string
+	}{
+		{"mariadb init file", mysqlRequest("true", initSQL, wait.ForExit()), mysqlInitPath, initSQL},
+		{"sentinel config", sentinelRequest(conf, wait.ForExit()), sentinelConfPath, conf},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			for attempt := 1; attempt <= 2; attempt++ {
+				var req testcontainers.GenericContainerRequest
+				for _, o := range tt.opts {
+					if err := o.Customize(&req); err != nil {
+						t.Fatalf("attempt %d: customize: %v", attempt, err)
+					}
+				}
+				var got []string
+				for _, f := range req.Files {
+					if f.ContainerFilePath != tt.path {
+						continue
+					}
+					b, err := io.ReadAll(f.Reader)
+					if err != nil {
+						t.Fatalf("attempt %d: read %s: %v", attempt, tt.path, err)
+					}
+					got = append(got, string(b))
+				}
+				if len(got) != 1 || got[0] != tt.want {
+					t.Fatalf("attempt %d: %s = %q, want one file of %d bytes", attempt, tt.path, got, len(tt.want))
+				}
+			}
+		})
 	}
 }

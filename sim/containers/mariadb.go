@@ -157,7 +157,7 @@ func (m mysqlReady) WaitUntilReady(ctx context.Context, target wait.StrategyTarg
 		}
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("mariadb not ready: %w (last: %v)", ctx.Err(), last)
+			return fmt.Errorf("mariadb not ready: %w (last: %v)%s", ctx.Err(), last, logTail(target, 8))
 		case <-tick.C:
 		}
 	}
@@ -168,9 +168,7 @@ func mysqlRequest(script, initSQL string, ready wait.Strategy) []testcontainers.
 	return []testcontainers.ContainerCustomizer{
 		testcontainers.WithEntrypoint("sh", "-c", script),
 		testcontainers.WithCmd("paysim-mariadb"), // the script's $0
-		testcontainers.WithFiles(testcontainers.ContainerFile{
-			Reader: strings.NewReader(initSQL), ContainerFilePath: mysqlInitPath, FileMode: 0o644,
-		}),
+		withFile(mysqlInitPath, initSQL),
 		testcontainers.WithWaitStrategy(ready),
 		dataVolume("/var/lib/mysql"),
 	}

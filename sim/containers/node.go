@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
+	"strings"
 	"sync"
 	"time"
 
@@ -13,6 +15,7 @@ import (
 	"github.com/moby/moby/api/types/network"
 	"github.com/moby/moby/client"
 	"github.com/testcontainers/testcontainers-go"
+	"github.com/testcontainers/testcontainers-go/wait"
 
 	"paysim/sim"
 	"paysim/sim/containers/engine"
@@ -263,6 +266,41 @@ func waitState(ctx context.Context, ctr *testcontainers.DockerContainer, cond fu
 // nodeLabels are the Docker labels of a node's container.
 func nodeLabels(run, id string, svc sim.Service, az string, role sim.Role) (map[string]string, error) {
 	return engine.Labels{Run: run, AZ: az, Service: string(svc), Role: string(role), Node: id}.Map()
+}
+
+// logTail is the last n lines of a container's log, as a suffix for an
+// error that says why it never became ready; empty if there are none.
+func logTail(target wait.StrategyTarget, n int) string {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	rc, err := target.Logs(ctx)
+	if err != nil {
+		return ""
+	}
+	defer rc.Close()
+	b, _ := io.ReadAll(io.LimitReader(rc, 1<<20))
+	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	if len(lines) == 0 || lines[0] == "" {
+		return ""
+	}
+	return "; its log ends:\n  " + strings.Join(lines, "\n  ")
+}
+
+// withFile copies content to path in the container before it starts. The
+// reader is made afresh each time the option is applied: startNode applies
+// a node's options again when it retries on another port, and a reader
+// shared between attempts gave the second container an empty file (a
+// MariaDB with no accounts, refusing every login with error 1130).
+func withFile(path, content string) testcontainers.ContainerCustomizer {
+	return testcontainers.CustomizeRequestOption(func(req *testcontainers.GenericContainerRequest) error {
+		req.Files = append(req.Files, testcontainers.ContainerFile{
+			Reader: strings.NewReader(content), ContainerFilePath: path, FileMode: 0o644,
+		})
+		return nil
+	})
 }
 
 // dataVolume puts dir on an anonymous Docker volume of the container's own:

@@ -110,9 +110,7 @@ func sentinelRequest(conf string, ready wait.Strategy) []testcontainers.Containe
 	return []testcontainers.ContainerCustomizer{
 		testcontainers.WithEntrypoint("redis-sentinel", sentinelConfPath),
 		testcontainers.WithCmd(),
-		testcontainers.WithFiles(testcontainers.ContainerFile{
-			Reader: strings.NewReader(conf), ContainerFilePath: sentinelConfPath, FileMode: 0o644,
-		}),
+		withFile(sentinelConfPath, conf),
 		testcontainers.WithWaitStrategy(ready),
 	}
 }
