@@ -177,7 +177,7 @@ func newRoot() (*cobra.Command, func()) {
 		return nil
 	}
 	root.AddCommand(newUpCmd(), newRunCmd(), newListCmd(), newValidateCmd(), newSelftestCmd(),
-		newImagesCmd(), newDownCmd())
+		newImagesCmd(), newDownCmd(), newNodeCmd())
 	return root, func() {
 		if stopProfile != nil {
 			stopProfile()

@@ -13,9 +13,9 @@
 //
 // Nodes are shaped after sim's node abilities (sim.Node, sim.Pauser,
 // sim.Isolator). Stack (StartStack) is the containers-mode backend sim/stack
-// runs: this data tier beside paysim's own Kafka and search nodes, still
-// in-process. The app tier, Kafka and search containers, the failover
-// control plane and the network faults come later.
+// runs: this data tier, the Kafka node's container (kafkaContainer) and the
+// search nodes, still in-process; the app tier and search containers come
+// later.
 package containers
 
 import (
@@ -121,11 +121,12 @@ func LedgerSchema(ctx context.Context, db *sql.DB) error { return payments.Migra
 
 // DataTier is a running MariaDB cluster and Redis with Sentinel.
 type DataTier struct {
-	run   string
-	topo  sim.Topology
-	eng   *engine.Engine
-	reg   *sim.Registry
-	image string
+	run    string
+	topo   sim.Topology
+	eng    *engine.Engine
+	reg    *sim.Registry
+	image  string
+	logger tclog.Logger // testcontainers' log lines
 
 	mu      sync.Mutex
 	net     *testcontainers.DockerNetwork
@@ -215,6 +216,7 @@ func (d *DataTier) start(ctx context.Context, opt Options) error {
 	if logger == nil {
 		logger = tclog.NewNoopLogger()
 	}
+	d.logger = logger
 	azs := d.topo.AZs
 	my := d.topo.MySQL
 	total := len(azs) + 2 + len(azs) + 3 // nodes, replication, schema, failover
@@ -398,55 +400,79 @@ func (d *DataTier) startNode(ctx context.Context, nw *testcontainers.DockerNetwo
 	if err != nil {
 		return nil, err
 	}
+	opts := append([]testcontainers.ContainerCustomizer{
+		testcontainers.WithHostConfigModifier(func(hc *container.HostConfig) {
+			// For the network faults (iptables in the node's own namespace).
+			hc.CapAdd = append(hc.CapAdd, "NET_ADMIN")
+		}),
+	}, extra...)
+	ctr, published, err := d.startContainer(ctx, nw, d.image, id, labels, []string{port}, logger, opts)
+	if err != nil {
+		return nil, err
+	}
+	hostAddr := published[port]
+	n := &Node{id: id, service: svc, az: az, port: port, addr: hostAddr, reg: d.reg,
+		cli: d.eng.Client(), netID: nw.ID, ctr: ctr}
+	d.reg.Add(sim.NodeStatus{ID: id, Service: svc, AZ: az, Role: role, State: sim.StateUp, Addr: hostAddr})
+	return n, nil
+}
+
+// startContainer creates and starts a container of image named for the run
+// and id on the run's network (with id as its host name and alias),
+// publishing each of ports on a free 127.0.0.1 port, and returns the host
+// address of each. It retries on other ports when one it picked was taken
+// before the container started. A container that fails is kept in d.ctrs
+// for Close.
+func (d *DataTier) startContainer(ctx context.Context, nw *testcontainers.DockerNetwork, image, id string, labels map[string]string,
+	ports []string, logger tclog.Logger, extra []testcontainers.ContainerCustomizer) (*testcontainers.DockerContainer, map[string]string, error) {
 	var lastErr error
 	for attempt := 0; attempt < portRetries; attempt++ {
-		hostAddr, err := loopback.FreeAddr(engine.LoopbackHost)
-		if err != nil {
-			return nil, fmt.Errorf("%s: %w", id, err)
-		}
-		_, hp, _ := net.SplitHostPort(hostAddr)
-		hostPort, err := strconv.Atoi(hp)
-		if err != nil {
-			return nil, fmt.Errorf("%s: port %q: %w", id, hp, err)
+		publish := map[string]int{}
+		published := map[string]string{}
+		for _, port := range ports {
+			hostAddr, err := loopback.FreeAddr(engine.LoopbackHost)
+			if err != nil {
+				return nil, nil, fmt.Errorf("%s: %w", id, err)
+			}
+			_, hp, _ := net.SplitHostPort(hostAddr)
+			hostPort, err := strconv.Atoi(hp)
+			if err != nil {
+				return nil, nil, fmt.Errorf("%s: port %q: %w", id, hp, err)
+			}
+			publish[port], published[port] = hostPort, hostAddr
 		}
 		opts := []testcontainers.ContainerCustomizer{
 			testcontainers.WithLogger(logger),
 			testcontainers.WithName(fmt.Sprintf("paysim-%s-%s", d.run, id)),
 			testcontainers.WithLabels(labels),
 			tcnetwork.WithNetwork([]string{id}, nw),
-			engine.PublishLoopback(map[string]int{port: hostPort}),
+			engine.PublishLoopback(publish),
 			testcontainers.WithConfigModifier(func(c *container.Config) { c.Hostname = id }),
 			testcontainers.WithHostConfigModifier(func(hc *container.HostConfig) {
 				init := true
 				hc.Init = &init // the engine's tini as PID 1: signals and zombies handled
-				// For the network faults of a later slice (iptables, tc in
-				// the node's own namespace).
-				hc.CapAdd = append(hc.CapAdd, "NET_ADMIN")
 			}),
 		}
 		opts = append(opts, extra...)
-		ctr, err := testcontainers.Run(ctx, d.image, opts...)
+		ctr, err := testcontainers.Run(ctx, image, opts...)
 		if ctr != nil {
 			d.mu.Lock()
 			d.ctrs = append(d.ctrs, ctr)
 			d.mu.Unlock()
 		}
 		if err == nil {
-			n := &Node{id: id, service: svc, az: az, port: port, addr: hostAddr, reg: d.reg,
-				cli: d.eng.Client(), netID: nw.ID, ctr: ctr}
-			d.reg.Add(sim.NodeStatus{ID: id, Service: svc, AZ: az, Role: role, State: sim.StateUp, Addr: hostAddr})
-			return n, nil
+			return ctr, published, nil
 		}
 		lastErr = err
 		if ctx.Err() != nil || !portTaken(err) {
 			break
 		}
-		// Someone took the port: drop this container and pick another.
+		// Someone took a port: drop this container and pick others.
 		if ctr != nil {
 			_ = ctr.Terminate(context.WithoutCancel(ctx), testcontainers.StopTimeout(0))
 		}
 	}
-	return nil, fmt.Errorf("%s: %w", id, lastErr)
+	return nil, nil, fmt.Errorf("%s: %w", id, lastErr)
 }
 
 func portTaken(err error) bool {

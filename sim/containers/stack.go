@@ -25,11 +25,14 @@ type StackOptions struct {
 	// Run is the run id of every container and network; empty means a new
 	// one (engine.NewRunID).
 	Run string
-	// Dir holds the in-process Kafka and search nodes' state (see
+	// Dir holds the in-process search nodes' state (see
 	// embedded.Options.Dir).
 	Dir string
 	// Image is the data tier's image; empty means images.BaseRef().
 	Image string
+	// NodeImage is the image of paysim's own nodes (Kafka); empty means the
+	// node image of this code, built when it is missing or stale.
+	NodeImage string
 	// Logger receives testcontainers' log lines; nil drops them.
 	Logger tclog.Logger
 	// Progress, if set, is told about each of the data tier's setup steps.
@@ -38,9 +41,11 @@ type StackOptions struct {
 
 // Stack is the containers-mode backend (a sim.Backend): the real MariaDB
 // and Redis with Sentinel of a DataTier, each node a container, beside
-// paysim's own Kafka brokers and search nodes, which still run in-process
-// exactly as in embedded mode (packaging them as containers comes in a
-// later slice).
+// paysim's own Kafka brokers, all in one container of the node image
+// (kafkaContainer), and search nodes, which still run in-process exactly as
+// in embedded mode (packaging them as containers comes in a later slice).
+// Either way, the brokers and search nodes sit behind in-process proxies
+// and take the embedded abilities.
 //
 // Clients reach the ledger and the cache through stable 127.0.0.1
 // endpoints, in-process proxies in front of the nodes' published ports: the
@@ -60,6 +65,8 @@ type Stack struct {
 
 	tier *DataTier
 	side *embedded.Stack // Kafka and search
+	// kafkaImage is the image of the Kafka node's container.
+	kafkaImage string
 
 	writer      *endpoint
 	readers     map[string]*endpoint // AZ -> reader endpoint
@@ -82,8 +89,9 @@ type Stack struct {
 var _ sim.Backend = (*Stack)(nil)
 
 // StartStack starts the data tier in containers (the ledger's database
-// empty: the stack migrates and seeds it), then the in-process Kafka and
-// search nodes, then the endpoints. Without a Docker engine or the image
+// empty: the stack migrates and seeds it) while it makes the node image
+// ready, then the Kafka node's container and the in-process search nodes,
+// then the endpoints. Without a Docker engine or the image
 // the error wraps sim.ErrEnvironment and says what to do. On any error,
 // cancellation or panic it removes everything it started.
 func StartStack(ctx context.Context, topo sim.Topology, opt StackOptions) (_ *Stack, err error) {
@@ -100,15 +108,52 @@ func StartStack(ctx context.Context, topo sim.Topology, opt StackOptions) (_ *St
 			err = errors.Join(err, s.Close())
 		}
 	}()
+	progress := opt.Progress
+	if progress != nil { // told from the tier's start and the image build at once
+		var mu sync.Mutex
+		progress = func(step string, done, total int) {
+			mu.Lock()
+			defer mu.Unlock()
+			opt.Progress(step, done, total)
+		}
+	}
+	// The node image is made ready while the data tier starts: checking it
+	// means a go build, seconds even when nothing changed.
+	type built struct {
+		ref string
+		err error
+	}
+	node := make(chan built, 1)
+	bctx, cancelBuild := context.WithCancel(ctx)
+	defer cancelBuild()
+	if opt.NodeImage != "" {
+		node <- built{ref: opt.NodeImage}
+	} else {
+		go func() {
+			ref, err := nodeImage(bctx, progress)
+			node <- built{ref, err}
+		}()
+	}
 	// The data tier first: without an engine nothing else is started.
 	if s.tier, err = Start(ctx, Options{
 		Run: opt.Run, Topology: topo, Image: opt.Image, NoSchema: true,
-		Logger: opt.Logger, Progress: opt.Progress, Registry: s.reg,
+		Logger: opt.Logger, Progress: progress, Registry: s.reg,
 	}); err != nil {
+		cancelBuild()
+		<-node
 		return nil, err
 	}
+	b := <-node
+	if b.err != nil {
+		if ctx.Err() != nil {
+			return nil, b.err
+		}
+		return nil, fmt.Errorf("%w: %w", sim.ErrEnvironment, b.err)
+	}
+	s.kafkaImage = b.ref
 	if s.side, err = embedded.Start(ctx, topo, embedded.Options{
 		Dir: opt.Dir, Services: []sim.Service{sim.ServiceKafka, sim.ServiceSearch}, Registry: s.reg,
+		Kafka: kafkaContainer{tier: s.tier, image: s.kafkaImage},
 	}); err != nil {
 		return nil, fmt.Errorf("kafka and search: %w", err)
 	}
@@ -332,7 +377,7 @@ func (s *Stack) Topology() sim.Topology { return s.topo }
 func (s *Stack) Registry() *sim.Registry { return s.reg }
 
 // Nodes returns every node, sorted by ID: the MariaDB, Redis and Sentinel
-// containers, and the in-process Kafka brokers and search nodes.
+// containers, the Kafka brokers (their proxies) and the search nodes.
 func (s *Stack) Nodes() []sim.Node {
 	var out []sim.Node
 	if s.side != nil {
@@ -383,13 +428,14 @@ func (s *Stack) Endpoints() sim.Endpoints {
 func (s *Stack) WaitReplicas(ctx context.Context) error { return s.tier.WaitReplicas(ctx) }
 
 // MoveKafkaLeaders re-elects every Kafka partition leader.
-func (s *Stack) MoveKafkaLeaders(ctx context.Context) {
-	if s.side != nil {
-		s.side.MoveKafkaLeaders(ctx)
+func (s *Stack) MoveKafkaLeaders(ctx context.Context) error {
+	if s.side == nil {
+		return errors.New("kafka leader move: no Kafka in this stack")
 	}
+	return s.side.MoveKafkaLeaders(ctx)
 }
 
-// Release tears the in-process Kafka or search nodes down before the rest,
+// Release tears the Kafka brokers' proxies or the search nodes down before the rest,
 // once a run's checks have read them. The containers stay until Close,
 // which removes them all at once.
 func (s *Stack) Release(svc sim.Service) {
@@ -425,8 +471,8 @@ func (s *Stack) Close() error {
 // Abilities is what the containers backend's stack and nodes can do to be
 // broken: MariaDB and Redis containers pause (docker pause) and isolate
 // (docker network disconnect) and switch primaries over (the control plane,
-// Sentinel); the in-process Kafka and search nodes keep the embedded
-// abilities, Kafka leaders move; the links between AZs are impaired (the
+// Sentinel); the Kafka brokers and search nodes, behind in-process proxies,
+// keep the embedded abilities, Kafka leaders move; the links between AZs are impaired (the
 // region network: the clients' paths, and iptables between containers). No
 // container's path takes toxics: those faults are refused.
 func Abilities() sim.Abilities {
@@ -440,11 +486,17 @@ func Abilities() sim.Abilities {
 }
 
 // Describe says what every node runs: the containers' image and server
-// versions, then the in-process Kafka and search nodes.
+// versions, then the Kafka brokers (in the Kafka node's container) and the
+// in-process search nodes.
 func (s *Stack) Describe(ctx context.Context) []sim.NodeInfo {
 	out := s.tier.Describe(ctx)
 	if s.side != nil {
-		out = append(out, s.side.Describe(ctx)...)
+		for _, n := range s.side.Describe(ctx) {
+			if n.Service == sim.ServiceKafka {
+				n.Image = s.kafkaImage // every broker is in the one Kafka node's container
+			}
+			out = append(out, n)
+		}
 	}
 	return out
 }

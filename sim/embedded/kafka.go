@@ -3,128 +3,124 @@ package embedded
 import (
 	"context"
 	"fmt"
-	"maps"
 	"net"
 	"os"
 	"strconv"
 	"sync"
 	"time"
 
-	"github.com/twmb/franz-go/pkg/kerr"
-	"github.com/twmb/franz-go/pkg/kfake"
-	"github.com/twmb/franz-go/pkg/kmsg"
-
 	"paysim/internal/loopback"
 	"paysim/sim"
+	"paysim/sim/kafkanode"
 	"paysim/sim/netproxy"
 )
 
-// kafkaCluster is a kfake cluster with one broker per AZ, each behind its own
-// proxy. Brokers advertise the proxy address, so clients always go through it.
+// kafkaCluster is a Kafka cluster with one broker per AZ, each behind its
+// own proxy. Brokers advertise the proxy address, so clients always go
+// through it. The brokers run in this process, or where a KafkaRunner puts
+// them; either way the cluster breaks them through their kafkanode.Control.
 type kafkaCluster struct {
 	topo    sim.KafkaTopology
-	c       *kfake.Cluster
-	proxies []*netproxy.Proxy // index = broker id
+	ctl     kafkanode.Control
+	local   *kafkanode.Cluster // the in-process brokers, if they are here
+	proxies []*netproxy.Proxy  // index = broker id
 	brokers []*netproxy.Node
 
 	mu         sync.Mutex
-	registered map[int32]bool // brokers kfake currently has
-	isrFault   *kfake.FaultHandle
+	registered map[int32]bool // brokers the cluster currently has
+	refusing   bool           // produce refused: too few in-sync replicas
 	fenceAfter time.Duration
 	fences     map[int32]*time.Timer
-	stop       chan struct{}
-	wg         sync.WaitGroup
 }
 
-// advertisedListener listens on an internal port but reports the proxy's
-// address, which is what kfake advertises in metadata.
-type advertisedListener struct {
-	net.Listener
-	adv net.Addr
+// KafkaRunner runs a Kafka cluster's brokers outside this process
+// (containers mode: in a container of the node image).
+type KafkaRunner interface {
+	// RunKafka starts the brokers, broker i advertising advertise[i] (its
+	// proxy here), and returns their control and the address each broker
+	// is reached at (its proxy's upstream).
+	RunKafka(ctx context.Context, s kafkanode.Settings, advertise []string) (kafkanode.Control, []string, error)
 }
 
-func (l advertisedListener) Addr() net.Addr { return l.adv }
+// controlTimeout bounds one call to the brokers' control.
+const controlTimeout = 5 * time.Second
 
-// startKafka starts the brokers with their logs under dir: on disk, a long
-// run's records sit in the page cache rather than in paysim's heap (kfake
-// keeps them in an in-memory file system otherwise: 100 MB in four minutes
-// at 1,000 payments/s).
-func startKafka(reg *sim.Registry, px *netproxy.Server, topo sim.Topology, dir string) (*kafkaCluster, error) {
+// startKafka starts the brokers: in-process with their logs under dir (on
+// disk, a long run's records sit in the page cache rather than in paysim's
+// heap: kfake keeps them in an in-memory file system otherwise, 100 MB in
+// four minutes at 1,000 payments/s), or through runner if it is set.
+func startKafka(ctx context.Context, reg *sim.Registry, px *netproxy.Server, topo sim.Topology, dir string, runner KafkaRunner) (*kafkaCluster, error) {
 	k := &kafkaCluster{
 		topo:       topo.Kafka,
 		registered: map[int32]bool{},
 		fences:     map[int32]*time.Timer{},
 		fenceAfter: 6 * time.Second,
-		stop:       make(chan struct{}),
 	}
-	// A fresh log each start: kfake reloads whatever a directory holds.
-	if err := os.RemoveAll(dir); err != nil {
-		return nil, fmt.Errorf("kafka: data dir: %w", err)
-	}
-	byPort := map[int]*netproxy.Proxy{}
 	ports := make([]int, len(topo.AZs))
+	advertise := make([]string, len(topo.AZs))
 	for i, az := range topo.AZs {
-		p, err := px.New("kafka-"+az, "127.0.0.1:1") // upstream set once kfake listens
+		p, err := px.New("kafka-"+az, "127.0.0.1:1") // upstream set once the broker listens
 		if err != nil {
 			k.close()
 			return nil, fmt.Errorf("kafka: %w", err)
 		}
 		k.proxies = append(k.proxies, p)
+		advertise[i] = p.Addr()
 		_, ps, _ := net.SplitHostPort(p.Addr())
 		ports[i], _ = strconv.Atoi(ps)
-		byPort[ports[i]] = p
-	}
-	listen := func(_, address string) (net.Listener, error) {
-		_, ps, err := net.SplitHostPort(address)
-		if err != nil {
-			return nil, err
-		}
-		port, _ := strconv.Atoi(ps)
-		p, ok := byPort[port]
-		if !ok {
-			return nil, fmt.Errorf("no proxy for broker port %d", port)
-		}
-		ln, err := loopback.Listen("127.0.0.1:0")
-		if err != nil {
-			return nil, err
-		}
-		if err := p.SetUpstream(ln.Addr().String()); err != nil {
-			ln.Close()
-			return nil, err
-		}
-		adv, err := net.ResolveTCPAddr("tcp", p.Addr())
-		if err != nil {
-			ln.Close()
-			return nil, err
-		}
-		return advertisedListener{Listener: ln, adv: adv}, nil
-	}
-	c, err := kfake.NewCluster(
-		kfake.NumBrokers(len(topo.AZs)),
-		kfake.Ports(ports...),
-		kfake.ListenFn(listen),
-		kfake.ClusterID("paysim-"+topo.Region),
-		kfake.DataDir(dir),
-	)
-	if err != nil {
-		k.close()
-		return nil, fmt.Errorf("kafka: start: %w", err)
-	}
-	k.c = c
-	cfg := map[string]string{
-		"retention.ms":        strconv.FormatInt(topo.Kafka.Retention.Milliseconds(), 10),
-		"min.insync.replicas": strconv.Itoa(topo.Kafka.MinInsyncReplicas),
 	}
 	// Both topics keep at most 10 minutes: their consumers (and a run's
 	// archive of payments, check.TopicArchive) read them within seconds,
 	// and kfake holds an index entry per batch in memory, so a longer
 	// retention only grows a long run's memory.
-	cfg["retention.ms"] = strconv.FormatInt(min(topo.Kafka.Retention, kafkaRetention).Milliseconds(), 10)
-	for _, t := range []string{sim.TopicPayments, sim.TopicAppLogs} {
-		if err := c.CreateTopic(t, int32(topo.Kafka.Partitions), maps.Clone(cfg)); err != nil {
+	settings := kafkanode.Settings{
+		ClusterID: "paysim-" + topo.Region, Brokers: len(topo.AZs),
+		Topics: []string{sim.TopicPayments, sim.TopicAppLogs}, Partitions: topo.Kafka.Partitions,
+		Retention: min(topo.Kafka.Retention, kafkaRetention), MinInsyncReplicas: topo.Kafka.MinInsyncReplicas,
+	}
+	if runner != nil {
+		ctl, upstreams, err := runner.RunKafka(ctx, settings, advertise)
+		if err != nil {
 			k.close()
-			return nil, fmt.Errorf("kafka: create topic %s: %w", t, err)
+			return nil, fmt.Errorf("kafka: %w", err)
 		}
+		k.ctl = ctl
+		for i, up := range upstreams {
+			if err := k.proxies[i].SetUpstream(up); err != nil {
+				k.close()
+				return nil, fmt.Errorf("kafka: %w", err)
+			}
+		}
+	} else {
+		// A fresh log each start: kfake reloads whatever a directory holds.
+		if err := os.RemoveAll(dir); err != nil {
+			k.close()
+			return nil, fmt.Errorf("kafka: data dir: %w", err)
+		}
+		local, err := kafkanode.Start(kafkanode.Config{
+			Settings: settings, DataDir: dir, Ports: ports,
+			Listen: func(id int32, _ int) (net.Listener, error) {
+				ln, err := loopback.Listen("127.0.0.1:0")
+				if err != nil {
+					return nil, err
+				}
+				if err := k.proxies[id].SetUpstream(ln.Addr().String()); err != nil {
+					ln.Close()
+					return nil, err
+				}
+				adv, err := kafkanode.Advertised(ln, k.proxies[id].Addr())
+				if err != nil {
+					ln.Close()
+					return nil, err
+				}
+				return adv, nil
+			},
+		})
+		if err != nil {
+			k.close()
+			return nil, err
+		}
+		k.ctl, k.local = local, local
 	}
 	for i, az := range topo.AZs {
 		id := int32(i)
@@ -137,8 +133,6 @@ func startKafka(reg *sim.Registry, px *netproxy.Server, topo sim.Topology, dir s
 		k.brokers = append(k.brokers, n)
 	}
 	k.refreshDetails()
-	k.wg.Add(1)
-	go k.retention()
 	return k, nil
 }
 
@@ -176,61 +170,59 @@ func (k *kafkaCluster) deregister(id int32) {
 			live++
 		}
 	}
+	ctx, cancel := context.WithTimeout(context.Background(), controlTimeout)
+	defer cancel()
 	if live > 1 { // kfake keeps at least one broker; the last one is cut by its proxy alone
-		if err := k.c.RemoveNode(id); err == nil {
+		if err := k.ctl.RemoveBroker(ctx, id); err == nil {
 			k.registered[id] = false
 		}
 	}
-	k.updateISRLocked()
+	k.updateISRLocked(ctx)
 	go k.refreshDetails()
 }
 
 func (k *kafkaCluster) register(id int32) {
 	k.mu.Lock()
 	defer k.mu.Unlock()
+	ctx, cancel := context.WithTimeout(context.Background(), controlTimeout)
+	defer cancel()
 	if !k.registered[id] {
-		_, ps, _ := net.SplitHostPort(k.proxies[id].Addr())
-		port, _ := strconv.Atoi(ps)
-		if _, _, err := k.c.AddNode(id, port); err == nil {
+		if err := k.ctl.AddBroker(ctx, id); err == nil {
 			k.registered[id] = true
 		}
 	}
-	k.updateISRLocked()
+	k.updateISRLocked(ctx)
 	go k.refreshDetails()
 }
 
 // updateISRLocked fails produce requests with NOT_ENOUGH_REPLICAS while
 // fewer healthy brokers than min.insync.replicas remain.
-func (k *kafkaCluster) updateISRLocked() {
+func (k *kafkaCluster) updateISRLocked(ctx context.Context) {
 	healthy := 0
 	for _, b := range k.brokers {
 		if b.Healthy() {
 			healthy++
 		}
 	}
-	need := min(k.topo.MinInsyncReplicas, len(k.brokers))
-	switch {
-	case healthy < need && k.isrFault == nil:
-		k.isrFault = k.c.Fault(kfake.Fault{
-			Keys:  []kmsg.Key{kmsg.Produce},
-			Err:   kerr.NotEnoughReplicas,
-			Count: -1,
-		})
-	case healthy >= need && k.isrFault != nil:
-		k.isrFault.Remove()
-		k.isrFault = nil
+	refuse := healthy < min(k.topo.MinInsyncReplicas, len(k.brokers))
+	if refuse != k.refusing {
+		if err := k.ctl.RefuseProduce(ctx, refuse); err == nil {
+			k.refusing = refuse
+		}
 	}
 }
 
 // refreshDetails records how many partitions each broker leads.
 func (k *kafkaCluster) refreshDetails() {
-	leads := map[int32]int{}
+	ctx, cancel := context.WithTimeout(context.Background(), controlTimeout)
+	defer cancel()
+	leads, err := k.ctl.Leaders(ctx)
+	if err != nil {
+		return
+	}
 	total := 0
-	for _, t := range []string{sim.TopicPayments, sim.TopicAppLogs} {
-		for p := 0; p < k.topo.Partitions; p++ {
-			leads[k.c.LeaderFor(t, int32(p))]++
-			total++
-		}
+	for _, n := range leads {
+		total += n
 	}
 	for i, b := range k.brokers {
 		b.SetDetail(fmt.Sprintf("leads %d/%d", leads[int32(i)], total))
@@ -240,25 +232,13 @@ func (k *kafkaCluster) refreshDetails() {
 // kafkaRetention is the most a topic keeps.
 const kafkaRetention = 10 * time.Minute
 
-// retention trims expired records so long runs keep memory bounded.
-func (k *kafkaCluster) retention() {
-	defer k.wg.Done()
-	t := time.NewTicker(10 * time.Second)
-	defer t.Stop()
-	for {
-		select {
-		case <-k.stop:
-			return
-		case <-t.C:
-			k.c.ApplyRetention()
-		}
-	}
-}
-
 // moveLeaders re-elects every partition's leader (a Kafka leader move).
-func (k *kafkaCluster) moveLeaders(context.Context) {
-	k.c.ShufflePartitionLeaders()
+func (k *kafkaCluster) moveLeaders(ctx context.Context) error {
+	if err := k.ctl.ShuffleLeaders(ctx); err != nil {
+		return fmt.Errorf("kafka leader move: %w", err)
+	}
 	k.refreshDetails()
+	return nil
 }
 
 func (k *kafkaCluster) bootstrap() []string {
@@ -270,12 +250,6 @@ func (k *kafkaCluster) bootstrap() []string {
 }
 
 func (k *kafkaCluster) close() {
-	select {
-	case <-k.stop:
-	default:
-		close(k.stop)
-	}
-	k.wg.Wait()
 	k.mu.Lock()
 	for _, t := range k.fences {
 		t.Stop()
@@ -284,7 +258,7 @@ func (k *kafkaCluster) close() {
 	for _, p := range k.proxies {
 		p.Close()
 	}
-	if k.c != nil {
-		k.c.Close()
+	if k.local != nil {
+		k.local.Close()
 	}
 }

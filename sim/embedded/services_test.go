@@ -91,7 +91,9 @@ func TestStartOnlySomeServices(t *testing.T) {
 			if err := s.LoseRegion(ctx); err == nil {
 				t.Error("a region loss without the ledger and cache succeeded")
 			}
-			s.MoveKafkaLeaders(ctx) // a no-op without Kafka, never a panic
+			if err := s.MoveKafkaLeaders(ctx); (err == nil) != runs(sim.ServiceKafka) {
+				t.Errorf("a Kafka leader move with Kafka %v: %v", runs(sim.ServiceKafka), err)
+			}
 		})
 	}
 }

@@ -34,6 +34,9 @@ type Options struct {
 	// stack's own. A backend composing these nodes with others passes the
 	// registry they all share.
 	Registry *sim.Registry
+	// Kafka, if set, runs the Kafka brokers (containers mode: in a
+	// container); nil runs them in this process.
+	Kafka KafkaRunner
 }
 
 // runs reports whether the options ask for svc.
@@ -83,7 +86,7 @@ func Start(ctx context.Context, topo sim.Topology, opts Options) (_ *Stack, err 
 	}
 	var groups [][]*netproxy.Node
 	if opts.runs(sim.ServiceKafka) {
-		if s.kafka, err = startKafka(s.reg, s.px, topo, filepath.Join(dirs.bulk, "kafka")); err != nil {
+		if s.kafka, err = startKafka(ctx, s.reg, s.px, topo, filepath.Join(dirs.bulk, "kafka"), opts.Kafka); err != nil {
 			return nil, err
 		}
 		groups = append(groups, s.kafka.brokers)
@@ -236,10 +239,11 @@ func (s *Stack) Endpoints() sim.Endpoints {
 }
 
 // MoveKafkaLeaders re-elects every partition leader.
-func (s *Stack) MoveKafkaLeaders(ctx context.Context) {
-	if s.kafka != nil {
-		s.kafka.moveLeaders(ctx)
+func (s *Stack) MoveKafkaLeaders(ctx context.Context) error {
+	if s.kafka == nil {
+		return errors.New("kafka leader move: no Kafka in this stack")
 	}
+	return s.kafka.moveLeaders(ctx)
 }
 
 // Release tears one service's tier down before the rest, so a run's checks

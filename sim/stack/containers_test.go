@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
 
 	"paysim/check"
 	"paysim/report"
@@ -256,6 +258,78 @@ func TestContainersStack(t *testing.T) {
 		if r := post(t, s, "/v1/topups", "c-after-restart", `{"account_id":"u-1","amount":1}`); r.status != http.StatusCreated {
 			t.Fatalf("top-up after a replica's restart: %d %s", r.status, r.body)
 		}
+	})
+
+	t.Run("the Kafka brokers run in the node image's container and die through its control", func(t *testing.T) {
+		var infos []string
+		for _, n := range s.Describe(ctx) {
+			if n.Service == sim.ServiceKafka {
+				infos = append(infos, n.ID+" "+n.Image)
+				if !strings.HasPrefix(n.Image, "paysim-node:") {
+					t.Errorf("%s runs in image %q, want the node image", n.ID, n.Image)
+				}
+			}
+		}
+		if len(infos) != len(topo.AZs) {
+			t.Fatalf("kafka nodes described: %v", infos)
+		}
+		cl, err := kgo.NewClient(kgo.SeedBrokers(ep.Kafka.Bootstrap...))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer cl.Close()
+		adm := kadm.NewClient(cl)
+		// What broker 0 leads, from the cluster's own metadata (kfake keeps
+		// a removed broker in the broker list; its partitions move).
+		leads := func(ctx context.Context) (int, error) {
+			m, err := adm.Metadata(ctx, sim.TopicPayments)
+			if err != nil {
+				return 0, err
+			}
+			n := 0
+			for _, p := range m.Topics[sim.TopicPayments].Partitions {
+				if p.Leader == 0 {
+					n++
+				}
+			}
+			return n, nil
+		}
+		want := func(some bool) func(ctx context.Context) error {
+			return func(ctx context.Context) error {
+				n, err := leads(ctx)
+				if err != nil {
+					return err
+				}
+				if (n > 0) != some {
+					return fmt.Errorf("broker 0 leads %d partitions of %s", n, sim.TopicPayments)
+				}
+				return nil
+			}
+		}
+		waitUntil(t, 30*time.Second, "broker 0 leading partitions", want(true))
+		id := fmt.Sprintf("kafka-0-%s", topo.AZs[0])
+		n, ok := s.Node(id)
+		if !ok {
+			t.Fatalf("no node %s", id)
+		}
+		if err := n.Kill(ctx); err != nil {
+			t.Fatal(err)
+		}
+		waitUntil(t, 30*time.Second, "the killed broker leading nothing", want(false))
+		if r := post(t, s, "/v1/topups", "c-kafka-broker-down", `{"account_id":"u-1","amount":1}`); r.status != http.StatusCreated {
+			t.Fatalf("top-up with a broker down: %d %s", r.status, r.body)
+		}
+		if err := n.Restart(ctx); err != nil {
+			t.Fatal(err)
+		}
+		// Back, it leads again once the leaders move (at random: a move may
+		// give it none, so move until it leads).
+		waitUntil(t, 30*time.Second, "the broker back, leading partitions", func(ctx context.Context) error {
+			if err := s.MoveKafkaLeaders(ctx); err != nil {
+				return err
+			}
+			return want(true)(ctx)
+		})
 	})
 
 	cs, ok := s.Backend().(*containers.Stack)

@@ -114,7 +114,9 @@ type regional interface {
 type releaser interface{ Release(svc sim.Service) }
 
 // leaderMover is a backend whose Kafka partition leaders can be moved.
-type leaderMover interface{ MoveKafkaLeaders(ctx context.Context) }
+type leaderMover interface {
+	MoveKafkaLeaders(ctx context.Context) error
+}
 
 // replicaWaiter is a backend whose ledger replicas apply the primary's
 // writes asynchronously; the stack waits for them after seeding.
@@ -359,8 +361,7 @@ func (s *Stack) Switchover(ctx context.Context, svc sim.Service) error {
 // MoveKafkaLeaders re-elects every Kafka partition leader.
 func (s *Stack) MoveKafkaLeaders(ctx context.Context) error {
 	if b, ok := s.backend.(leaderMover); ok {
-		b.MoveKafkaLeaders(ctx)
-		return nil
+		return b.MoveKafkaLeaders(ctx)
 	}
 	return fmt.Errorf("kafka leader move: not supported by this backend")
 }

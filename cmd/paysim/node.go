@@ -1,0 +1,55 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"paysim/sim/kafkanode"
+)
+
+// newNodeCmd is what paysim's node image runs in a container: one of
+// paysim's own nodes. It is hidden: the containers backend starts it.
+func newNodeCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:    "node",
+		Short:  "Run one of paysim's own nodes (what the node image runs in a container)",
+		Hidden: true,
+	}
+	cmd.AddCommand(newNodeKafkaCmd())
+	return cmd
+}
+
+func newNodeKafkaCmd() *cobra.Command {
+	var cfg kafkanode.NodeConfig
+	cmd := &cobra.Command{
+		Use:   "kafka",
+		Short: "Run a Kafka cluster's brokers (kfake) and their control API",
+		Long: fmt.Sprintf(`Run a Kafka cluster's brokers, broker i on port %d+i advertising the i-th
+--advertise address, and the control API the stack breaks them through on
+port %d (see package kafkanode). It runs until SIGTERM or Ctrl-C.`, kafkanode.FirstBrokerPort, kafkanode.ControlPort),
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg.Brokers = len(cfg.Advertise)
+			if err := cfg.Validate(); err != nil {
+				return withCode(exitUsage, fmt.Errorf("node kafka: %w", err))
+			}
+			if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
+				return fmt.Errorf("node kafka: data dir: %w", err)
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "kafka node: %d brokers advertising %v\n", cfg.Brokers, cfg.Advertise)
+			return kafkanode.Serve(cmd.Context(), cfg)
+		},
+	}
+	f := cmd.Flags()
+	f.StringSliceVar(&cfg.Advertise, "advertise", nil, "each broker's advertised host:port, in broker order (one broker per address)")
+	f.StringVar(&cfg.ClusterID, "cluster-id", "paysim", "the cluster id")
+	f.StringSliceVar(&cfg.Topics, "topics", nil, "topics to create")
+	f.IntVar(&cfg.Partitions, "partitions", 6, "partitions per topic")
+	f.DurationVar(&cfg.Retention, "retention", 10*time.Minute, "how long records are kept")
+	f.IntVar(&cfg.MinInsyncReplicas, "min-insync", 2, "the topics' min.insync.replicas")
+	f.StringVar(&cfg.DataDir, "data", "/tmp/kafka", "the brokers' log directory (must be empty)")
+	return cmd
+}
