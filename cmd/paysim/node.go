@@ -8,6 +8,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"paysim/sim/kafkanode"
+	"paysim/sim/searchnode"
 )
 
 // newNodeCmd is what paysim's node image runs in a container: one of
@@ -18,7 +19,7 @@ func newNodeCmd() *cobra.Command {
 		Short:  "Run one of paysim's own nodes (what the node image runs in a container)",
 		Hidden: true,
 	}
-	cmd.AddCommand(newNodeKafkaCmd())
+	cmd.AddCommand(newNodeKafkaCmd(), newNodeSearchCmd())
 	return cmd
 }
 
@@ -51,5 +52,32 @@ port %d (see package kafkanode). It runs until SIGTERM or Ctrl-C.`, kafkanode.Fi
 	f.DurationVar(&cfg.Retention, "retention", 10*time.Minute, "how long records are kept")
 	f.IntVar(&cfg.MinInsyncReplicas, "min-insync", 2, "the topics' min.insync.replicas")
 	f.StringVar(&cfg.DataDir, "data", "/tmp/kafka", "the brokers' log directory (must be empty)")
+	return cmd
+}
+
+func newNodeSearchCmd() *cobra.Command {
+	var cfg searchnode.Config
+	cmd := &cobra.Command{
+		Use:   "search",
+		Short: "Run Elasticsearch nodes over one store and their control API",
+		Long: fmt.Sprintf(`Run one Elasticsearch node (paysim's own, bleve behind the REST API) per
+--names entry over one shared store, node i on port %d+i, and the control API
+that kills and starts them on port %d (see package searchnode). It runs until
+SIGTERM or Ctrl-C.`, searchnode.FirstNodePort, searchnode.ControlPort),
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if len(cfg.Names) == 0 {
+				return withCode(exitUsage, fmt.Errorf("node search: --names is required"))
+			}
+			if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
+				return fmt.Errorf("node search: data dir: %w", err)
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "search node: %v\n", cfg.Names)
+			return searchnode.Serve(cmd.Context(), cfg)
+		},
+	}
+	f := cmd.Flags()
+	f.StringSliceVar(&cfg.Names, "names", nil, "the nodes' names, in port order")
+	f.StringVar(&cfg.DataDir, "data", "/tmp/search", "the indices' directory")
 	return cmd
 }

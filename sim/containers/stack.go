@@ -65,8 +65,8 @@ type Stack struct {
 
 	tier *DataTier
 	side *embedded.Stack // Kafka and search
-	// kafkaImage is the image of the Kafka node's container.
-	kafkaImage string
+	// nodeImage is the image of the Kafka and search nodes' containers.
+	nodeImage string
 
 	writer      *endpoint
 	readers     map[string]*endpoint // AZ -> reader endpoint
@@ -150,10 +150,11 @@ func StartStack(ctx context.Context, topo sim.Topology, opt StackOptions) (_ *St
 		}
 		return nil, fmt.Errorf("%w: %w", sim.ErrEnvironment, b.err)
 	}
-	s.kafkaImage = b.ref
+	s.nodeImage = b.ref
 	if s.side, err = embedded.Start(ctx, topo, embedded.Options{
 		Dir: opt.Dir, Services: []sim.Service{sim.ServiceKafka, sim.ServiceSearch}, Registry: s.reg,
-		Kafka: kafkaContainer{tier: s.tier, image: s.kafkaImage},
+		Kafka:  kafkaContainer{tier: s.tier, image: s.nodeImage},
+		Search: searchContainer{tier: s.tier, image: s.nodeImage},
 	}); err != nil {
 		return nil, fmt.Errorf("kafka and search: %w", err)
 	}
@@ -492,8 +493,8 @@ func (s *Stack) Describe(ctx context.Context) []sim.NodeInfo {
 	out := s.tier.Describe(ctx)
 	if s.side != nil {
 		for _, n := range s.side.Describe(ctx) {
-			if n.Service == sim.ServiceKafka {
-				n.Image = s.kafkaImage // every broker is in the one Kafka node's container
+			if n.Service == sim.ServiceKafka || n.Service == sim.ServiceSearch {
+				n.Image = s.nodeImage // every broker (search node) in the one Kafka (search) container
 			}
 			out = append(out, n)
 		}

@@ -1,6 +1,7 @@
 package embedded
 
 import (
+	"context"
 	"fmt"
 	"sync"
 
@@ -11,37 +12,64 @@ import (
 
 // searchCluster is an Elasticsearch domain: one node per AZ over a shared,
 // fully replicated store, behind a domain endpoint that routes to a healthy
-// node (an OpenSearch domain endpoint is a load balancer).
+// node (an OpenSearch domain endpoint is a load balancer). The nodes run in
+// this process, or where a SearchRunner puts them.
 type searchCluster struct {
-	store  *search.Store
-	es     map[*netproxy.Node]*search.Node
+	store  *search.Store             // the in-process nodes' store, if they are here
+	local  []*search.Node            // the in-process nodes, if they are here
+	addrs  map[*netproxy.Node]string // each node's own address, behind its front
 	nodes  []*netproxy.Node
 	domain *netproxy.Endpoint[*netproxy.Node]
 	mu     sync.Mutex
 }
 
-func startSearch(reg *sim.Registry, px *netproxy.Server, topo sim.Topology, dir string) (*searchCluster, error) {
-	c := &searchCluster{store: search.NewStoreIn(dir), es: map[*netproxy.Node]*search.Node{}}
-	for _, az := range topo.AZs {
-		id := "es-" + az
-		en := search.NewNode(c.store, id, "127.0.0.1:0")
-		if err := en.Start(); err != nil {
-			c.close()
-			return nil, fmt.Errorf("elasticsearch %s: %w", id, err)
+// SearchRunner runs the search nodes outside this process (containers
+// mode: in a container of the node image).
+type SearchRunner interface {
+	// RunSearch starts one node per name over one shared store and returns
+	// each node's backend (how it is killed and started) and address.
+	RunSearch(ctx context.Context, names []string) ([]netproxy.Backend, []string, error)
+}
+
+func startSearch(ctx context.Context, reg *sim.Registry, px *netproxy.Server, topo sim.Topology, dir string, runner SearchRunner) (*searchCluster, error) {
+	c := &searchCluster{addrs: map[*netproxy.Node]string{}}
+	names := make([]string, len(topo.AZs))
+	for i, az := range topo.AZs {
+		names[i] = "es-" + az
+	}
+	var backends []netproxy.Backend
+	var addrs []string
+	if runner != nil {
+		var err error
+		if backends, addrs, err = runner.RunSearch(ctx, names); err != nil {
+			return nil, fmt.Errorf("elasticsearch: %w", err)
 		}
-		front, err := px.New(id, en.Addr())
+	} else {
+		c.store = search.NewStoreIn(dir)
+		for _, id := range names {
+			en := search.NewNode(c.store, id, "127.0.0.1:0")
+			c.local = append(c.local, en)
+			if err := en.Start(); err != nil {
+				c.close()
+				return nil, fmt.Errorf("elasticsearch %s: %w", id, err)
+			}
+			backends, addrs = append(backends, en), append(addrs, en.Addr())
+		}
+	}
+	for i, az := range topo.AZs {
+		id := names[i]
+		front, err := px.New(id, addrs[i])
 		if err != nil {
-			en.Close()
 			c.close()
 			return nil, fmt.Errorf("elasticsearch %s: %w", id, err)
 		}
-		n := netproxy.NewNode(reg, id, sim.ServiceSearch, az, sim.RoleMember, en, front)
+		n := netproxy.NewNode(reg, id, sim.ServiceSearch, az, sim.RoleMember, backends[i], front)
 		n.OnChange = c.onChange
-		c.es[n] = en
+		c.addrs[n] = addrs[i]
 		c.nodes = append(c.nodes, n)
 	}
 	var err error
-	if c.domain, err = netproxy.NewEndpoint(px, "es-domain", c.nodes[0], func(n *netproxy.Node) string { return c.es[n].Addr() }); err != nil {
+	if c.domain, err = netproxy.NewEndpoint(px, "es-domain", c.nodes[0], func(n *netproxy.Node) string { return c.addrs[n] }); err != nil {
 		c.close()
 		return nil, fmt.Errorf("elasticsearch: domain endpoint: %w", err)
 	}
@@ -77,7 +105,11 @@ func (c *searchCluster) close() {
 	}
 	for _, n := range c.nodes {
 		n.Front().Close()
-		c.es[n].Close()
 	}
-	c.store.Close()
+	for _, en := range c.local {
+		en.Close()
+	}
+	if c.store != nil {
+		c.store.Close()
+	}
 }

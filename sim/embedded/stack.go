@@ -37,6 +37,9 @@ type Options struct {
 	// Kafka, if set, runs the Kafka brokers (containers mode: in a
 	// container); nil runs them in this process.
 	Kafka KafkaRunner
+	// Search, if set, runs the search nodes (containers mode: in a
+	// container); nil runs them in this process.
+	Search SearchRunner
 }
 
 // runs reports whether the options ask for svc.
@@ -107,7 +110,7 @@ func Start(ctx context.Context, topo sim.Topology, opts Options) (_ *Stack, err 
 		groups = append(groups, s.redis.nodes)
 	}
 	if opts.runs(sim.ServiceSearch) {
-		if s.es, err = startSearch(s.reg, s.px, topo, filepath.Join(dirs.bulk, "search")); err != nil {
+		if s.es, err = startSearch(ctx, s.reg, s.px, topo, filepath.Join(dirs.bulk, "search"), opts.Search); err != nil {
 			return nil, err
 		}
 		groups = append(groups, s.es.nodes)

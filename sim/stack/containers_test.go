@@ -332,6 +332,67 @@ func TestContainersStack(t *testing.T) {
 		})
 	})
 
+	t.Run("the search nodes run in the node image's container and die through its control", func(t *testing.T) {
+		for _, n := range s.Describe(ctx) {
+			if n.Service == sim.ServiceSearch && !strings.HasPrefix(n.Image, "paysim-node:") {
+				t.Errorf("%s runs in image %q, want the node image", n.ID, n.Image)
+			}
+		}
+		// Node 0's own address: the search container's published port 9200.
+		bs, err := eng.Bindings(ctx, run)
+		if err != nil {
+			t.Fatal(err)
+		}
+		direct := ""
+		for _, b := range bs {
+			if strings.HasSuffix(b.Container, "-search") && b.Port == "9200/tcp" && b.HostPort != "" {
+				direct = "http://127.0.0.1:" + b.HostPort + "/"
+			}
+		}
+		if direct == "" {
+			t.Fatalf("no published port 9200 of the search container in %+v", bs)
+		}
+		serving := func(want bool) func(ctx context.Context) error {
+			return func(ctx context.Context) error {
+				req, _ := http.NewRequestWithContext(ctx, http.MethodGet, direct, nil)
+				resp, err := http.DefaultClient.Do(req)
+				if err == nil {
+					resp.Body.Close()
+				}
+				if got := err == nil && resp.StatusCode == http.StatusOK; got != want {
+					return fmt.Errorf("GET %s serving %v (err %v), want %v", direct, got, err, want)
+				}
+				return nil
+			}
+		}
+		waitUntil(t, 30*time.Second, "node 0 serving", serving(true))
+		n, ok := s.Node("es-" + topo.AZs[0])
+		if !ok {
+			t.Fatalf("no node es-%s", topo.AZs[0])
+		}
+		if err := n.Kill(ctx); err != nil {
+			t.Fatal(err)
+		}
+		waitUntil(t, 30*time.Second, "node 0 killed in its container", serving(false))
+		// The domain endpoint has moved to a live node.
+		waitUntil(t, 30*time.Second, "the domain endpoint answering", func(ctx context.Context) error {
+			req, _ := http.NewRequestWithContext(ctx, http.MethodGet, ep.Elasticsearch.URL+"/_cat/nodes", nil)
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				return err
+			}
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusOK {
+				return fmt.Errorf("GET _cat/nodes: %s", resp.Status)
+			}
+			return nil
+		})
+		if err := n.Restart(ctx); err != nil {
+			t.Fatal(err)
+		}
+		waitUntil(t, 30*time.Second, "node 0 serving again", serving(true))
+	})
+
 	cs, ok := s.Backend().(*containers.Stack)
 	if !ok {
 		t.Fatalf("backend is a %T, want *containers.Stack", s.Backend())
