@@ -19,8 +19,14 @@ import (
 	"runtime/pprof"
 	"syscall"
 
+	"github.com/redis/go-redis/v9"
 	"github.com/spf13/cobra"
 )
+
+// quietRedis drops go-redis's own log lines.
+type quietRedis struct{}
+
+func (quietRedis) Printf(context.Context, string, ...any) {}
 
 // Exit codes (ARCHITECTURE.md).
 const (
@@ -58,6 +64,10 @@ func main() { os.Exit(runMain(os.Args[1:])) }
 // all the time.)
 func runMain(args []string) int {
 	tuneGC()
+	// go-redis prints its pools' dial failures to stderr, hundreds a second
+	// while a fault cuts Redis off, through the dashboard and the plain
+	// output alike; the app's own errors are what a run reports.
+	redis.SetLogger(quietRedis{})
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
 	defer stop()
 	signal.Ignore(syscall.SIGPIPE)

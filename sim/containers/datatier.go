@@ -96,7 +96,9 @@ func ensureImage(ctx context.Context, eng *engine.Engine, ref string, build func
 	return images.Require(ctx, eng, ref)
 }
 
-// setupSteps reports an image build's statuses as setup steps.
+// setupSteps reports an image build's statuses as setup notes: a
+// progress callback told done and total -1 shows the step's text without
+// counting it (the images are made beside the tier's counted steps).
 type setupSteps func(step string, done, total int)
 
 // Step implements images.Progress.
@@ -107,11 +109,13 @@ type setupStep struct {
 	name string
 }
 
-func (s setupStep) Status(msg string) { s.f("image "+s.name+": "+msg, 0, 1) }
+// Status reports msg as a note between steps: done and total -1.
+func (s setupStep) Status(msg string) { s.f("image "+s.name+": "+msg, -1, -1) }
 
+// Done reports the summary as a note between steps.
 func (s setupStep) Done(summary string, err error) {
 	if err == nil {
-		s.f("image "+s.name+": "+summary, 1, 1)
+		s.f("image "+s.name+": "+summary, -1, -1)
 	}
 }
 

@@ -188,6 +188,12 @@ func (c *mysqlControl) promoteLocked(ctx context.Context, target string, planned
 	if err := c.s.PointWriter(best.ID()); err != nil {
 		return err
 	}
+	took := time.Since(began)
+	if err := detach(ctx, best.Addr()); err != nil {
+		// It is the writer already; its I/O thread applies nothing (the
+		// SQL thread is stopped). Noted, not fatal.
+		c.note("detach %s from its former primary: %v", best.ID(), err)
+	}
 	c.primary, c.downSince, c.cutOff = best.ID(), time.Time{}, ""
 	for _, n := range c.s.tier.MySQLNodes() {
 		role := sim.RoleReplica
@@ -202,7 +208,7 @@ func (c *mysqlControl) promoteLocked(ctx context.Context, target string, planned
 	if planned {
 		how = "switchover"
 	}
-	c.note("%s: %s promoted at %s in %v (was %s)", how, best.ID(), wantPos, time.Since(began).Round(time.Millisecond), old.ID())
+	c.note("%s: %s promoted at %s in %v, writer endpoint moved (was %s)", how, best.ID(), wantPos, took.Round(time.Millisecond), old.ID())
 	return nil
 }
 
@@ -300,7 +306,27 @@ func promote(ctx context.Context, addr, pos string) error {
 			return fmt.Errorf("did not apply %s within 10s", pos)
 		}
 	}
-	for _, q := range []string{"STOP SLAVE", "RESET SLAVE ALL", "SET GLOBAL read_only = 0"} {
+	// Writable once it applies nothing more: STOP SLAVE as a whole waits
+	// for the I/O thread, ~2 s when it is stuck reading from a primary cut
+	// off from the region, so that thread goes after the writer has moved
+	// (detach).
+	for _, q := range []string{"STOP SLAVE SQL_THREAD", "SET GLOBAL read_only = 0"} {
+		if _, err := db.ExecContext(ctx, q); err != nil {
+			return fmt.Errorf("%s: %w", q, err)
+		}
+	}
+	return nil
+}
+
+// detach ends a promoted writer's own replication (its I/O thread too) and
+// forgets its former primary.
+func detach(ctx context.Context, addr string) error {
+	db, err := openDB(dsn(adminUser, adminPass, addr, "", 12*time.Second))
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	for _, q := range []string{"STOP SLAVE", "RESET SLAVE ALL"} {
 		if _, err := db.ExecContext(ctx, q); err != nil {
 			return fmt.Errorf("%s: %w", q, err)
 		}

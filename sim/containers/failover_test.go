@@ -324,9 +324,21 @@ func TestMySQLControlPlane(t *testing.T) {
 			return err == nil, nil
 		})
 		t.Logf("writes back %v after the cut; control plane: %v", time.Since(cut).Round(time.Millisecond), s.MySQLEvents())
-		if np, _ := s.tier.Node(primary()); np == nil || np.AZ() == cutAZ {
+		np, _ := s.tier.Node(primary())
+		if np == nil || np.AZ() == cutAZ {
 			t.Fatalf("primary after the cut: %q, in the cut AZ %s", primary(), cutAZ)
 		}
+		// Writable before its I/O thread stopped, the new writer is then
+		// detached from its former primary for good.
+		waitFor(t, 15*time.Second, np.ID()+" replicating from nothing", func(ctx context.Context) (bool, error) {
+			db, err := openDB(dsn(adminUser, adminPass, np.Addr(), "", time.Second))
+			if err != nil {
+				return false, err
+			}
+			defer db.Close()
+			st, err := slaveStatus(ctx, db)
+			return err == nil && len(st) == 0, err
+		})
 		requireAll(primary())
 		nw.Restore("cut/out")
 		nw.Restore("cut/in")

@@ -135,11 +135,15 @@ func setupProgress(fn func(step string, done, total int)) (stackStep func(step s
 		fn = func(string, int, int) {}
 	}
 	var mu sync.Mutex
-	base, done := 0, 0
+	base, done, last := 0, 0, 0
 	backend = func(step string, d, total int) {
 		mu.Lock()
 		defer mu.Unlock()
-		base = total
+		if total < 0 { // a note between steps (an image build): counts stay
+			fn(step, last, base+stackSteps)
+			return
+		}
+		base, last = total, d
 		fn(step, d, total+stackSteps)
 	}
 	stackStep = func(step string) {
