@@ -189,11 +189,6 @@ func (c *mysqlControl) promoteLocked(ctx context.Context, target string, planned
 		return err
 	}
 	took := time.Since(began)
-	if err := detach(ctx, best.Addr()); err != nil {
-		// It is the writer already; its I/O thread applies nothing (the
-		// SQL thread is stopped). Noted, not fatal.
-		c.note("detach %s from its former primary: %v", best.ID(), err)
-	}
 	c.primary, c.downSince, c.cutOff = best.ID(), time.Time{}, ""
 	for _, n := range c.s.tier.MySQLNodes() {
 		role := sim.RoleReplica
@@ -209,6 +204,11 @@ func (c *mysqlControl) promoteLocked(ctx context.Context, target string, planned
 		how = "switchover"
 	}
 	c.note("%s: %s promoted at %s in %v, writer endpoint moved (was %s)", how, best.ID(), wantPos, took.Round(time.Millisecond), old.ID())
+	// Last, once it is the writer everywhere: its I/O thread applies
+	// nothing (the SQL thread is stopped), so a failure is noted only.
+	if err := detach(ctx, best.Addr()); err != nil {
+		c.note("detach %s from its former primary: %v", best.ID(), err)
+	}
 	return nil
 }
 
