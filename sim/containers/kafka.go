@@ -41,29 +41,13 @@ const kafkaNodeID = "kafka"
 
 // RunKafka implements embedded.KafkaRunner.
 func (k kafkaContainer) RunKafka(ctx context.Context, s kafkanode.Settings, advertise []string) (kafkanode.Control, []string, error) {
-	d := k.tier
-	d.mu.Lock()
-	nw := d.net
-	d.mu.Unlock()
-	if nw == nil {
-		return nil, nil, errors.New("kafka node: the run has no network")
-	}
-	labels, err := nodeLabels(d.run, kafkaNodeID, sim.ServiceKafka, "", "")
-	if err != nil {
-		return nil, nil, err
-	}
 	var ports []string
 	for i := 0; i < s.Brokers; i++ {
 		ports = append(ports, fmt.Sprintf("%d/tcp", kafkanode.BrokerPort(i)))
 	}
 	control := fmt.Sprintf("%d/tcp", kafkanode.ControlPort)
-	ports = append(ports, control)
-	_, published, err := d.startContainer(ctx, nw, k.image, kafkaNodeID, labels, ports, d.logger, []testcontainers.ContainerCustomizer{
-		testcontainers.WithCmd(kafkaNodeArgs(s, advertise)...),
-		testcontainers.WithWaitStrategy(wait.ForHTTP("/healthz").WithPort(control).
-			WithStartupTimeout(time.Minute).WithPollInterval(100 * time.Millisecond)),
-		dataVolume(kafkaDataDir),
-	})
+	published, err := k.tier.startNodeProcess(ctx, k.image, kafkaNodeID, sim.ServiceKafka, append(ports, control), control,
+		kafkaDataDir, kafkaNodeArgs(s, advertise))
 	if err != nil {
 		return nil, nil, fmt.Errorf("kafka node: %w", err)
 	}
@@ -86,6 +70,30 @@ func kafkaNodeArgs(s kafkanode.Settings, advertise []string) []string {
 		"--min-insync", strconv.Itoa(s.MinInsyncReplicas),
 		"--data", kafkaDataDir,
 	}
+}
+
+// startNodeProcess starts one of paysim's own node processes in a container
+// of image on the run's network (`paysim ARGS`), with dataDir on a volume,
+// ready once its control API answers /healthz on control; it returns the
+// host address each of ports is published on.
+func (d *DataTier) startNodeProcess(ctx context.Context, image, id string, svc sim.Service, ports []string, control, dataDir string, args []string) (map[string]string, error) {
+	d.mu.Lock()
+	nw := d.net
+	d.mu.Unlock()
+	if nw == nil {
+		return nil, errors.New("the run has no network")
+	}
+	labels, err := nodeLabels(d.run, id, svc, "", "")
+	if err != nil {
+		return nil, err
+	}
+	_, published, err := d.startContainer(ctx, nw, image, id, labels, ports, d.logger, []testcontainers.ContainerCustomizer{
+		testcontainers.WithCmd(args...),
+		testcontainers.WithWaitStrategy(wait.ForHTTP("/healthz").WithPort(control).
+			WithStartupTimeout(time.Minute).WithPollInterval(100 * time.Millisecond)),
+		dataVolume(dataDir),
+	})
+	return published, err
 }
 
 // nodeImage makes sure the node image of this paysim's code is on the

@@ -2,13 +2,9 @@ package containers
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"strings"
 	"time"
-
-	"github.com/testcontainers/testcontainers-go"
-	"github.com/testcontainers/testcontainers-go/wait"
 
 	"paysim/sim"
 	"paysim/sim/embedded"
@@ -41,29 +37,13 @@ const searchNodeID = "search"
 
 // RunSearch implements embedded.SearchRunner.
 func (c searchContainer) RunSearch(ctx context.Context, names []string) ([]netproxy.Backend, []string, error) {
-	d := c.tier
-	d.mu.Lock()
-	nw := d.net
-	d.mu.Unlock()
-	if nw == nil {
-		return nil, nil, errors.New("search node: the run has no network")
-	}
-	labels, err := nodeLabels(d.run, searchNodeID, sim.ServiceSearch, "", "")
-	if err != nil {
-		return nil, nil, err
-	}
 	var ports []string
 	for i := range names {
 		ports = append(ports, fmt.Sprintf("%d/tcp", searchnode.NodePort(i)))
 	}
 	control := fmt.Sprintf("%d/tcp", searchnode.ControlPort)
-	ports = append(ports, control)
-	_, published, err := d.startContainer(ctx, nw, c.image, searchNodeID, labels, ports, d.logger, []testcontainers.ContainerCustomizer{
-		testcontainers.WithCmd("node", "search", "--names", strings.Join(names, ","), "--data", searchDataDir),
-		testcontainers.WithWaitStrategy(wait.ForHTTP("/healthz").WithPort(control).
-			WithStartupTimeout(time.Minute).WithPollInterval(100 * time.Millisecond)),
-		dataVolume(searchDataDir),
-	})
+	published, err := c.tier.startNodeProcess(ctx, c.image, searchNodeID, sim.ServiceSearch, append(ports, control), control,
+		searchDataDir, []string{"node", "search", "--names", strings.Join(names, ","), "--data", searchDataDir})
 	if err != nil {
 		return nil, nil, fmt.Errorf("search node: %w", err)
 	}

@@ -2,12 +2,11 @@ package kafkanode
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net"
-	"net/http"
 	"strconv"
-	"time"
+
+	"paysim/internal/controlapi"
 )
 
 // The ports a Kafka node listens on in its container.
@@ -65,23 +64,8 @@ func Serve(ctx context.Context, cfg NodeConfig) error {
 		return err
 	}
 	defer c.Close()
-	ln, err := net.Listen("tcp", net.JoinHostPort(cfg.Host, strconv.Itoa(ControlPort)))
-	if err != nil {
+	if err := controlapi.Serve(ctx, net.JoinHostPort(cfg.Host, strconv.Itoa(ControlPort)), Handler(c)); err != nil {
 		return fmt.Errorf("kafka node: control: %w", err)
 	}
-	srv := &http.Server{Handler: Handler(c), ReadHeaderTimeout: 5 * time.Second}
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve(ln) }()
-	select {
-	case <-ctx.Done():
-		sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		defer cancel()
-		_ = srv.Shutdown(sctx)
-		return nil
-	case err := <-done:
-		if errors.Is(err, http.ErrServerClosed) {
-			return nil
-		}
-		return fmt.Errorf("kafka node: control: %w", err)
-	}
+	return nil
 }

@@ -16,6 +16,7 @@ import (
 	"strings"
 	"time"
 
+	"paysim/internal/controlapi"
 	"paysim/sim/embedded/search"
 )
 
@@ -64,25 +65,10 @@ func Serve(ctx context.Context, cfg Config) error {
 			return fmt.Errorf("search node: %w", err)
 		}
 	}
-	ln, err := net.Listen("tcp", net.JoinHostPort(cfg.Host, strconv.Itoa(ControlPort)))
-	if err != nil {
+	if err := controlapi.Serve(ctx, net.JoinHostPort(cfg.Host, strconv.Itoa(ControlPort)), Handler(nodes)); err != nil {
 		return fmt.Errorf("search node: control: %w", err)
 	}
-	srv := &http.Server{Handler: Handler(nodes), ReadHeaderTimeout: 5 * time.Second}
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve(ln) }()
-	select {
-	case <-ctx.Done():
-		sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		defer cancel()
-		_ = srv.Shutdown(sctx)
-		return nil
-	case err := <-done:
-		if errors.Is(err, http.ErrServerClosed) {
-			return nil
-		}
-		return fmt.Errorf("search node: control: %w", err)
-	}
+	return nil
 }
 
 // Handler serves the control API of nodes:

@@ -306,7 +306,17 @@ func TestContainersStack(t *testing.T) {
 				return nil
 			}
 		}
-		waitUntil(t, 30*time.Second, "broker 0 leading partitions", want(true))
+		// Leaders are placed at random: move them until broker 0 leads.
+		leading := func(ctx context.Context) error {
+			if err := want(true)(ctx); err == nil {
+				return nil
+			}
+			if err := s.MoveKafkaLeaders(ctx); err != nil {
+				return err
+			}
+			return want(true)(ctx)
+		}
+		waitUntil(t, 30*time.Second, "broker 0 leading partitions", leading)
 		id := fmt.Sprintf("kafka-0-%s", topo.AZs[0])
 		n, ok := s.Node(id)
 		if !ok {
@@ -322,14 +332,8 @@ func TestContainersStack(t *testing.T) {
 		if err := n.Restart(ctx); err != nil {
 			t.Fatal(err)
 		}
-		// Back, it leads again once the leaders move (at random: a move may
-		// give it none, so move until it leads).
-		waitUntil(t, 30*time.Second, "the broker back, leading partitions", func(ctx context.Context) error {
-			if err := s.MoveKafkaLeaders(ctx); err != nil {
-				return err
-			}
-			return want(true)(ctx)
-		})
+		// Back, it leads again once the leaders move.
+		waitUntil(t, 30*time.Second, "the broker back, leading partitions", leading)
 	})
 
 	t.Run("the search nodes run in the node image's container and die through its control", func(t *testing.T) {
