@@ -1,12 +1,16 @@
-// Package controlapi serves the control API of one of paysim's own node
-// processes (a Kafka or search node in its container).
+// Package controlapi serves and calls the control API of one of paysim's
+// own node processes (a Kafka or search node in its container).
 package controlapi
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"fmt"
+	"io"
 	"net"
 	"net/http"
+	"strings"
 	"time"
 )
 
@@ -32,3 +36,48 @@ func Serve(ctx context.Context, addr string, h http.Handler) error {
 		return err
 	}
 }
+
+// Client calls a control API.
+type Client struct {
+	name string // for errors, e.g. "kafka control"
+	base string
+	hc   *http.Client
+}
+
+// NewClient calls the control API at addr (host:port); name prefixes its
+// errors.
+func NewClient(name, addr string) *Client {
+	return &Client{name: name, base: "http://" + addr, hc: &http.Client{Timeout: 10 * time.Second}}
+}
+
+// Call sends a bodiless request and decodes a JSON reply into out unless
+// out is nil. A status of 300 or more is an error wrapping notFound when
+// it is 404 (a node the process does not have).
+func (c *Client) Call(ctx context.Context, method, path string, out any, notFound error) error {
+	req, err := http.NewRequestWithContext(ctx, method, c.base+path, nil)
+	if err != nil {
+		return err
+	}
+	resp, err := c.hc.Do(req)
+	if err != nil {
+		return fmt.Errorf("%s: %w", c.name, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode >= 300 {
+		b, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+		err := fmt.Errorf("%s: %s %s: %s: %s", c.name, method, path, resp.Status, strings.TrimSpace(string(b)))
+		if resp.StatusCode == http.StatusNotFound && notFound != nil {
+			err = fmt.Errorf("%w (%w)", notFound, err)
+		}
+		return err
+	}
+	if out != nil {
+		if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
+			return fmt.Errorf("%s: %s %s: %w", c.name, method, path, err)
+		}
+	}
+	return nil
+}
+
+// Base is the API's base URL, e.g. http://127.0.0.1:8090.
+func (c *Client) Base() string { return c.base }

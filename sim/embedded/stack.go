@@ -28,7 +28,8 @@ type Options struct {
 	Dir string
 	// Services are the services to run; empty means every one. Containers
 	// mode runs only Kafka and search from here, beside the real MariaDB and
-	// Redis in containers (packaging these two as containers comes later).
+	// Redis in containers, with Kafka and Search set to put their processes
+	// in containers of the node image.
 	Services []sim.Service
 	// Registry receives the nodes' status; nil means a registry of the
 	// stack's own. A backend composing these nodes with others passes the

@@ -8,8 +8,8 @@ import (
 	"io"
 	"net/http"
 	"strconv"
-	"strings"
-	"time"
+
+	"paysim/internal/controlapi"
 )
 
 // The control API a Kafka node serves (Handler) and Client calls:
@@ -75,42 +75,15 @@ func reply(w http.ResponseWriter, err error) {
 }
 
 // Client is a Control over a Kafka node's control API.
-type Client struct {
-	base string
-	hc   *http.Client
-}
+type Client struct{ api *controlapi.Client }
 
 var _ Control = (*Client)(nil)
 
 // NewClient calls the control API at addr (host:port).
-func NewClient(addr string) *Client {
-	return &Client{base: "http://" + addr, hc: &http.Client{Timeout: 10 * time.Second}}
-}
+func NewClient(addr string) *Client { return &Client{api: controlapi.NewClient("kafka control", addr)} }
 
 func (c *Client) do(ctx context.Context, method, path string, out any) error {
-	req, err := http.NewRequestWithContext(ctx, method, c.base+path, nil)
-	if err != nil {
-		return err
-	}
-	resp, err := c.hc.Do(req)
-	if err != nil {
-		return fmt.Errorf("kafka control: %w", err)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode >= 300 {
-		b, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
-		err := fmt.Errorf("kafka control: %s %s: %s: %s", method, path, resp.Status, strings.TrimSpace(string(b)))
-		if resp.StatusCode == http.StatusNotFound {
-			err = fmt.Errorf("%w (%w)", ErrNoBroker, err)
-		}
-		return err
-	}
-	if out != nil {
-		if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
-			return fmt.Errorf("kafka control: %s %s: %w", method, path, err)
-		}
-	}
-	return nil
+	return c.api.Call(ctx, method, path, out, ErrNoBroker)
 }
 
 // Healthy says whether the node answers.

@@ -147,7 +147,7 @@ func TestControlRejectsBadRequests(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.method+" "+tt.path, func(t *testing.T) {
-			req, _ := http.NewRequestWithContext(ctx, tt.method, ctl.base+tt.path, nil)
+			req, _ := http.NewRequestWithContext(ctx, tt.method, ctl.api.Base()+tt.path, nil)
 			resp, err := http.DefaultClient.Do(req)
 			if err != nil {
 				t.Fatal(err)

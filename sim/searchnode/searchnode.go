@@ -13,8 +13,6 @@ import (
 	"net"
 	"net/http"
 	"strconv"
-	"strings"
-	"time"
 
 	"paysim/internal/controlapi"
 	"paysim/sim/embedded/search"
@@ -105,35 +103,15 @@ func Handler(nodes []*search.Node) http.Handler {
 }
 
 // Client calls a search node process's control API.
-type Client struct {
-	base string
-	hc   *http.Client
-}
+type Client struct{ api *controlapi.Client }
 
 // NewClient calls the control API at addr (host:port).
 func NewClient(addr string) *Client {
-	return &Client{base: "http://" + addr, hc: &http.Client{Timeout: 10 * time.Second}}
+	return &Client{api: controlapi.NewClient("search control", addr)}
 }
 
 func (c *Client) post(ctx context.Context, path string) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.base+path, nil)
-	if err != nil {
-		return err
-	}
-	resp, err := c.hc.Do(req)
-	if err != nil {
-		return fmt.Errorf("search control: %w", err)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode >= 300 {
-		b, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
-		err := fmt.Errorf("search control: POST %s: %s: %s", path, resp.Status, strings.TrimSpace(string(b)))
-		if resp.StatusCode == http.StatusNotFound {
-			err = fmt.Errorf("%w (%w)", ErrNoNode, err)
-		}
-		return err
-	}
-	return nil
+	return c.api.Call(ctx, http.MethodPost, path, nil, ErrNoNode)
 }
 
 // Kill stops node i.
