@@ -7,8 +7,6 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/pingcap/failpoint"
-
 	"paysim/sim"
 )
 
@@ -22,8 +20,11 @@ type (
 	leaderMover interface {
 		MoveKafkaLeaders(ctx context.Context) error
 	}
-	failpointed interface{ Failpoints() *failpoint.Failpoints }
-	topologied  interface{ Topology() sim.Topology }
+	failpointed interface {
+		EnableFailpoint(ctx context.Context, name, term string) error
+		DisableFailpoint(ctx context.Context, name string) error
+	}
+	topologied interface{ Topology() sim.Topology }
 )
 
 // needsNothing is the Needs of a fault that asks only what every sim.Node
@@ -554,33 +555,33 @@ func (Failpoint) Needs() []sim.Need { return stackNeeds(sim.AbilityFailpoint) }
 // Target is the failpoint and its term.
 func (f Failpoint) Target() string { return f.Point + "=" + f.Term }
 
-func (f Failpoint) registry(c Cluster) (*failpoint.Failpoints, error) {
+func (f Failpoint) registry(c Cluster) (failpointed, error) {
 	fp, ok := c.(failpointed)
-	if !ok || fp.Failpoints() == nil {
+	if !ok {
 		return nil, errors.New("this stack has no failpoints")
 	}
-	return fp.Failpoints(), nil
+	return fp, nil
 }
 
-// Inject enables the failpoint.
-func (f Failpoint) Inject(_ context.Context, c Cluster) error {
+// Inject enables the failpoint in every instance.
+func (f Failpoint) Inject(ctx context.Context, c Cluster) error {
 	r, err := f.registry(c)
 	if err != nil {
 		return err
 	}
-	if err := r.Enable(f.Point, f.Term); err != nil {
+	if err := r.EnableFailpoint(ctx, f.Point, f.Term); err != nil {
 		return fmt.Errorf("failpoint %s: %w", f.Point, err)
 	}
 	return nil
 }
 
 // Heal disables it.
-func (f Failpoint) Heal(_ context.Context, c Cluster) error {
+func (f Failpoint) Heal(ctx context.Context, c Cluster) error {
 	r, err := f.registry(c)
 	if err != nil {
 		return err
 	}
-	if err := r.Disable(f.Point); err != nil && !strings.Contains(err.Error(), "not exist") {
+	if err := r.DisableFailpoint(ctx, f.Point); err != nil {
 		return fmt.Errorf("failpoint %s: %w", f.Point, err)
 	}
 	return nil

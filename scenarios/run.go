@@ -162,7 +162,7 @@ func Run(ctx context.Context, sc Scenario, opt Options) (rep *report.Report, err
 	}
 	defer hf.Close()
 	for name, term := range sc.Failpoints {
-		if err := fps.Enable(name, term); err != nil {
+		if err := st.EnableFailpoint(ctx, name, term); err != nil {
 			return rep, fmt.Errorf("failpoint %s: %w", name, err)
 		}
 		fmt.Fprintf(events, "failpoint %s = %s\n", name, term)
@@ -239,8 +239,10 @@ func Run(ctx context.Context, sc Scenario, opt Options) (rep *report.Report, err
 	stopLoad() // faults still waiting to start will not
 	mem.enter("drain")
 	manual := lv.healAll()
-	for name := range sc.Failpoints {
-		_ = fps.Disable(name) // faults heal before the drain and the checks
+	for name := range sc.Failpoints { // faults heal before the drain and the checks
+		if err := st.DisableFailpoint(context.WithoutCancel(ctx), name); err != nil {
+			fmt.Fprintf(events, "failpoint %s: %v\n", name, err)
+		}
 	}
 	fillTraffic(rep, sum)
 	faultRecs := <-faultsDone

@@ -7,6 +7,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"paysim/sim/appnode"
 	"paysim/sim/kafkanode"
 	"paysim/sim/searchnode"
 )
@@ -19,7 +20,7 @@ func newNodeCmd() *cobra.Command {
 		Short:  "Run one of paysim's own nodes (what the node image runs in a container)",
 		Hidden: true,
 	}
-	cmd.AddCommand(newNodeKafkaCmd(), newNodeSearchCmd())
+	cmd.AddCommand(newNodeKafkaCmd(), newNodeSearchCmd(), newNodeAppCmd())
 	return cmd
 }
 
@@ -79,5 +80,24 @@ SIGTERM or Ctrl-C.`, searchnode.FirstNodePort, searchnode.ControlPort),
 	f := cmd.Flags()
 	f.StringSliceVar(&cfg.Names, "names", nil, "the nodes' names, in port order")
 	f.StringVar(&cfg.DataDir, "data", "/tmp/search", "the indices' directory")
+	return cmd
+}
+
+func newNodeAppCmd() *cobra.Command {
+	var host string
+	cmd := &cobra.Command{
+		Use:   "app",
+		Short: "Run one payment API instance and its control API",
+		Long: fmt.Sprintf(`Run the control API of one payment API instance on port %d; the instance
+starts on port %d when the stack posts its configuration (see package
+appnode). A failpoint that crashes the instance ends the process with exit
+code %d. It runs until SIGTERM or Ctrl-C.`, appnode.ControlPort, appnode.APIPort, appnode.CrashExitCode),
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			fmt.Fprintf(cmd.OutOrStdout(), "app node: control on port %d\n", appnode.ControlPort)
+			return appnode.Serve(cmd.Context(), host, os.Exit)
+		},
+	}
+	cmd.Flags().StringVar(&host, "host", "", "the address to listen on (empty: every interface)")
 	return cmd
 }

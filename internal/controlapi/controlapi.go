@@ -3,6 +3,7 @@
 package controlapi
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -54,9 +55,25 @@ func NewClient(name, addr string) *Client {
 // out is nil. A status of 300 or more is an error wrapping notFound when
 // it is 404 (a node the process does not have).
 func (c *Client) Call(ctx context.Context, method, path string, out any, notFound error) error {
-	req, err := http.NewRequestWithContext(ctx, method, c.base+path, nil)
+	return c.Send(ctx, method, path, nil, out, notFound)
+}
+
+// Send is Call with in, unless nil, sent as the JSON body.
+func (c *Client) Send(ctx context.Context, method, path string, in, out any, notFound error) error {
+	var body io.Reader
+	if in != nil {
+		b, err := json.Marshal(in)
+		if err != nil {
+			return fmt.Errorf("%s: %s %s: %w", c.name, method, path, err)
+		}
+		body = bytes.NewReader(b)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, c.base+path, body)
 	if err != nil {
 		return err
+	}
+	if in != nil {
+		req.Header.Set("Content-Type", "application/json")
 	}
 	resp, err := c.hc.Do(req)
 	if err != nil {

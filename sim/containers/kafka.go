@@ -46,8 +46,10 @@ func (k kafkaContainer) RunKafka(ctx context.Context, s kafkanode.Settings, adve
 		ports = append(ports, fmt.Sprintf("%d/tcp", kafkanode.BrokerPort(i)))
 	}
 	control := fmt.Sprintf("%d/tcp", kafkanode.ControlPort)
-	published, err := k.tier.startNodeProcess(ctx, k.image, kafkaNodeID, sim.ServiceKafka, append(ports, control), control,
-		kafkaDataDir, kafkaNodeArgs(s, advertise))
+	_, published, err := k.tier.startNodeProcess(ctx, nodeProcess{
+		image: k.image, id: kafkaNodeID, service: sim.ServiceKafka, ports: append(ports, control), control: control,
+		dataDir: kafkaDataDir, args: kafkaNodeArgs(s, advertise),
+	})
 	if err != nil {
 		return nil, nil, fmt.Errorf("kafka node: %w", err)
 	}
@@ -72,28 +74,41 @@ func kafkaNodeArgs(s kafkanode.Settings, advertise []string) []string {
 	}
 }
 
-// startNodeProcess starts one of paysim's own node processes in a container
-// of image on the run's network (`paysim ARGS`), with dataDir on a volume,
-// ready once its control API answers /healthz on control; it returns the
-// host address each of ports is published on.
-func (d *DataTier) startNodeProcess(ctx context.Context, image, id string, svc sim.Service, ports []string, control, dataDir string, args []string) (map[string]string, error) {
+// nodeProcess is one of paysim's own node processes in a container of the
+// node image (`paysim ARGS`).
+type nodeProcess struct {
+	image, id string
+	service   sim.Service
+	az        string   // empty: the node serves every AZ
+	ports     []string // container ports to publish, e.g. "8090/tcp"
+	control   string   // the port of its control API, among ports
+	dataDir   string   // on a volume; empty: none
+	args      []string
+}
+
+// startNodeProcess starts p in a container on the run's network, ready once
+// its control API answers /healthz; it returns the container and the host
+// address each of p's ports is published on.
+func (d *DataTier) startNodeProcess(ctx context.Context, p nodeProcess) (*testcontainers.DockerContainer, map[string]string, error) {
 	d.mu.Lock()
 	nw := d.net
 	d.mu.Unlock()
 	if nw == nil {
-		return nil, errors.New("the run has no network")
+		return nil, nil, errors.New("the run has no network")
 	}
-	labels, err := nodeLabels(d.run, id, svc, "", "")
+	labels, err := nodeLabels(d.run, p.id, p.service, p.az, "")
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	_, published, err := d.startContainer(ctx, nw, image, id, labels, ports, d.logger, []testcontainers.ContainerCustomizer{
-		testcontainers.WithCmd(args...),
-		testcontainers.WithWaitStrategy(wait.ForHTTP("/healthz").WithPort(control).
+	opts := []testcontainers.ContainerCustomizer{
+		testcontainers.WithCmd(p.args...),
+		testcontainers.WithWaitStrategy(wait.ForHTTP("/healthz").WithPort(p.control).
 			WithStartupTimeout(time.Minute).WithPollInterval(100 * time.Millisecond)),
-		dataVolume(dataDir),
-	})
-	return published, err
+	}
+	if p.dataDir != "" {
+		opts = append(opts, dataVolume(p.dataDir))
+	}
+	return d.startContainer(ctx, nw, p.image, p.id, labels, p.ports, d.logger, opts)
 }
 
 // nodeImage makes sure the node image of this paysim's code is on the

@@ -42,8 +42,10 @@ func (c searchContainer) RunSearch(ctx context.Context, names []string) ([]netpr
 		ports = append(ports, fmt.Sprintf("%d/tcp", searchnode.NodePort(i)))
 	}
 	control := fmt.Sprintf("%d/tcp", searchnode.ControlPort)
-	published, err := c.tier.startNodeProcess(ctx, c.image, searchNodeID, sim.ServiceSearch, append(ports, control), control,
-		searchDataDir, []string{"node", "search", "--names", strings.Join(names, ","), "--data", searchDataDir})
+	_, published, err := c.tier.startNodeProcess(ctx, nodeProcess{
+		image: c.image, id: searchNodeID, service: sim.ServiceSearch, ports: append(ports, control), control: control,
+		dataDir: searchDataDir, args: []string{"node", "search", "--names", strings.Join(names, ","), "--data", searchDataDir},
+	})
 	if err != nil {
 		return nil, nil, fmt.Errorf("search node: %w", err)
 	}

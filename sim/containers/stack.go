@@ -82,6 +82,13 @@ type Stack struct {
 	stopFollow context.CancelFunc
 	following  sync.WaitGroup
 
+	// relays carry the app containers' dials to the endpoints (routes),
+	// on the run network's gateway gw.
+	relayMu     sync.Mutex
+	relays      map[string]*relay // by AZ and endpoint address
+	relayClosed bool
+	gw          string
+
 	closeOnce sync.Once
 	closeErr  error
 }
@@ -455,6 +462,7 @@ func (s *Stack) Close() error {
 			s.following.Wait()
 		}
 		var errs []error
+		s.closeRelays()
 		for _, e := range s.endpoints() {
 			e.Close()
 		}

@@ -86,6 +86,10 @@ type Stack struct {
 	released map[sim.Service]bool
 	// groupSuffix names the consumer groups after a DR promotion.
 	groupSuffix atomic.Value
+	// host runs the payment API instances.
+	host appHost
+	// fpMu orders the run's failpoint changes with the instances' starts.
+	fpMu sync.Mutex
 }
 
 // crashRestartDelay is how long a crashed app instance stays down before its
@@ -155,12 +159,59 @@ func setupProgress(fn func(step string, done, total int)) (stackStep func(step s
 	return stackStep, backend
 }
 
-// appNode is one payment API instance and its fault handle.
+// appNode is one payment API instance and its fault handle: the process
+// (in this process or in a container) behind its front proxy.
 type appNode struct {
 	*netproxy.Node
-	mu  sync.Mutex
-	cfg payments.Config
-	svc *payments.Service
+	host appHost
+	mu   sync.Mutex // serialises start and kill; guards cfg
+	cfg  payments.Config
+	proc atomic.Pointer[process] // nil while down
+}
+
+// process is one running payment API instance.
+type process interface {
+	// Addr is where its API listens; the front forwards there.
+	Addr() string
+	// InFlight is how many write requests it is handling.
+	InFlight() int
+	// Kill ends it at once, like a crashed pod.
+	Kill()
+}
+
+// appHost starts the payment API instances: in this process (every
+// instance reads the run's failpoint registry) or in containers.
+type appHost interface {
+	// launch starts instance cfg.Instance (again, after a kill) with the
+	// run's failpoints as fps holds them.
+	launch(ctx context.Context, cfg payments.Config, fps map[string]string) (process, error)
+	// describe says what an instance runs.
+	describe(id string) sim.NodeInfo
+}
+
+// failpointSetter is a process with failpoints of its own (a container's),
+// which the stack sets as the run's change.
+type failpointSetter interface {
+	SetFailpoint(ctx context.Context, name, term string) error
+	ClearFailpoint(ctx context.Context, name string) error
+}
+
+// processPauser is a process that freezes itself (docker pause), beyond
+// its front's stalling.
+type processPauser interface {
+	Pause(ctx context.Context) error
+	Resume(ctx context.Context) error
+}
+
+// inProcess runs instances in this process.
+type inProcess struct{}
+
+func (inProcess) launch(ctx context.Context, cfg payments.Config, _ map[string]string) (process, error) {
+	return payments.Start(ctx, cfg)
+}
+
+func (inProcess) describe(id string) sim.NodeInfo {
+	return sim.NodeInfo{ID: id, Service: sim.ServiceApp, Version: "paysim payments API (in-process)"}
 }
 
 // Up starts everything and seeds the ledger. On error it tears down what it
@@ -187,6 +238,7 @@ func Up(ctx context.Context, cfg Config) (_ *Stack, err error) {
 			return nil, fmt.Errorf("embedded backend: %w", err)
 		}
 		s.backend = b
+		s.host = inProcess{}
 	case ModeContainers:
 		b, err := containers.StartStack(ctx, cfg.Topology, containers.StackOptions{
 			Run: cfg.Run, Dir: cfg.Dir, Progress: backendProgress,
@@ -195,6 +247,7 @@ func Up(ctx context.Context, cfg Config) (_ *Stack, err error) {
 			return nil, fmt.Errorf("containers backend: %w", err)
 		}
 		s.backend = b
+		s.host = newContainerApps(b)
 	default:
 		return nil, fmt.Errorf("unknown mode %q (want embedded or containers)", cfg.Mode)
 	}
@@ -260,27 +313,79 @@ func (s *Stack) startApps(ctx context.Context, ep sim.Endpoints) error {
 			if l, ok := s.backend.(linked); ok {
 				c.Dial = l.Links().Dialer(az)
 			}
-			var a *appNode
+			a := &appNode{host: s.host}
 			c.OnCrash = func() { s.crashed(a) }
-			svc, err := payments.Start(ctx, c)
-			if err != nil {
+			a.cfg = c
+			if err := a.launch(ctx, s); err != nil {
 				return fmt.Errorf("app %s: %w", id, err)
 			}
-			c.Addr = svc.Addr() // a restart comes back on the same port
-			a = &appNode{cfg: c, svc: svc}
-			front, err := s.px.New(id, svc.Addr())
+			proc := *a.proc.Load()
+			a.cfg.Addr = proc.Addr() // a restart comes back on the same port
+			front, err := s.px.New(id, proc.Addr())
 			if err != nil {
-				svc.Kill()
+				a.kill()
 				return fmt.Errorf("app %s: %w", id, err)
 			}
 			a.Node = netproxy.NewNode(s.backend.Registry(), id, sim.ServiceApp, az, sim.RoleMember, netproxy.FuncBackend{
 				KillFn:  a.kill,
-				StartFn: a.start,
+				StartFn: func() error { return a.launch(context.Background(), s) },
 			}, front)
 			s.apps = append(s.apps, a)
 		}
 	}
 	return nil
+}
+
+// failpointsNow is the run's failpoints: full name -> term.
+func (s *Stack) failpointsNow() map[string]string {
+	out := map[string]string{}
+	for _, name := range s.cfg.Failpoints.List() {
+		if term, err := s.cfg.Failpoints.Status(name); err == nil {
+			out[name] = term
+		}
+	}
+	return out
+}
+
+// EnableFailpoint enables a failpoint in every instance, for the run's
+// faults and scenarios: on the run's registry, and on each running
+// instance with failpoints of its own (an instance down gets the run's
+// failpoints when it starts).
+func (s *Stack) EnableFailpoint(ctx context.Context, name, term string) error {
+	s.fpMu.Lock()
+	defer s.fpMu.Unlock()
+	if err := s.cfg.Failpoints.Enable(name, term); err != nil {
+		return err
+	}
+	return s.eachSetter(func(f failpointSetter) error { return f.SetFailpoint(ctx, name, term) })
+}
+
+// DisableFailpoint disables a failpoint in every instance (see
+// EnableFailpoint); one that is off is no error.
+func (s *Stack) DisableFailpoint(ctx context.Context, name string) error {
+	s.fpMu.Lock()
+	defer s.fpMu.Unlock()
+	_ = s.cfg.Failpoints.Disable(name) // only "not exist" can fail
+	return s.eachSetter(func(f failpointSetter) error { return f.ClearFailpoint(ctx, name) })
+}
+
+// eachSetter calls fn on every running instance with failpoints of its
+// own; an instance that is not up (crashed, being killed) is skipped on
+// error. s.fpMu is held.
+func (s *Stack) eachSetter(fn func(failpointSetter) error) error {
+	var errs []error
+	for _, a := range s.apps {
+		p := a.proc.Load()
+		if p == nil {
+			continue
+		}
+		if f, ok := (*p).(failpointSetter); ok {
+			if err := fn(f); err != nil && a.State() == sim.StateUp {
+				errs = append(errs, fmt.Errorf("%s: %w", a.ID(), err))
+			}
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // crashed marks an instance a failpoint killed as down and restarts it
@@ -375,37 +480,83 @@ func (s *Stack) MoveKafkaLeaders(ctx context.Context) error {
 func (s *Stack) InFlight() int {
 	n := 0
 	for _, a := range s.apps {
-		a.mu.Lock()
-		if a.svc != nil {
-			n += a.svc.InFlight()
+		if p := a.proc.Load(); p != nil {
+			n += (*p).InFlight()
 		}
-		a.mu.Unlock()
 	}
 	return n
 }
 
 func (a *appNode) kill() {
 	a.mu.Lock()
-	svc := a.svc
-	a.svc = nil
-	a.mu.Unlock()
-	if svc != nil {
-		svc.Kill()
+	defer a.mu.Unlock()
+	if p := a.proc.Swap(nil); p != nil {
+		(*p).Kill()
 	}
 }
 
-func (a *appNode) start() error {
+// launch starts the instance unless it runs. The run's failpoints it starts
+// with are brought up to date once it runs, under the stack's failpoint
+// lock, before the stack's failpoint changes reach it.
+func (a *appNode) launch(ctx context.Context, s *Stack) error {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	if a.svc != nil {
+	if a.proc.Load() != nil {
 		return nil
 	}
-	svc, err := payments.Start(context.Background(), a.cfg)
+	s.fpMu.Lock()
+	before := s.failpointsNow()
+	s.fpMu.Unlock()
+	p, err := a.host.launch(ctx, a.cfg, before)
 	if err != nil {
 		return err
 	}
-	a.svc = svc
+	s.fpMu.Lock()
+	defer s.fpMu.Unlock()
+	if f, ok := p.(failpointSetter); ok {
+		now := s.failpointsNow()
+		for name := range before {
+			if _, on := now[name]; !on {
+				err = errors.Join(err, f.ClearFailpoint(ctx, name))
+			}
+		}
+		for name, term := range now {
+			if before[name] != term {
+				err = errors.Join(err, f.SetFailpoint(ctx, name, term))
+			}
+		}
+		if err != nil {
+			p.Kill()
+			return fmt.Errorf("failpoints: %w", err)
+		}
+	}
+	a.proc.Store(&p)
 	return nil
+}
+
+// Pause freezes the instance's process where it can be (a container's) and
+// stalls its front.
+func (a *appNode) Pause(ctx context.Context) error {
+	if p := a.proc.Load(); p != nil {
+		if pp, ok := (*p).(processPauser); ok {
+			if err := pp.Pause(ctx); err != nil {
+				return err
+			}
+		}
+	}
+	return a.Node.Pause(ctx)
+}
+
+// Resume undoes Pause.
+func (a *appNode) Resume(ctx context.Context) error {
+	if p := a.proc.Load(); p != nil {
+		if pp, ok := (*p).(processPauser); ok {
+			if err := pp.Resume(ctx); err != nil {
+				return err
+			}
+		}
+	}
+	return a.Node.Resume(ctx)
 }
 
 // Endpoints returns every client address, including the payment API.
@@ -445,8 +596,9 @@ func (s *Stack) Describe(ctx context.Context) []sim.NodeInfo {
 		out = d.Describe(ctx)
 	}
 	for _, a := range s.apps {
-		st := a.Status()
-		out = append(out, sim.NodeInfo{ID: st.ID, Service: st.Service, AZ: st.AZ, Version: "paysim payments API (in-process)"})
+		n := a.host.describe(a.ID())
+		n.AZ = a.AZ()
+		out = append(out, n)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
 	return out
@@ -495,10 +647,14 @@ func (s *Stack) Release(svc sim.Service) error {
 		if s.lb != nil {
 			err = s.lb.Close()
 		}
-		for _, a := range s.apps {
-			a.Front().Close()
-			a.kill()
+		var wg sync.WaitGroup
+		for _, a := range s.apps { // a container's kill takes a moment
+			wg.Go(func() {
+				a.Front().Close()
+				a.kill()
+			})
 		}
+		wg.Wait()
 		return err
 	case sim.ServiceMySQL:
 		if s.ledger != nil {
