@@ -117,11 +117,7 @@ func (c Config) Validate() error {
 	if len(c.Kafka) == 0 {
 		errs = append(errs, errors.New("kafka is empty"))
 	}
-	for name, term := range c.Failpoints {
-		if err := (&failpoint.Failpoints{}).Enable(name, term); err != nil {
-			errs = append(errs, fmt.Errorf("failpoint %s: %w", name, err))
-		}
-	}
+	errs = append(errs, checkTerms(c.Failpoints))
 	return errors.Join(errs...)
 }
 
@@ -172,10 +168,8 @@ func (n *Node) Start(ctx context.Context, cfg Config) (string, error) {
 	if n.svc != nil {
 		return "", errStarted
 	}
-	for name, term := range cfg.Failpoints {
-		if err := n.fps.Enable(name, term); err != nil {
-			return "", fmt.Errorf("failpoint %s: %w", name, err)
-		}
+	if err := n.SetFailpoints(cfg.Failpoints); err != nil {
+		return "", err
 	}
 	pc := cfg.payments(n.listen)
 	pc.Failpoints = n.fps
@@ -186,6 +180,51 @@ func (n *Node) Start(ctx context.Context, cfg Config) (string, error) {
 	}
 	n.svc = svc
 	return svc.Addr(), nil
+}
+
+// SetFailpoints turns the failpoints to set (full name -> term): those on,
+// every other off. A failpoint whose term stays keeps its counters. On an
+// invalid term nothing changes.
+func (n *Node) SetFailpoints(set map[string]string) error {
+	if err := checkTerms(set); err != nil {
+		return err
+	}
+	for _, name := range n.fps.List() {
+		if _, on := set[name]; !on {
+			_ = n.fps.Disable(name) // listed, so it exists
+		}
+	}
+	for name, term := range set {
+		if now, err := n.fps.Status(name); err == nil && now == term {
+			continue
+		}
+		if err := n.fps.Enable(name, term); err != nil {
+			return fmt.Errorf("failpoint %s: %w", name, err)
+		}
+	}
+	return nil
+}
+
+// Failpoints are the failpoints on: full name -> term.
+func (n *Node) Failpoints() map[string]string {
+	out := map[string]string{}
+	for _, name := range n.fps.List() {
+		if term, err := n.fps.Status(name); err == nil {
+			out[name] = term
+		}
+	}
+	return out
+}
+
+// checkTerms reports the failpoints of set whose terms do not parse.
+func checkTerms(set map[string]string) error {
+	var errs []error
+	for name, term := range set {
+		if err := (&failpoint.Failpoints{}).Enable(name, term); err != nil {
+			errs = append(errs, fmt.Errorf("failpoint %s: %w", name, err))
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // errStarted is Start's error on a node that runs its instance already.
@@ -213,11 +252,11 @@ func (n *Node) Close() {
 
 // Handler is the node's control API:
 //
-//	GET    /healthz               200 once the control API answers
-//	POST   /start                 start the instance (a Config); 409 if it runs
-//	PUT    /failpoints/{name...}  enable a failpoint: {"term": "return(true)"}
-//	DELETE /failpoints/{name...}  disable it (no error if it was off)
-//	GET    /inflight              {"in_flight": n}
+//	GET  /healthz     200 once the control API answers
+//	POST /start       start the instance (a Config); 409 if it runs
+//	PUT  /failpoints  the failpoints on, all others off: {"name": "term"}
+//	GET  /failpoints  the failpoints on
+//	GET  /inflight    {"in_flight": n}
 func Handler(n *Node) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
@@ -241,23 +280,20 @@ func Handler(n *Node) http.Handler {
 			writeJSON(w, map[string]string{"addr": addr})
 		}
 	})
-	mux.HandleFunc("PUT /failpoints/{name...}", func(w http.ResponseWriter, r *http.Request) {
-		var body struct {
-			Term string `json:"term"`
-		}
-		if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 4096)).Decode(&body); err != nil {
-			http.Error(w, "failpoint: "+err.Error(), http.StatusBadRequest)
+	mux.HandleFunc("PUT /failpoints", func(w http.ResponseWriter, r *http.Request) {
+		var set map[string]string
+		if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 1<<16)).Decode(&set); err != nil {
+			http.Error(w, "failpoints: "+err.Error(), http.StatusBadRequest)
 			return
 		}
-		if err := n.fps.Enable(r.PathValue("name"), body.Term); err != nil {
+		if err := n.SetFailpoints(set); err != nil {
 			http.Error(w, err.Error(), http.StatusBadRequest)
 			return
 		}
 		w.WriteHeader(http.StatusNoContent)
 	})
-	mux.HandleFunc("DELETE /failpoints/{name...}", func(w http.ResponseWriter, r *http.Request) {
-		_ = n.fps.Disable(r.PathValue("name")) // only "not exist" can fail
-		w.WriteHeader(http.StatusNoContent)
+	mux.HandleFunc("GET /failpoints", func(w http.ResponseWriter, _ *http.Request) {
+		writeJSON(w, n.Failpoints())
 	})
 	mux.HandleFunc("GET /inflight", func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, map[string]int{"in_flight": n.InFlight()})
@@ -289,14 +325,20 @@ func (c *Client) Start(ctx context.Context, cfg Config) error {
 	return c.c.Send(ctx, http.MethodPost, "/start", cfg, nil, nil)
 }
 
-// SetFailpoint enables failpoint name with term on the node.
-func (c *Client) SetFailpoint(ctx context.Context, name, term string) error {
-	return c.c.Send(ctx, http.MethodPut, "/failpoints/"+name, map[string]string{"term": term}, nil, nil)
+// SetFailpoints turns the node's failpoints to set (full name -> term):
+// those on, every other off.
+func (c *Client) SetFailpoints(ctx context.Context, set map[string]string) error {
+	if set == nil {
+		set = map[string]string{}
+	}
+	return c.c.Send(ctx, http.MethodPut, "/failpoints", set, nil, nil)
 }
 
-// ClearFailpoint disables failpoint name on the node.
-func (c *Client) ClearFailpoint(ctx context.Context, name string) error {
-	return c.c.Call(ctx, http.MethodDelete, "/failpoints/"+name, nil, nil)
+// Failpoints are the node's failpoints on: full name -> term.
+func (c *Client) Failpoints(ctx context.Context) (map[string]string, error) {
+	var out map[string]string
+	err := c.c.Call(ctx, http.MethodGet, "/failpoints", &out, nil)
+	return out, err
 }
 
 // InFlight is how many write requests the node's instance is handling.

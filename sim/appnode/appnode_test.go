@@ -38,11 +38,12 @@ func TestControlAPIRejectsBadRequests(t *testing.T) {
 		{"config missing addresses", "POST", "/start", `{"instance":"a"}`, 400, "mysql_addr is empty"},
 		{"config with a bad failpoint term", "POST", "/start",
 			`{"instance":"a","mysql_addr":"x:1","redis_addr":"x:2","kafka":["x:3"],"failpoints":{"p":"nonsense(("}}`, 400, "failpoint p"},
-		{"bad failpoint term", "PUT", "/failpoints/paysim/payments/beforeCommit", `{"term":"nonsense(("}`, 400, ""},
-		{"malformed failpoint body", "PUT", "/failpoints/x", `return(true)`, 400, "failpoint:"},
-		{"failpoint on", "PUT", "/failpoints/paysim/payments/beforeCommit", `{"term":"return(true)"}`, 204, ""},
-		{"failpoint off", "DELETE", "/failpoints/paysim/payments/beforeCommit", "", 204, ""},
-		{"failpoint off twice", "DELETE", "/failpoints/paysim/payments/beforeCommit", "", 204, ""},
+		{"bad failpoint term", "PUT", "/failpoints", `{"paysim/payments/beforeCommit":"nonsense(("}`, 400, "failpoint paysim/payments/beforeCommit"},
+		{"malformed failpoints", "PUT", "/failpoints", `return(true)`, 400, "failpoints:"},
+		{"failpoints not a map", "PUT", "/failpoints", `["return(true)"]`, 400, "failpoints:"},
+		{"failpoint on", "PUT", "/failpoints", `{"paysim/payments/beforeCommit":"return(true)"}`, 204, ""},
+		{"every failpoint off", "PUT", "/failpoints", `{}`, 204, ""},
+		{"every failpoint off again", "PUT", "/failpoints", `null`, 204, ""},
 		{"wrong method", "GET", "/start", "", 405, ""},
 	}
 	for _, tc := range tests {
@@ -122,13 +123,13 @@ func TestNodeServesThroughRoutesAndFailpoints(t *testing.T) {
 	if code := topup(t, api, "k-failpoint"); code < 500 {
 		t.Fatalf("top-up with before-commit failing: %d, want a 5xx", code)
 	}
-	if err := ctl.ClearFailpoint(ctx, payments.FPBeforeCommit); err != nil {
+	if err := ctl.SetFailpoints(ctx, nil); err != nil {
 		t.Fatal(err)
 	}
 	if code := topup(t, api, "k-ok"); code != http.StatusCreated {
 		t.Fatalf("top-up through the route: %d, want 201", code)
 	}
-	if err := ctl.SetFailpoint(ctx, payments.FPAfterCommit, `return("crash")`); err != nil {
+	if err := ctl.SetFailpoints(ctx, map[string]string{payments.FPAfterCommit: `return("crash")`}); err != nil {
 		t.Fatal(err)
 	}
 	_, _ = tryTopup(api, "k-crash") // the instance dies under it

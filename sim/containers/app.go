@@ -104,6 +104,15 @@ func (a *App) Addr() string { return a.api }
 // Control is the node's control API.
 func (a *App) Control() *appnode.Client { return a.ctl }
 
+// State says whether the container runs and whether it is paused.
+func (a *App) State(ctx context.Context) (running, paused bool, err error) {
+	st, err := a.ctr.State(ctx)
+	if err != nil {
+		return false, false, fmt.Errorf("%s: %w", a.id, err)
+	}
+	return st.Running, st.Paused, nil
+}
+
 // ContainerID is the container's id.
 func (a *App) ContainerID() string { return a.ctr.GetContainerID() }
 

@@ -75,15 +75,37 @@ func (p appContainer) InFlight() int {
 	return n
 }
 
-// SetFailpoint enables a failpoint in the container's instance.
-func (p appContainer) SetFailpoint(ctx context.Context, name, term string) error {
-	return p.Control().SetFailpoint(ctx, name, term)
+// SetFailpoints sets the container's failpoints (see failpointSetter). A
+// push that fails while the container still runs is tried again for a
+// moment: a process that crashes under it takes a few milliseconds to show
+// as stopped.
+func (p appContainer) SetFailpoints(ctx context.Context, set map[string]string) error {
+	ctx, cancel := context.WithTimeout(ctx, appPushTimeout)
+	defer cancel()
+	for {
+		running, paused, err := p.State(ctx)
+		switch {
+		case err != nil:
+			return err
+		case !running:
+			return nil
+		case paused:
+			return errFrozen
+		}
+		err = p.Control().SetFailpoints(ctx, set)
+		if err == nil {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
 }
 
-// ClearFailpoint disables a failpoint in the container's instance.
-func (p appContainer) ClearFailpoint(ctx context.Context, name string) error {
-	return p.Control().ClearFailpoint(ctx, name)
-}
+// appPushTimeout bounds SetFailpoints on one container.
+const appPushTimeout = 5 * time.Second
 
 var (
 	_ failpointSetter = appContainer{}

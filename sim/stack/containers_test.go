@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/client"
 	"github.com/redis/go-redis/v9"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -20,6 +22,7 @@ import (
 	"paysim/check"
 	"paysim/report"
 	"paysim/sim"
+	"paysim/sim/appnode"
 	"paysim/sim/containers"
 	"paysim/sim/containers/containerstest"
 	"paysim/sim/containers/engine"
@@ -395,6 +398,130 @@ func TestContainersStack(t *testing.T) {
 			t.Fatal(err)
 		}
 		waitUntil(t, 30*time.Second, "node 0 serving again", serving(true))
+	})
+
+	t.Run("an app instance is a container: SIGKILL, docker pause, and a failpoint's crash restarts it", func(t *testing.T) {
+		inspectApp := func(id string) container.State {
+			t.Helper()
+			res, err := eng.Client().ContainerList(ctx, client.ContainerListOptions{All: true,
+				Filters: make(client.Filters).Add("label", engine.LabelRun+"="+run).Add("label", engine.LabelNode+"="+id)})
+			if err != nil || len(res.Items) != 1 {
+				t.Fatalf("container of %s: %d found (%v)", id, len(res.Items), err)
+			}
+			in, err := eng.Client().ContainerInspect(ctx, res.Items[0].ID, client.ContainerInspectOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return *in.Container.State
+		}
+		id := fmt.Sprintf("app-%s-0", topo.AZs[0])
+		inspect := func() container.State { t.Helper(); return inspectApp(id) }
+		n, ok := s.Node(id)
+		if !ok {
+			t.Fatalf("no node %s", id)
+		}
+		if err := n.Kill(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if st := inspect(); st.Running || st.ExitCode != 137 {
+			t.Fatalf("%s after kill: running %v exit code %d, want stopped by SIGKILL (137)", id, st.Running, st.ExitCode)
+		}
+		if err := n.Restart(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if st := inspect(); !st.Running || n.Status().State != sim.StateUp {
+			t.Fatalf("%s after restart: running %v, registry %s", id, st.Running, n.Status().State)
+		}
+		p, ok := n.(sim.Pauser)
+		if !ok {
+			t.Fatalf("%s cannot pause", id)
+		}
+		if err := p.Pause(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if st := inspect(); !st.Paused {
+			t.Errorf("%s after pause: the container is not paused", id)
+		}
+		// A failpoint set while the instance is frozen reaches it when it
+		// thaws; the others get it at once.
+		bs, err := eng.Bindings(ctx, run)
+		if err != nil {
+			t.Fatal(err)
+		}
+		controls := map[string]*appnode.Client{}
+		for _, b := range bs {
+			if strings.Contains(b.Container, "-app-") && b.Port == fmt.Sprintf("%d/tcp", appnode.ControlPort) {
+				controls[b.Container] = appnode.NewClient("127.0.0.1:" + b.HostPort)
+			}
+		}
+		if len(controls) != len(topo.AZs) {
+			t.Fatalf("app control ports published: %d, want %d (%+v)", len(controls), len(topo.AZs), bs)
+		}
+		failpointsOn := func(want string) {
+			t.Helper()
+			for name, c := range controls {
+				got, err := c.Failpoints(ctx)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if term := got[payments.FPAfterPublish]; term != want {
+					t.Errorf("%s: %s = %q, want %q", name, payments.FPAfterPublish, term, want)
+				}
+			}
+		}
+		if err := s.EnableFailpoint(ctx, payments.FPAfterPublish, "sleep(1)"); err != nil {
+			t.Fatalf("failpoint with an instance frozen: %v", err)
+		}
+		if err := p.Resume(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if st := inspect(); st.Paused || !st.Running {
+			t.Errorf("%s after resume: paused %v running %v", id, st.Paused, st.Running)
+		}
+		failpointsOn("sleep(1)")
+		if err := s.DisableFailpoint(ctx, payments.FPAfterPublish); err != nil {
+			t.Fatal(err)
+		}
+		failpointsOn("")
+
+		// Every instance crashes after its next commit; the stack restarts
+		// each crashed container, with the failpoint off by then.
+		var apps []string
+		first := map[string]string{}
+		for _, az := range topo.AZs {
+			a := fmt.Sprintf("app-%s-0", az)
+			apps = append(apps, a)
+			first[a] = inspectApp(a).StartedAt
+		}
+		if err := s.EnableFailpoint(ctx, payments.FPAfterCommit, `return("crash")`); err != nil {
+			t.Fatal(err)
+		}
+		for i := 0; i < 2*len(apps); i++ {
+			postQuiet(s, "/v1/topups", fmt.Sprintf("c-crash-%d", i), `{"account_id":"u-1","amount":1}`)
+		}
+		if err := s.DisableFailpoint(ctx, payments.FPAfterCommit); err != nil {
+			t.Fatal(err)
+		}
+		var restarted []string
+		waitUntil(t, 60*time.Second, "the crashed instances restarted", func(context.Context) error {
+			restarted = restarted[:0]
+			for _, a := range apps {
+				if st, _ := s.Registry().Get(a); st.State != sim.StateUp {
+					return fmt.Errorf("%s is %s", a, st.State)
+				}
+				if inspectApp(a).StartedAt != first[a] {
+					restarted = append(restarted, a)
+				}
+			}
+			if len(restarted) == 0 {
+				return errors.New("no instance restarted")
+			}
+			return nil
+		})
+		t.Logf("crashed by the failpoint and restarted: %v", restarted)
+		if r := post(t, s, "/v1/topups", "c-after-crashes", `{"account_id":"u-1","amount":1}`); r.status != http.StatusCreated {
+			t.Fatalf("top-up after the crashes: %d %s", r.status, r.body)
+		}
 	})
 
 	cs, ok := s.Backend().(*containers.Stack)

@@ -167,6 +167,10 @@ type appNode struct {
 	mu   sync.Mutex // serialises start and kill; guards cfg
 	cfg  payments.Config
 	proc atomic.Pointer[process] // nil while down
+	// fpStale says the process was frozen when the run's failpoints
+	// changed; it gets them when it thaws.
+	fpStale atomic.Bool
+	s       *Stack
 }
 
 // process is one running payment API instance.
@@ -192,9 +196,15 @@ type appHost interface {
 // failpointSetter is a process with failpoints of its own (a container's),
 // which the stack sets as the run's change.
 type failpointSetter interface {
-	SetFailpoint(ctx context.Context, name, term string) error
-	ClearFailpoint(ctx context.Context, name string) error
+	// SetFailpoints turns the process's failpoints to set (full name ->
+	// term; every other off). A process that is not running is no error:
+	// it gets the run's failpoints when it starts. A frozen one returns
+	// errFrozen.
+	SetFailpoints(ctx context.Context, set map[string]string) error
 }
+
+// errFrozen is a failpointSetter's error while its process is paused.
+var errFrozen = errors.New("the process is frozen")
 
 // processPauser is a process that freezes itself (docker pause), beyond
 // its front's stalling.
@@ -313,7 +323,7 @@ func (s *Stack) startApps(ctx context.Context, ep sim.Endpoints) error {
 			if l, ok := s.backend.(linked); ok {
 				c.Dial = l.Links().Dialer(az)
 			}
-			a := &appNode{host: s.host}
+			a := &appNode{host: s.host, s: s}
 			c.OnCrash = func() { s.crashed(a) }
 			a.cfg = c
 			if err := a.launch(ctx, s); err != nil {
@@ -357,7 +367,7 @@ func (s *Stack) EnableFailpoint(ctx context.Context, name, term string) error {
 	if err := s.cfg.Failpoints.Enable(name, term); err != nil {
 		return err
 	}
-	return s.eachSetter(func(f failpointSetter) error { return f.SetFailpoint(ctx, name, term) })
+	return s.pushFailpoints(ctx)
 }
 
 // DisableFailpoint disables a failpoint in every instance (see
@@ -366,26 +376,41 @@ func (s *Stack) DisableFailpoint(ctx context.Context, name string) error {
 	s.fpMu.Lock()
 	defer s.fpMu.Unlock()
 	_ = s.cfg.Failpoints.Disable(name) // only "not exist" can fail
-	return s.eachSetter(func(f failpointSetter) error { return f.ClearFailpoint(ctx, name) })
+	return s.pushFailpoints(ctx)
 }
 
-// eachSetter calls fn on every running instance with failpoints of its
-// own; an instance that is not up (crashed, being killed) is skipped on
-// error. s.fpMu is held.
-func (s *Stack) eachSetter(fn func(failpointSetter) error) error {
+// pushFailpoints sets the run's failpoints on every instance with
+// failpoints of its own; a frozen one gets them when it thaws. s.fpMu is
+// held.
+func (s *Stack) pushFailpoints(ctx context.Context) error {
+	set := s.failpointsNow()
 	var errs []error
 	for _, a := range s.apps {
-		p := a.proc.Load()
-		if p == nil {
-			continue
-		}
-		if f, ok := (*p).(failpointSetter); ok {
-			if err := fn(f); err != nil && a.State() == sim.StateUp {
-				errs = append(errs, fmt.Errorf("%s: %w", a.ID(), err))
-			}
+		if err := a.pushFailpoints(ctx, set); err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", a.ID(), err))
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// pushFailpoints sets set on the instance if it has failpoints of its own;
+// if it is frozen, it is marked to get the run's failpoints when it thaws.
+// The stack's fpMu is held.
+func (a *appNode) pushFailpoints(ctx context.Context, set map[string]string) error {
+	p := a.proc.Load()
+	if p == nil {
+		return nil
+	}
+	f, ok := (*p).(failpointSetter)
+	if !ok {
+		return nil
+	}
+	err := f.SetFailpoints(ctx, set)
+	if errors.Is(err, errFrozen) {
+		a.fpStale.Store(true)
+		return nil
+	}
+	return err
 }
 
 // crashed marks an instance a failpoint killed as down and restarts it
@@ -497,7 +522,7 @@ func (a *appNode) kill() {
 
 // launch starts the instance unless it runs. The run's failpoints it starts
 // with are brought up to date once it runs, under the stack's failpoint
-// lock, before the stack's failpoint changes reach it.
+// lock, before the stack's changes reach it (pushFailpoints).
 func (a *appNode) launch(ctx context.Context, s *Stack) error {
 	a.mu.Lock()
 	defer a.mu.Unlock()
@@ -505,27 +530,16 @@ func (a *appNode) launch(ctx context.Context, s *Stack) error {
 		return nil
 	}
 	s.fpMu.Lock()
-	before := s.failpointsNow()
+	fps := s.failpointsNow()
 	s.fpMu.Unlock()
-	p, err := a.host.launch(ctx, a.cfg, before)
+	p, err := a.host.launch(ctx, a.cfg, fps)
 	if err != nil {
 		return err
 	}
 	s.fpMu.Lock()
 	defer s.fpMu.Unlock()
 	if f, ok := p.(failpointSetter); ok {
-		now := s.failpointsNow()
-		for name := range before {
-			if _, on := now[name]; !on {
-				err = errors.Join(err, f.ClearFailpoint(ctx, name))
-			}
-		}
-		for name, term := range now {
-			if before[name] != term {
-				err = errors.Join(err, f.SetFailpoint(ctx, name, term))
-			}
-		}
-		if err != nil {
+		if err := f.SetFailpoints(ctx, s.failpointsNow()); err != nil {
 			p.Kill()
 			return fmt.Errorf("failpoints: %w", err)
 		}
@@ -547,13 +561,22 @@ func (a *appNode) Pause(ctx context.Context) error {
 	return a.Node.Pause(ctx)
 }
 
-// Resume undoes Pause.
+// Resume undoes Pause; a process that missed failpoint changes while it
+// was frozen gets the run's failpoints first.
 func (a *appNode) Resume(ctx context.Context) error {
 	if p := a.proc.Load(); p != nil {
 		if pp, ok := (*p).(processPauser); ok {
 			if err := pp.Resume(ctx); err != nil {
 				return err
 			}
+		}
+	}
+	if a.fpStale.Swap(false) {
+		a.s.fpMu.Lock()
+		err := a.pushFailpoints(ctx, a.s.failpointsNow())
+		a.s.fpMu.Unlock()
+		if err != nil {
+			return fmt.Errorf("resume %s: %w", a.ID(), err)
 		}
 	}
 	return a.Node.Resume(ctx)
