@@ -85,6 +85,7 @@ func (a *App) watch(id string, onCrash func()) {
 		case <-wait.Error: // the engine went away or the container was removed
 			return
 		}
+		a.stack.tier.direct.down(id)
 		a.mu.Lock()
 		killed := a.killing
 		a.mu.Unlock()
@@ -122,24 +123,10 @@ func (a *App) Kill(ctx context.Context) error {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	a.killing = true
-	st, err := a.ctr.State(ctx)
-	if err != nil {
+	if err := sigkill(ctx, a.cli, a.ctr); err != nil {
 		return fmt.Errorf("kill %s: %w", a.id, err)
 	}
-	id := a.ctr.GetContainerID()
-	if st.Paused {
-		if _, err := a.cli.ContainerUnpause(ctx, id, client.ContainerUnpauseOptions{}); err != nil {
-			return fmt.Errorf("kill %s: unpause: %w", a.id, err)
-		}
-	}
-	if st.Running {
-		if _, err := a.cli.ContainerKill(ctx, id, client.ContainerKillOptions{Signal: "KILL"}); err != nil {
-			return fmt.Errorf("kill %s: %w", a.id, err)
-		}
-	}
-	if err := waitState(ctx, a.ctr, func(s stateView) bool { return !s.running }); err != nil {
-		return fmt.Errorf("kill %s: %w", a.id, err)
-	}
+	a.stack.tier.direct.down(a.ctr.GetContainerID())
 	return nil
 }
 
@@ -156,6 +143,9 @@ func (a *App) Start(ctx context.Context, c payments.Config, failpoints map[strin
 		return nil
 	}
 	if err := a.ctr.Start(ctx); err != nil { // waits for the control API
+		return fmt.Errorf("start %s: %w", a.id, err)
+	}
+	if err := a.stack.tier.direct.up(ctx, a.ctr.GetContainerID()); err != nil {
 		return fmt.Errorf("start %s: %w", a.id, err)
 	}
 	a.killing = false

@@ -138,6 +138,9 @@ type DataTier struct {
 	mysql   []*Node                           // primary first
 	redis   []*Node                           // primary first
 	sentinl []*Node
+	// direct takes paysim's own connections to the containers' ports
+	// past the engine's userland proxy.
+	direct *directs
 
 	closeOnce sync.Once
 	closeErr  error
@@ -243,6 +246,9 @@ func (d *DataTier) start(ctx context.Context, opt Options) error {
 	nw, err := tcnetwork.New(ctx, tcnetwork.WithLabels(netLabels), tcnetwork.WithAttachable())
 	d.mu.Lock()
 	d.net = nw
+	if nw != nil {
+		d.direct = newDirects(d.eng.Client(), nw.ID)
+	}
 	d.mu.Unlock()
 	if err != nil {
 		return fmt.Errorf("network: %w", err)
@@ -415,7 +421,7 @@ func (d *DataTier) startNode(ctx context.Context, nw *testcontainers.DockerNetwo
 		return nil, err
 	}
 	hostAddr := published[port]
-	n := &Node{id: id, service: svc, az: az, port: port, addr: hostAddr, reg: d.reg,
+	n := &Node{id: id, service: svc, az: az, port: port, addr: hostAddr, reg: d.reg, direct: d.direct,
 		cli: d.eng.Client(), netID: nw.ID, ctr: ctr}
 	d.reg.Add(sim.NodeStatus{ID: id, Service: svc, AZ: az, Role: role, State: sim.StateUp, Addr: hostAddr})
 	return n, nil
@@ -465,6 +471,9 @@ func (d *DataTier) startContainer(ctx context.Context, nw *testcontainers.Docker
 			d.mu.Unlock()
 		}
 		if err == nil {
+			if err := d.direct.track(ctx, ctr.GetContainerID(), published); err != nil {
+				return nil, nil, fmt.Errorf("%s: %w", id, err)
+			}
 			return ctr, published, nil
 		}
 		lastErr = err
@@ -619,6 +628,19 @@ func (d *DataTier) SentinelAddrs() []string {
 		out = append(out, n.addr)
 	}
 	return out
+}
+
+// DialUpstream dials addr, a published port of one of the run's
+// containers straight at the container (see directs), any other as it is.
+func (d *DataTier) DialUpstream(ctx context.Context, network, addr string) (net.Conn, error) {
+	d.mu.Lock()
+	dir := d.direct
+	d.mu.Unlock()
+	if dir == nil {
+		var nd net.Dialer
+		return nd.DialContext(ctx, network, addr)
+	}
+	return dir.Dial(ctx, network, addr)
 }
 
 // PublishedAddr maps an address on the run's network, as Sentinel names a

@@ -41,6 +41,7 @@ type Node struct {
 	reg     *sim.Registry
 	cli     *client.Client
 	netID   string
+	direct  *directs
 
 	// Impairments are the toxics on the clients' path: the stack's
 	// endpoints while they point at the node.
@@ -104,26 +105,34 @@ func (n *Node) setState(st sim.State) {
 func (n *Node) Kill(ctx context.Context) error {
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	id := n.ctr.GetContainerID()
-	st, err := n.ctr.State(ctx)
-	if err != nil {
+	if err := sigkill(ctx, n.cli, n.ctr); err != nil {
 		return fmt.Errorf("kill %s: %w", n.id, err)
 	}
-	if st.Paused { // a frozen process takes the kill once thawed
-		if _, err := n.cli.ContainerUnpause(ctx, id, client.ContainerUnpauseOptions{}); err != nil {
-			return fmt.Errorf("kill %s: unpause: %w", n.id, err)
+	n.direct.down(n.ctr.GetContainerID())
+	n.setState(sim.StateDown)
+	return nil
+}
+
+// sigkill sends SIGKILL to a running container, thawing a paused one first
+// (a frozen process takes the kill once thawed), and waits until it has
+// stopped; a stopped container is no error.
+func sigkill(ctx context.Context, cli *client.Client, ctr *testcontainers.DockerContainer) error {
+	id := ctr.GetContainerID()
+	st, err := ctr.State(ctx)
+	if err != nil {
+		return err
+	}
+	if st.Paused {
+		if _, err := cli.ContainerUnpause(ctx, id, client.ContainerUnpauseOptions{}); err != nil {
+			return fmt.Errorf("unpause: %w", err)
 		}
 	}
 	if st.Running {
-		if _, err := n.cli.ContainerKill(ctx, id, client.ContainerKillOptions{Signal: "KILL"}); err != nil {
-			return fmt.Errorf("kill %s: %w", n.id, err)
+		if _, err := cli.ContainerKill(ctx, id, client.ContainerKillOptions{Signal: "KILL"}); err != nil {
+			return err
 		}
 	}
-	if err := waitState(ctx, n.ctr, func(s stateView) bool { return !s.running }); err != nil {
-		return fmt.Errorf("kill %s: %w", n.id, err)
-	}
-	n.setState(sim.StateDown)
-	return nil
+	return waitState(ctx, ctr, func(s stateView) bool { return !s.running })
 }
 
 // Restart starts the killed container again (same file system, same
@@ -139,6 +148,9 @@ func (n *Node) Restart(ctx context.Context) error {
 		return nil
 	}
 	if err := n.ctr.Start(ctx); err != nil {
+		return fmt.Errorf("restart %s: %w", n.id, err)
+	}
+	if err := n.direct.up(ctx, n.ctr.GetContainerID()); err != nil {
 		return fmt.Errorf("restart %s: %w", n.id, err)
 	}
 	n.chainReady = false
@@ -178,6 +190,7 @@ func (n *Node) Isolate(ctx context.Context) error {
 	if _, err := n.cli.NetworkDisconnect(ctx, n.netID, client.NetworkDisconnectOptions{Container: n.ctr.GetContainerID(), Force: true}); err != nil {
 		return fmt.Errorf("isolate %s: %w", n.id, err)
 	}
+	n.direct.down(n.ctr.GetContainerID())
 	n.setState(sim.StateIsolated)
 	return nil
 }
@@ -192,6 +205,9 @@ func (n *Node) Reconnect(ctx context.Context) error {
 		EndpointConfig: &network.EndpointSettings{Aliases: []string{n.id}},
 	})
 	if err != nil {
+		return fmt.Errorf("reconnect %s: %w", n.id, err)
+	}
+	if err := n.direct.up(ctx, n.ctr.GetContainerID()); err != nil {
 		return fmt.Errorf("reconnect %s: %w", n.id, err)
 	}
 	n.setState(n.restStateLocked())

@@ -105,7 +105,8 @@ func StartStack(ctx context.Context, topo sim.Topology, opt StackOptions) (_ *St
 	if err := topo.Validate(); err != nil {
 		return nil, fmt.Errorf("topology: %w", err)
 	}
-	s := &Stack{topo: topo, reg: sim.NewRegistry(), px: netproxy.NewServer(), readers: map[string]*endpoint{}}
+	s := &Stack{topo: topo, reg: sim.NewRegistry(), readers: map[string]*endpoint{}}
+	s.px = netproxy.NewServerDialing(s.DialUpstream)
 	defer func() {
 		if r := recover(); r != nil {
 			_ = s.Close()
@@ -160,6 +161,7 @@ func StartStack(ctx context.Context, topo sim.Topology, opt StackOptions) (_ *St
 	s.nodeImage = b.ref
 	if s.side, err = embedded.Start(ctx, topo, embedded.Options{
 		Dir: opt.Dir, Services: []sim.Service{sim.ServiceKafka, sim.ServiceSearch}, Registry: s.reg,
+		UpstreamDial: s.DialUpstream,
 		Kafka:  kafkaContainer{tier: s.tier, image: s.nodeImage},
 		Search: searchContainer{tier: s.tier, image: s.nodeImage},
 	}); err != nil {
@@ -370,6 +372,18 @@ func (s *Stack) pointRedis(internal string) {
 		}
 		s.reg.Update(n.ID(), func(st *sim.NodeStatus) { st.Role = role })
 	}
+}
+
+// DialUpstream dials one of the run's containers' published ports
+// straight at the container, past the engine's userland proxy (see
+// directs); any other address as it is. The stack's proxies, the Kafka and
+// search nodes' and the app instances' fronts dial their upstreams with it.
+func (s *Stack) DialUpstream(ctx context.Context, network, addr string) (net.Conn, error) {
+	if s.tier == nil {
+		var d net.Dialer
+		return d.DialContext(ctx, network, addr)
+	}
+	return s.tier.DialUpstream(ctx, network, addr)
 }
 
 // DataTier is the MariaDB and Redis containers.

@@ -41,6 +41,9 @@ type Options struct {
 	// Search, if set, runs the search nodes (containers mode: in a
 	// container); nil runs them in this process.
 	Search SearchRunner
+	// UpstreamDial, if set, dials the nodes' proxies' upstreams on the
+	// direct path (containers mode: straight at the containers).
+	UpstreamDial netproxy.Dialer
 }
 
 // runs reports whether the options ask for svc.
@@ -73,7 +76,7 @@ func Start(ctx context.Context, topo sim.Topology, opts Options) (_ *Stack, err 
 	if reg == nil {
 		reg = sim.NewRegistry()
 	}
-	s := &Stack{topo: topo, reg: reg, px: netproxy.NewServer(), nodes: map[string]sim.Node{}}
+	s := &Stack{topo: topo, reg: reg, px: netproxy.NewServerDialing(opts.UpstreamDial), nodes: map[string]sim.Node{}}
 	defer func() {
 		if err != nil {
 			s.Close()

@@ -66,7 +66,7 @@ func (p *Proxy) DialDirect(ctx context.Context) (net.Conn, error) {
 	p.mu.Lock()
 	gen := p.gen
 	p.mu.Unlock()
-	server, err := d.DialContext(ctx, "tcp", p.Upstream())
+	server, err := p.upstream(ctx, "tcp", p.Upstream())
 	if err != nil {
 		return nil, err
 	}

@@ -32,11 +32,24 @@ type Server struct {
 
 	mu      sync.RWMutex
 	proxies map[string]*Proxy // by listen address
+	// upstream dials the proxies' upstreams on the direct path.
+	upstream Dialer
 }
 
+// Dialer opens a connection; net.Dialer's DialContext has its shape.
+type Dialer func(ctx context.Context, network, addr string) (net.Conn, error)
+
 // NewServer returns a proxy server with logging off.
-func NewServer() *Server {
-	return &Server{api: toxiproxy.NewServer(toxiproxy.NewMetricsContainer(nil), zerolog.Nop()), proxies: map[string]*Proxy{}}
+func NewServer() *Server { return NewServerDialing(nil) }
+
+// NewServerDialing is NewServer whose direct connections (DialDirect) reach
+// their upstreams through upstream (nil: a net.Dialer), e.g. straight to a
+// container's address where the upstream is the port Docker publishes.
+func NewServerDialing(upstream Dialer) *Server {
+	if upstream == nil {
+		upstream = (&net.Dialer{}).DialContext
+	}
+	return &Server{api: toxiproxy.NewServer(toxiproxy.NewMetricsContainer(nil), zerolog.Nop()), proxies: map[string]*Proxy{}, upstream: upstream}
 }
 
 // DialContext dials addr; when addr is one of this server's proxies, the
@@ -73,6 +86,8 @@ type Proxy struct {
 	parsed map[string][]toxic // sim toxic name -> one per stream
 	nextID uint64
 	imp    atomic.Pointer[impairment]
+	// upstream dials the upstream on the direct path.
+	upstream Dialer
 }
 
 // New starts a proxy on a fresh loopback port forwarding to upstream.
@@ -86,7 +101,7 @@ func (s *Server) NewAt(name, listen, upstream string) (*Proxy, error) {
 	if err != nil {
 		return nil, fmt.Errorf("proxy %s: start: %w", name, err)
 	}
-	px := &Proxy{p: p, toxics: map[string][]string{}, direct: map[*tracked]struct{}{}, parsed: map[string][]toxic{}}
+	px := &Proxy{p: p, toxics: map[string][]string{}, direct: map[*tracked]struct{}{}, parsed: map[string][]toxic{}, upstream: s.upstream}
 	px.imp.Store(&impairment{})
 	s.mu.Lock()
 	s.proxies[px.Addr()] = px

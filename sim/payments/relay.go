@@ -2,19 +2,22 @@ package payments
 
 import (
 	"context"
-
 	"encoding/json"
+	"errors"
 	"fmt"
-	"github.com/elastic/go-elasticsearch/v8"
 	"strings"
 	"time"
 
+	"github.com/elastic/go-elasticsearch/v8"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"paysim/sim"
 )
 
 const relayLease = "outbox-relay"
+
+// errFencedWriter is the relay's error on a read-only writer.
+var errFencedWriter = errors.New("outbox: the writer is read-only (fenced): nothing published")
 
 // LogDoc is an app log line as shipped to Elasticsearch.
 type LogDoc struct {
@@ -135,6 +138,19 @@ func (s *Service) relayOnce(ctx context.Context, leaseUntil *time.Time) (int, er
 	rows.Close()
 	if len(ids) == 0 {
 		return 0, nil
+	}
+	// A writer fenced read-only (cut off from its replicas, about to be
+	// failed over) can show rows that no replica has: commits whose
+	// replica acknowledgement never came, made visible when the fence
+	// killed their sessions. The fence sets read_only before it kills, so
+	// a read that shows such rows is followed by one that sees read_only:
+	// nothing is published from a writer that is not the writer of record.
+	var ro int
+	if err := s.db.QueryRowContext(ctx, "SELECT @@read_only").Scan(&ro); err != nil {
+		return 0, fmt.Errorf("outbox writer: %w", err)
+	}
+	if ro != 0 {
+		return 0, errFencedWriter
 	}
 	if err := s.failpoint(FPBeforePublish); err != nil {
 		return 0, err

@@ -503,7 +503,7 @@ func TestContainersStack(t *testing.T) {
 			t.Fatal(err)
 		}
 		var restarted []string
-		waitUntil(t, 60*time.Second, "the crashed instances restarted", func(context.Context) error {
+		waitUntil(t, 60*time.Second, "the crashed instances restarted and in rotation", func(context.Context) error {
 			restarted = restarted[:0]
 			for _, a := range apps {
 				if st, _ := s.Registry().Get(a); st.State != sim.StateUp {
@@ -515,6 +515,11 @@ func TestContainersStack(t *testing.T) {
 			}
 			if len(restarted) == 0 {
 				return errors.New("no instance restarted")
+			}
+			for _, ts := range s.Balancer().Status() {
+				if !ts.Healthy {
+					return fmt.Errorf("the load balancer has %s out of rotation", ts.Name)
+				}
 			}
 			return nil
 		})

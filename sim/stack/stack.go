@@ -258,6 +258,7 @@ func Up(ctx context.Context, cfg Config) (_ *Stack, err error) {
 		}
 		s.backend = b
 		s.host = newContainerApps(b)
+		s.px = netproxy.NewServerDialing(b.DialUpstream) // no front yet: straight at the app containers
 	default:
 		return nil, fmt.Errorf("unknown mode %q (want embedded or containers)", cfg.Mode)
 	}

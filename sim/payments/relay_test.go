@@ -1,0 +1,68 @@
+package payments
+
+import (
+	"context"
+	"errors"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"paysim/sim/embedded/mysqlwire"
+)
+
+// The outbox relay publishes nothing from a writer fenced read-only: a
+// fenced MariaDB writer can show commits no replica has (their sessions
+// killed while awaiting the acknowledgement), and their events would
+// outlive the payments a failover loses. Once writable, the relay goes on
+// to publish them.
+func TestRelayPublishesNothingFromAFencedWriter(t *testing.T) {
+	st, err := mysqlwire.OpenStorage(filepath.Join(t.TempDir(), "ledger.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = st.Close() })
+	in := mysqlwire.NewInstance(st, mysqlwire.Config{Name: "writer", LockWaitTimeout: 5 * time.Second})
+	if err := in.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = in.Close() })
+	db, err := OpenLedger("root", "", in.Addr(), "paysim", 3*time.Second, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = db.Close() })
+	ctx := context.Background()
+	if err := Migrate(ctx, db, nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.ExecContext(ctx, "INSERT INTO outbox (payment_id, payload, created_ns) VALUES (?, ?, ?)",
+		"pay-1", `{"payment_id":"pay-1","kind":"topup","to":"u-1","amount":5}`, time.Now().UnixNano()); err != nil {
+		t.Fatal(err)
+	}
+	s := &Service{db: db, reader: db, cfg: Config{}.WithDefaults(), metrics: newMetrics()}
+	lease := time.Now().Add(time.Hour) // held: no lease statement
+
+	in.SetReadOnly(true)
+	if n, err := s.relayOnce(ctx, &lease); !errors.Is(err, errFencedWriter) || n != 0 {
+		t.Fatalf("relay on a read-only writer: %d published, %v; want none and errFencedWriter", n, err)
+	}
+	var left int
+	if err := db.QueryRowContext(ctx, "SELECT COUNT(*) FROM outbox").Scan(&left); err != nil || left != 1 {
+		t.Fatalf("outbox after the fenced relay: %d rows (%v), want 1", left, err)
+	}
+
+	in.SetReadOnly(false)
+	// No broker answers here: a relay that goes on to publish fails there.
+	kc, err := kgo.NewClient(kgo.SeedBrokers("127.0.0.1:1"), kgo.RecordDeliveryTimeout(time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(kc.Close)
+	s.kc = kc
+	if _, err := s.relayOnce(ctx, &lease); err == nil || !strings.Contains(err.Error(), "publish") {
+		t.Fatalf("relay on a writable writer: %v, want it to try to publish", err)
+	}
+}
