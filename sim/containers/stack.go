@@ -162,8 +162,8 @@ func StartStack(ctx context.Context, topo sim.Topology, opt StackOptions) (_ *St
 	if s.side, err = embedded.Start(ctx, topo, embedded.Options{
 		Dir: opt.Dir, Services: []sim.Service{sim.ServiceKafka, sim.ServiceSearch}, Registry: s.reg,
 		UpstreamDial: s.DialUpstream,
-		Kafka:  kafkaContainer{tier: s.tier, image: s.nodeImage},
-		Search: searchContainer{tier: s.tier, image: s.nodeImage},
+		Kafka:        kafkaContainer{tier: s.tier, image: s.nodeImage},
+		Search:       searchContainer{tier: s.tier, image: s.nodeImage},
 	}); err != nil {
 		return nil, fmt.Errorf("kafka and search: %w", err)
 	}
