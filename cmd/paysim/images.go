@@ -26,7 +26,7 @@ func newImagesCmd() *cobra.Command {
 		Short: "Build and list the images containers mode runs (built locally: no registry needed)",
 		Args:  cobra.NoArgs,
 	}
-	cmd.AddCommand(newImagesBuildCmd(), newImagesListCmd())
+	cmd.AddCommand(newImagesBuildCmd(), newImagesListCmd(), newImagesPruneCmd())
 	return cmd
 }
 
@@ -163,6 +163,57 @@ func newImagesListCmd() *cobra.Command {
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
 	return cmd
+}
+
+func newImagesPruneCmd() *cobra.Command {
+	var keep int
+	cmd := &cobra.Command{
+		Use:   "prune",
+		Short: "Remove old paysim images (each code change makes a new node image)",
+		Long: `Remove the paysim images that are not among the --keep newest of their kind,
+nor the current base image. An image a container still uses stays.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if keep < 1 {
+				return withCode(exitUsage, fmt.Errorf("images prune: --keep %d: want at least 1", keep))
+			}
+			ctx := cmd.Context()
+			eng, err := connect(ctx)
+			if err != nil {
+				return err
+			}
+			defer eng.Close()
+			pruned, err := images.Prune(ctx, eng, keep)
+			if err != nil {
+				return withCode(exitEnvironment, err)
+			}
+			out := cmd.OutOrStdout()
+			var freed int64
+			for _, p := range pruned {
+				if p.Err != nil {
+					fmt.Fprintf(out, "kept %s: %v\n", p.Ref, p.Err)
+					continue
+				}
+				freed += p.Size
+				fmt.Fprintf(out, "removed %s (%s)\n", p.Ref, images.HumanSize(p.Size))
+			}
+			fmt.Fprintf(out, "%d paysim images removed, %s freed\n", len(pruned)-countKept(pruned), images.HumanSize(freed))
+			return nil
+		},
+	}
+	cmd.Flags().IntVar(&keep, "keep", 1, "how many of the newest images of each kind to keep")
+	return cmd
+}
+
+// countKept counts the images Prune could not remove.
+func countKept(ps []images.Pruned) int {
+	n := 0
+	for _, p := range ps {
+		if p.Err != nil {
+			n++
+		}
+	}
+	return n
 }
 
 // connect reaches the local Docker engine for a containers command, with

@@ -21,9 +21,10 @@ import (
 // regionNetwork is the region's network between AZs in containers mode
 // (a sim.Network), on two kinds of path:
 //
-//   - paysim's own clients (the app instances, in-process) reach the nodes
-//     through the stack's endpoints; their side is the region's Links, as
-//     in embedded mode, resolved to the node an endpoint points at now;
+//   - paysim's own clients (the app instances, in their containers through
+//     the relays on the gateway, see StartApp) reach the nodes through the
+//     stack's endpoints; their side is the region's Links, as in embedded
+//     mode, resolved to the node an endpoint points at now;
 //   - the containers reach each other (MariaDB replication, Sentinel and
 //     Redis) over the run's Docker network; there a cut or a loss is an
 //     iptables DROP (with -m statistic for loss) in the sending

@@ -25,13 +25,15 @@ type StackOptions struct {
 	// Run is the run id of every container and network; empty means a new
 	// one (engine.NewRunID).
 	Run string
-	// Dir holds the in-process search nodes' state (see
-	// embedded.Options.Dir).
+	// Dir holds the Kafka and search nodes' state when they run in this
+	// process (see embedded.Options.Dir); in containers they keep it on
+	// volumes.
 	Dir string
 	// Image is the data tier's image; empty means images.BaseRef().
 	Image string
-	// NodeImage is the image of paysim's own nodes (Kafka); empty means the
-	// node image of this code, built when it is missing or stale.
+	// NodeImage is the image of paysim's own nodes (Kafka, search, the
+	// payment API); empty means the node image of this code, built when it
+	// is missing or stale.
 	NodeImage string
 	// Logger receives testcontainers' log lines; nil drops them.
 	Logger tclog.Logger
@@ -42,10 +44,10 @@ type StackOptions struct {
 // Stack is the containers-mode backend (a sim.Backend): the real MariaDB
 // and Redis with Sentinel of a DataTier, each node a container, beside
 // paysim's own Kafka brokers, all in one container of the node image
-// (kafkaContainer), and search nodes, which still run in-process exactly as
-// in embedded mode (packaging them as containers comes in a later slice).
-// Either way, the brokers and search nodes sit behind in-process proxies
-// and take the embedded abilities.
+// (kafkaContainer), and search nodes, all in another (searchContainer).
+// The brokers and search nodes sit behind in-process proxies and take the
+// embedded abilities. The payment API instances run in containers of the
+// same image too, started by the app tier through StartApp.
 //
 // Clients reach the ledger and the cache through stable 127.0.0.1
 // endpoints, in-process proxies in front of the nodes' published ports: the
@@ -97,8 +99,7 @@ var _ sim.Backend = (*Stack)(nil)
 
 // StartStack starts the data tier in containers (the ledger's database
 // empty: the stack migrates and seeds it) while it makes the node image
-// ready, then the Kafka node's container and the in-process search nodes,
-// then the endpoints. Without a Docker engine or the image
+// ready, then the Kafka and search nodes' containers, then the endpoints. Without a Docker engine or the image
 // the error wraps sim.ErrEnvironment and says what to do. On any error,
 // cancellation or panic it removes everything it started.
 func StartStack(ctx context.Context, topo sim.Topology, opt StackOptions) (_ *Stack, err error) {
@@ -509,8 +510,8 @@ func Abilities() sim.Abilities {
 }
 
 // Describe says what every node runs: the containers' image and server
-// versions, then the Kafka brokers (in the Kafka node's container) and the
-// in-process search nodes.
+// versions, then the Kafka brokers and the search nodes (each kind in one
+// container of the node image).
 func (s *Stack) Describe(ctx context.Context) []sim.NodeInfo {
 	out := s.tier.Describe(ctx)
 	if s.side != nil {

@@ -30,8 +30,9 @@ const (
 )
 
 // Abilities is what a mode can do to be broken (see sim.Ability): its
-// backend's, and the app tier's, which runs in-process in every mode behind
-// proxies (pause, isolate, toxics) and takes failpoint terms.
+// backend's, and the app tier's, whose instances (in-process, or in
+// containers) sit behind proxies in every mode (pause, isolate, toxics) and
+// take failpoint terms.
 func Abilities(mode string) (sim.Abilities, error) {
 	var a sim.Abilities
 	switch mode {

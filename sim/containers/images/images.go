@@ -343,3 +343,45 @@ func tempDir(opt Options, pattern string) (string, error) {
 }
 
 func sortStrings(s []string) { sort.Strings(s) }
+
+// Pruned is what Prune did with one image.
+type Pruned struct {
+	Image
+	// Err is why it stays (e.g. a container of a run uses it); nil if it
+	// was removed.
+	Err error
+}
+
+// Prune removes the paysim images that are not among the keep newest of
+// their kind, nor the current base image (BaseRef). Every change to
+// paysim's code makes a new node image, so the old ones pile up (~68 MB
+// each). An image a container still uses stays, its Pruned.Err saying why.
+func Prune(ctx context.Context, eng *engine.Engine, keep int) ([]Pruned, error) {
+	list, err := List(ctx, eng)
+	if err != nil {
+		return nil, err
+	}
+	var out []Pruned
+	for _, im := range stale(list, keep, BaseRef()) {
+		_, err := eng.Client().ImageRemove(ctx, im.Ref, client.ImageRemoveOptions{PruneChildren: true})
+		if err != nil {
+			err = fmt.Errorf("remove %s: %w", im.Ref, err)
+		}
+		out = append(out, Pruned{Image: im, Err: err})
+	}
+	return out, nil
+}
+
+// stale is what Prune removes of list (as List orders it: by kind, newest
+// first): all but the keep newest of each kind, never base.
+func stale(list []Image, keep int, base string) []Image {
+	var out []Image
+	seen := map[Kind]int{}
+	for _, im := range list {
+		seen[im.Kind]++
+		if seen[im.Kind] > keep && im.Ref != base {
+			out = append(out, im)
+		}
+	}
+	return out
+}

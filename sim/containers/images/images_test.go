@@ -234,3 +234,39 @@ func TestReadStream(t *testing.T) {
 		t.Fatal("readStream accepted a truncated stream")
 	}
 }
+
+func TestStaleKeepsTheNewestOfEachKindAndTheCurrentBase(t *testing.T) {
+	im := func(ref string, k Kind) Image { return Image{Ref: ref, Kind: k} }
+	// As List orders them: by kind, newest first.
+	list := []Image{
+		im("paysim-base:new", KindBase), im("paysim-base:cur", KindBase), im("paysim-base:old", KindBase),
+		im("paysim-node:3", KindNode), im("paysim-node:2", KindNode), im("paysim-node:1", KindNode),
+		im("paysim-toxiproxy:1", KindToxiproxy),
+	}
+	refs := func(ims []Image) []string {
+		var out []string
+		for _, i := range ims {
+			out = append(out, i.Ref)
+		}
+		return out
+	}
+	tests := []struct {
+		name string
+		list []Image
+		keep int
+		want []string
+	}{
+		{"keep one", list, 1, []string{"paysim-base:old", "paysim-node:2", "paysim-node:1"}},
+		{"keep two", list, 2, []string{"paysim-base:old", "paysim-node:1"}},
+		{"keep more than there are", list, 5, nil},
+		{"nothing built", nil, 1, nil},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			got := refs(stale(tc.list, tc.keep, "paysim-base:cur"))
+			if strings.Join(got, " ") != strings.Join(tc.want, " ") {
+				t.Fatalf("stale: %v, want %v", got, tc.want)
+			}
+		})
+	}
+}
