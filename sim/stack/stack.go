@@ -172,6 +172,8 @@ type appNode struct {
 	// changed; it gets them when it thaws.
 	fpStale atomic.Bool
 	s       *Stack
+	// ready says Node is set: faults and crashes may act on the node.
+	ready atomic.Bool
 }
 
 // process is one running payment API instance.
@@ -342,6 +344,7 @@ func (s *Stack) startApps(ctx context.Context, ep sim.Endpoints) error {
 				KillFn:  a.kill,
 				StartFn: func() error { return a.launch(context.Background(), s) },
 			}, front)
+			a.ready.Store(true)
 			s.apps = append(s.apps, a)
 		}
 	}
@@ -418,8 +421,8 @@ func (a *appNode) pushFailpoints(ctx context.Context, set map[string]string) err
 // crashed marks an instance a failpoint killed as down and restarts it
 // after crashRestartDelay, unless the stack is closing by then.
 func (s *Stack) crashed(a *appNode) {
-	if a == nil || s.closing.Load() {
-		return
+	if a == nil || !a.ready.Load() || s.closing.Load() {
+		return // still starting (no fault runs before Up returns), or closing
 	}
 	_ = a.Kill(context.Background())
 	time.AfterFunc(crashRestartDelay, func() {
