@@ -33,16 +33,7 @@ func (c countingConn) Write(b []byte) (int, error) {
 // trips it makes. bug switches a seeded bug on.
 func ledgerService(t *testing.T, bug string) (s *Service, writes *atomic.Int64, direct *sql.DB) {
 	t.Helper()
-	st, err := mysqlwire.OpenStorage(filepath.Join(t.TempDir(), "ledger.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = st.Close() })
-	in := mysqlwire.NewInstance(st, mysqlwire.Config{Name: "writer", LockWaitTimeout: 5 * time.Second})
-	if err := in.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = in.Close() })
+	st, in := ledgerInstance(t)
 	writes = &atomic.Int64{}
 	dial := func(ctx context.Context, network, addr string) (net.Conn, error) {
 		c, err := (&net.Dialer{}).DialContext(ctx, network, addr)
@@ -72,6 +63,23 @@ func ledgerService(t *testing.T, bug string) (s *Service, writes *atomic.Int64, 
 	}
 	s = &Service{db: db, reader: db, cfg: Config{Failpoints: fps}.WithDefaults(), metrics: newMetrics()}
 	return s, writes, st.DB()
+}
+
+// ledgerInstance starts a ledger writer (MySQL wire over SQLite) for the
+// test, closed when it ends.
+func ledgerInstance(t *testing.T) (*mysqlwire.Storage, *mysqlwire.Instance) {
+	t.Helper()
+	st, err := mysqlwire.OpenStorage(filepath.Join(t.TempDir(), "ledger.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = st.Close() })
+	in := mysqlwire.NewInstance(st, mysqlwire.Config{Name: "writer", LockWaitTimeout: 5 * time.Second})
+	if err := in.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = in.Close() })
+	return st, in
 }
 
 // paymentEvent commits a payment row (as a movement would) and returns the

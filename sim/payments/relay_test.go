@@ -3,14 +3,11 @@ package payments
 import (
 	"context"
 	"errors"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
-
-	"paysim/sim/embedded/mysqlwire"
 )
 
 // The outbox relay publishes nothing from a writer fenced read-only: a
@@ -19,16 +16,7 @@ import (
 // outlive the payments a failover loses. Once writable, the relay goes on
 // to publish them.
 func TestRelayPublishesNothingFromAFencedWriter(t *testing.T) {
-	st, err := mysqlwire.OpenStorage(filepath.Join(t.TempDir(), "ledger.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = st.Close() })
-	in := mysqlwire.NewInstance(st, mysqlwire.Config{Name: "writer", LockWaitTimeout: 5 * time.Second})
-	if err := in.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = in.Close() })
+	_, in := ledgerInstance(t)
 	db, err := OpenLedger("root", "", in.Addr(), "paysim", 3*time.Second, nil)
 	if err != nil {
 		t.Fatal(err)
