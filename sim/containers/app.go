@@ -123,10 +123,9 @@ func (a *App) Kill(ctx context.Context) error {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	a.killing = true
-	if err := sigkill(ctx, a.cli, a.ctr); err != nil {
+	if err := sigkill(ctx, a.cli, a.ctr, a.stack.tier.direct); err != nil {
 		return fmt.Errorf("kill %s: %w", a.id, err)
 	}
-	a.stack.tier.direct.down(a.ctr.GetContainerID())
 	return nil
 }
 
@@ -135,18 +134,12 @@ func (a *App) Kill(ctx context.Context) error {
 func (a *App) Start(ctx context.Context, c payments.Config, failpoints map[string]string) error {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	st, err := a.ctr.State(ctx)
+	started, err := startStopped(ctx, a.ctr, a.stack.tier.direct) // waits for the control API
 	if err != nil {
 		return fmt.Errorf("start %s: %w", a.id, err)
 	}
-	if st.Running {
+	if !started {
 		return nil
-	}
-	if err := a.ctr.Start(ctx); err != nil { // waits for the control API
-		return fmt.Errorf("start %s: %w", a.id, err)
-	}
-	if err := a.stack.tier.direct.up(ctx, a.ctr.GetContainerID()); err != nil {
-		return fmt.Errorf("start %s: %w", a.id, err)
 	}
 	a.killing = false
 	return a.begin(ctx, c, failpoints)

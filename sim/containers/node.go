@@ -105,18 +105,18 @@ func (n *Node) setState(st sim.State) {
 func (n *Node) Kill(ctx context.Context) error {
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	if err := sigkill(ctx, n.cli, n.ctr); err != nil {
+	if err := sigkill(ctx, n.cli, n.ctr, n.direct); err != nil {
 		return fmt.Errorf("kill %s: %w", n.id, err)
 	}
-	n.direct.down(n.ctr.GetContainerID())
 	n.setState(sim.StateDown)
 	return nil
 }
 
 // sigkill sends SIGKILL to a running container, thawing a paused one first
-// (a frozen process takes the kill once thawed), and waits until it has
-// stopped; a stopped container is no error.
-func sigkill(ctx context.Context, cli *client.Client, ctr *testcontainers.DockerContainer) error {
+// (a frozen process takes the kill once thawed), waits until it has
+// stopped and marks it down for the direct path; a stopped container is no
+// error.
+func sigkill(ctx context.Context, cli *client.Client, ctr *testcontainers.DockerContainer, dir *directs) error {
 	id := ctr.GetContainerID()
 	st, err := ctr.State(ctx)
 	if err != nil {
@@ -132,7 +132,28 @@ func sigkill(ctx context.Context, cli *client.Client, ctr *testcontainers.Docker
 			return err
 		}
 	}
-	return waitState(ctx, ctr, func(s stateView) bool { return !s.running })
+	if err := waitState(ctx, ctr, func(s stateView) bool { return !s.running }); err != nil {
+		return err
+	}
+	dir.down(id)
+	return nil
+}
+
+// startStopped starts a stopped container again (same file system, same
+// published ports), waiting for its readiness check, and looks its address
+// up for the direct path; started is false if it was running.
+func startStopped(ctx context.Context, ctr *testcontainers.DockerContainer, dir *directs) (started bool, err error) {
+	st, err := ctr.State(ctx)
+	if err != nil {
+		return false, err
+	}
+	if st.Running {
+		return false, nil
+	}
+	if err := ctr.Start(ctx); err != nil {
+		return false, err
+	}
+	return true, dir.up(ctx, ctr.GetContainerID())
 }
 
 // Restart starts the killed container again (same file system, same
@@ -140,18 +161,12 @@ func sigkill(ctx context.Context, cli *client.Client, ctr *testcontainers.Docker
 func (n *Node) Restart(ctx context.Context) error {
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	st, err := n.ctr.State(ctx)
+	started, err := startStopped(ctx, n.ctr, n.direct)
 	if err != nil {
 		return fmt.Errorf("restart %s: %w", n.id, err)
 	}
-	if st.Running {
+	if !started {
 		return nil
-	}
-	if err := n.ctr.Start(ctx); err != nil {
-		return fmt.Errorf("restart %s: %w", n.id, err)
-	}
-	if err := n.direct.up(ctx, n.ctr.GetContainerID()); err != nil {
-		return fmt.Errorf("restart %s: %w", n.id, err)
 	}
 	n.chainReady = false
 	n.setState(n.restStateLocked())

@@ -234,7 +234,7 @@ func Up(ctx context.Context, cfg Config) (_ *Stack, err error) {
 		cfg.Failpoints = &failpoint.Failpoints{}
 	}
 	progress, backendProgress := setupProgress(cfg.Progress)
-	s := &Stack{cfg: cfg, px: netproxy.NewServer()}
+	s := &Stack{cfg: cfg}
 	defer func() {
 		if r := recover(); r != nil {
 			s.Close()
@@ -252,6 +252,7 @@ func Up(ctx context.Context, cfg Config) (_ *Stack, err error) {
 		}
 		s.backend = b
 		s.host = inProcess{}
+		s.px = netproxy.NewServer()
 	case ModeContainers:
 		b, err := containers.StartStack(ctx, cfg.Topology, containers.StackOptions{
 			Run: cfg.Run, Dir: cfg.Dir, Progress: backendProgress,
@@ -261,7 +262,7 @@ func Up(ctx context.Context, cfg Config) (_ *Stack, err error) {
 		}
 		s.backend = b
 		s.host = newContainerApps(b)
-		s.px = netproxy.NewServerDialing(b.DialUpstream) // no front yet: straight at the app containers
+		s.px = netproxy.NewServerDialing(b.DialUpstream) // the fronts reach the app containers directly
 	default:
 		return nil, fmt.Errorf("unknown mode %q (want embedded or containers)", cfg.Mode)
 	}
