@@ -3,6 +3,7 @@ package scenarios
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"sort"
 	"strconv"
@@ -37,6 +38,8 @@ type (
 		Accounts *fileAccounts `yaml:"accounts"`
 		Load     *fileLoad     `yaml:"load"`
 		SLOs     *fileSLOs     `yaml:"slos"`
+		// Images: service -> image reference (containers mode).
+		Images map[string]string `yaml:"images"`
 	}
 	fileTopology struct {
 		Region string   `yaml:"region"`
@@ -485,6 +488,7 @@ func (d *decoder) catalogue(doc fileDoc) *Catalogue {
 		d.errorf("scenarios", "no scenarios")
 	}
 	baseTopo := d.topology("defaults.topology", sim.DefaultTopology(), doc.Defaults.Topology)
+	imgs := d.images("defaults.images", doc.Defaults.Images)
 	cat := &Catalogue{File: d.file, CI: map[string]CIRun{}}
 	seen := map[string]int{}
 	for i, fs := range doc.Scenarios {
@@ -496,6 +500,7 @@ func (d *decoder) catalogue(doc fileDoc) *Catalogue {
 		}
 		seen[fs.Name] = i
 		sc := d.scenario(p, fs, doc.Defaults, baseTopo)
+		sc.Images = imgs
 		cat.Scenarios = append(cat.Scenarios, sc)
 		if fs.CI != nil {
 			cat.CI[fs.Name] = CIRun{Duration: d.duration(p+".ci.duration", fs.CI.Duration, 0), Rate: fs.CI.Rate, Scale: fs.CI.Scale, Skip: fs.CI.Skip}
@@ -505,6 +510,23 @@ func (d *decoder) catalogue(doc fileDoc) *Catalogue {
 		}
 	}
 	return cat
+}
+
+// images decodes the image overrides, one error per bad entry.
+func (d *decoder) images(path string, m map[string]string) sim.Images {
+	if len(m) == 0 {
+		return nil
+	}
+	out := sim.Images{}
+	for _, k := range slices.Sorted(maps.Keys(m)) {
+		one := sim.Images{sim.Service(k): m[k]}
+		if err := one.Validate(); err != nil {
+			d.errorf(path+"."+k, "%v", err)
+			continue
+		}
+		out[sim.Service(k)] = m[k]
+	}
+	return out
 }
 
 func (d *decoder) topology(path string, t sim.Topology, ft *fileTopology) sim.Topology {

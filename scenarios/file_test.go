@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"paysim/report"
+	"paysim/sim"
 )
 
 func FuzzDecode(f *testing.F) {
@@ -146,5 +147,20 @@ func TestCanRunIn(t *testing.T) {
 				t.Fatalf("CanRunIn(%s) = %v, want an error with %q", tc.mode, err, tc.want)
 			}
 		})
+	}
+}
+
+// TestDecodeImages: defaults.images reaches every scenario of the file.
+func TestDecodeImages(t *testing.T) {
+	body := "version: 1\ndefaults:\n  images: {mysql: mariadb:10.11, redis: registry.example/redis:7.0}\nscenarios:\n" +
+		"  - {name: a, description: b, load: {rate: 1/s, duration: 1s}}\n  - {name: c, description: d, load: {rate: 1/s, duration: 1s}}\n"
+	cat, err := Decode("images.yaml", []byte(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, sc := range cat.Scenarios {
+		if sc.Images[sim.ServiceMySQL] != "mariadb:10.11" || sc.Images[sim.ServiceRedis] != "registry.example/redis:7.0" || len(sc.Images) != 2 {
+			t.Errorf("%s: images %v", sc.Name, sc.Images)
+		}
 	}
 }

@@ -118,7 +118,7 @@ func Run(ctx context.Context, sc Scenario, opt Options) (rep *report.Report, err
 	// memory-backed where possible, and removes it on Close.
 	st, err := stack.Up(ctx, stack.Config{
 		Mode: sc.Mode, Topology: sc.Topology, Accounts: sc.Accounts, Failpoints: fps,
-		Progress: opt.Progress, Run: rep.RunID,
+		Progress: opt.Progress, Run: rep.RunID, Images: sc.Images,
 	})
 	if err != nil {
 		if ctx.Err() != nil {

@@ -42,6 +42,9 @@ type Scenario struct {
 	// Failpoints are enabled while the load runs: failpoint name -> term
 	// (pingcap/failpoint syntax, e.g. "10%return(true)", "sleep(2000)").
 	Failpoints map[string]string
+	// Images overrides services' images when the scenario runs in
+	// containers mode.
+	Images sim.Images
 }
 
 // Load is the traffic a scenario drives.

@@ -18,6 +18,7 @@ import (
 	"paysim/sim"
 	"paysim/sim/containers/engine"
 	"paysim/sim/containers/images"
+	"paysim/sim/stack"
 )
 
 func newImagesCmd() *cobra.Command {
@@ -251,4 +252,46 @@ func splitList(s string) []string {
 func isTerminal(w io.Writer) bool {
 	f, ok := w.(*os.File)
 	return ok && term.IsTerminal(int(f.Fd()))
+}
+
+// imageFlag adds --image SERVICE=IMAGE (repeatable) to a command that
+// brings a stack up.
+func imageFlag(cmd *cobra.Command, p *[]string) {
+	var svcs []string
+	for _, s := range sim.ImageServices() {
+		svcs = append(svcs, string(s))
+	}
+	cmd.Flags().StringArrayVar(p, "image", nil, "containers mode: run SERVICE's containers from IMAGE, one of "+strings.Join(svcs, ", ")+
+		" (repeatable; over PAYSIM_IMAGE_<SERVICE> and scenarios.yaml's defaults.images; the image must be on the engine)")
+}
+
+// imageOverrides are the image overrides of the environment
+// (PAYSIM_IMAGE_MYSQL=..., PAYSIM_IMAGE_ELASTICSEARCH=...) with the --image
+// flags on top. Flags given for a run that is not in containers mode are a
+// usage error; the environment's are left for the runs that are.
+func imageOverrides(flags []string, mode string, getenv func(string) string) (sim.Images, error) {
+	over := sim.Images{}
+	for _, svc := range sim.ImageServices() {
+		env := "PAYSIM_IMAGE_" + strings.ToUpper(string(svc))
+		if ref := getenv(env); ref != "" {
+			if err := (sim.Images{svc: ref}).Validate(); err != nil {
+				return nil, fmt.Errorf("%s: %w", env, err)
+			}
+			over[svc] = ref
+		}
+	}
+	if len(flags) > 0 && mode != "" && mode != stack.ModeContainers {
+		return nil, fmt.Errorf("--image: images are for --mode containers (this run's mode is %s)", mode)
+	}
+	for _, f := range flags {
+		svc, ref, err := sim.ParseImage(f)
+		if err != nil {
+			return nil, fmt.Errorf("--image: %w", err)
+		}
+		over[svc] = ref
+	}
+	if len(over) == 0 {
+		return nil, nil
+	}
+	return over, nil
 }

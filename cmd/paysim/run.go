@@ -33,6 +33,7 @@ type runFlags struct {
 	scale    float64
 	all      bool
 	ci       bool
+	images   []string
 }
 
 func newRunCmd() *cobra.Command {
@@ -56,6 +57,7 @@ func newRunCmd() *cobra.Command {
 	fl.Float64Var(&f.scale, "scale", 1, "multiply the scenario's rates (e.g. 0.1 sizes campaign-spike to a laptop)")
 	fl.BoolVar(&f.all, "all", false, "run every scenario of the catalogue")
 	fl.BoolVar(&f.ci, "ci", false, "use each scenario's shortened ci: form (duration, rate, scale) before other overrides")
+	imageFlag(cmd, &f.images)
 	return cmd
 }
 
@@ -203,6 +205,11 @@ func applyOverrides(sc *scenarios.Scenario, f runFlags) error {
 	if f.seed != 0 {
 		sc.Seed = f.seed
 	}
+	over, err := imageOverrides(f.images, sc.Mode, os.Getenv)
+	if err != nil {
+		return err
+	}
+	sc.Images = sc.Images.With(over)
 	if f.scale != 0 && f.scale != 1 {
 		sc.Load.Scale(f.scale)
 	}

@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -12,6 +13,7 @@ import (
 
 	"paysim/report"
 	"paysim/scenarios"
+	"paysim/sim"
 	"paysim/sim/payments"
 	"paysim/sim/stack"
 )
@@ -21,6 +23,7 @@ func newSelftestCmd() *cobra.Command {
 	var duration time.Duration
 	var rate int
 	var mode string
+	var imageFlags []string
 	cmd := &cobra.Command{
 		Use:   "selftest",
 		Short: "Run every seeded bug of a mode on its scenario (each must be caught) and the same scenarios clean (each must pass)",
@@ -35,13 +38,18 @@ func newSelftestCmd() *cobra.Command {
 			if out == "" {
 				out = filepath.Join("runs", time.Now().Format("20060102-150405")+"-selftest")
 			}
-			return selftest(cmd, out, mode, duration, rate)
+			imgs, err := imageOverrides(imageFlags, mode, os.Getenv)
+			if err != nil {
+				return withCode(exitUsage, err)
+			}
+			return selftest(cmd, out, mode, duration, rate, imgs)
 		},
 	}
 	cmd.Flags().StringVar(&out, "out", "", "artifact directory (default runs/<time>-selftest/)")
 	cmd.Flags().DurationVar(&duration, "duration", 15*time.Second, "load duration of each run")
 	cmd.Flags().IntVar(&rate, "rate", 300, "requests per second of each run")
 	cmd.Flags().StringVar(&mode, "mode", stack.ModeEmbedded, "run the bugs that apply to this mode (embedded or containers), in it")
+	imageFlag(cmd, &imageFlags)
 	return cmd
 }
 
@@ -159,7 +167,7 @@ func selftestCode(caught, bugs int, clean []selftestRun) error {
 	return nil
 }
 
-func selftest(cmd *cobra.Command, out, mode string, duration time.Duration, rate int) error {
+func selftest(cmd *cobra.Command, out, mode string, duration time.Duration, rate int, imgs sim.Images) error {
 	w := cmd.OutOrStdout()
 	catalogue, err := scenarios.Builtin()
 	if err != nil {
@@ -180,7 +188,7 @@ func selftest(cmd *cobra.Command, out, mode string, duration time.Duration, rate
 		if err != nil {
 			return selftestRun{}, withCode(exitUsage, err)
 		}
-		sc.Mode = mode
+		sc.Mode, sc.Images = mode, sc.Images.With(imgs)
 		if err := sc.CanRunIn(mode); err != nil {
 			return selftestRun{}, fmt.Errorf("selftest: %s in %s mode: %w", name, mode, err)
 		}

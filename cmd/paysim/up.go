@@ -16,6 +16,7 @@ import (
 
 func newUpCmd() *cobra.Command {
 	var out, mode string
+	var imageFlags []string
 	cmd := &cobra.Command{
 		Use:   "up",
 		Short: "Bring the stack up, print its endpoints and keep it running until Ctrl-C",
@@ -28,10 +29,15 @@ func newUpCmd() *cobra.Command {
 			if err := os.MkdirAll(out, 0o755); err != nil {
 				return withCode(exitEnvironment, fmt.Errorf("out dir: %w", err))
 			}
+			imgs, err := imageOverrides(imageFlags, mode, os.Getenv)
+			if err != nil {
+				return withCode(exitUsage, err)
+			}
 			quietTestcontainers()
 			start := time.Now()
 			st, err := stack.Up(ctx, stack.Config{
 				Mode:     mode,
+				Images:   imgs,
 				Topology: sim.DefaultTopology(),
 				Accounts: payments.DefaultAccounts(),
 				Progress: func(step string, done, total int) {
@@ -72,6 +78,7 @@ func newUpCmd() *cobra.Command {
 	}
 	cmd.Flags().StringVar(&out, "out", "", "directory for endpoints.json (default runs/<time>-up)")
 	cmd.Flags().StringVar(&mode, "mode", stack.ModeEmbedded, "embedded|containers")
+	imageFlag(cmd, &imageFlags)
 	return cmd
 }
 

@@ -86,6 +86,8 @@ func TestBrokenFilesExit2WithPosition(t *testing.T) {
 			`^15:16: scenarios\[0\]\.faults\[0\]\.kind: region-loss cannot run in containers mode: it needs the stack: region-loss`},
 		{"bad failpoint term", sub("{kind: az-outage, target: ap-northeast-1a, at: 20s, for: 30s}", "{kind: failpoint, failpoint: before-commit, term: \"sleep(\", at: 20s, for: 30s}"), `^13:\d+: scenarios\[0\]\.faults\[0\]\.term: "sleep\("`},
 		{"empty file", "", `^1:1: \$: empty file`},
+		{"image for an unknown service", sub("  topology:\n", "  images: {mysql: mariadb:10.11, postgres: postgres:16}\n  topology:\n"), `^3:44: defaults\.images\.postgres: image for "postgres": unknown service \(want one of mysql, redis, kafka, elasticsearch, app\)`},
+		{"image reference Docker refuses", sub("  topology:\n", "  images:\n    redis: Redis:7.0\n  topology:\n"), `^4:12: defaults\.images\.redis: image for redis: "Redis:7.0": .*must be lowercase`},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -39,18 +39,22 @@ const CrashExitCode = 86
 // serialisable part of payments.Config, the routes its dials take out of
 // the container, and the run's failpoints at the time of the start.
 type Config struct {
-	Instance    string   `json:"instance"`
-	AZ          string   `json:"az"`
-	MySQLAddr   string   `json:"mysql_addr"`
-	ReaderAddr  string   `json:"reader_addr,omitempty"`
-	AsyncReader bool     `json:"async_reader,omitempty"`
-	MySQLUser   string   `json:"mysql_user"`
-	MySQLPass   string   `json:"mysql_password"`
-	MySQLDB     string   `json:"mysql_database"`
-	RedisAddr   string   `json:"redis_addr"`
-	Kafka       []string `json:"kafka"`
-	SearchURLs  []string `json:"search_urls"`
-	GroupSuffix string   `json:"group_suffix,omitempty"`
+	Instance    string `json:"instance"`
+	AZ          string `json:"az"`
+	MySQLAddr   string `json:"mysql_addr"`
+	ReaderAddr  string `json:"reader_addr,omitempty"`
+	AsyncReader bool   `json:"async_reader,omitempty"`
+	MySQLUser   string `json:"mysql_user"`
+	MySQLPass   string `json:"mysql_password"`
+	MySQLDB     string `json:"mysql_database"`
+	RedisAddr   string `json:"redis_addr"`
+	// RedisSentinels and RedisMaster, if set, find the Redis primary
+	// through Sentinel (payments.Config.RedisSentinels).
+	RedisSentinels []string `json:"redis_sentinels,omitempty"`
+	RedisMaster    string   `json:"redis_master,omitempty"`
+	Kafka          []string `json:"kafka"`
+	SearchURLs     []string `json:"search_urls"`
+	GroupSuffix    string   `json:"group_suffix,omitempty"`
 
 	DBPool         int           `json:"db_pool,omitempty"`
 	DBTimeout      time.Duration `json:"db_timeout,omitempty"`
@@ -80,7 +84,7 @@ func FromPayments(c payments.Config, routes, failpoints map[string]string) Confi
 		Instance: c.Instance, AZ: c.AZ,
 		MySQLAddr: c.MySQLAddr, ReaderAddr: c.ReaderAddr, AsyncReader: c.AsyncReader,
 		MySQLUser: c.MySQLUser, MySQLPass: c.MySQLPass, MySQLDB: c.MySQLDB,
-		RedisAddr: c.RedisAddr, Kafka: c.KafkaBrokers, SearchURLs: c.SearchURLs, GroupSuffix: c.GroupSuffix,
+		RedisAddr: c.RedisAddr, RedisSentinels: c.RedisSentinels, RedisMaster: c.RedisMaster, Kafka: c.KafkaBrokers, SearchURLs: c.SearchURLs, GroupSuffix: c.GroupSuffix,
 		DBPool: c.DBPool, DBTimeout: c.DBTimeout, MaxDBAttempts: c.MaxDBAttempts, RetryBackoff: c.RetryBackoff,
 		RequestTimeout: c.RequestTimeout, RedisTimeout: c.RedisTimeout, IdemTTL: c.IdemTTL, RateLimit: c.RateLimit,
 		LogBuffer: c.LogBuffer, CacheSoloAfter: c.CacheSoloAfter, LeaseTTL: c.LeaseTTL, RelayInterval: c.RelayInterval,
@@ -94,7 +98,7 @@ func (c Config) payments(addr string) payments.Config {
 		Instance: c.Instance, AZ: c.AZ, Addr: addr,
 		MySQLAddr: c.MySQLAddr, ReaderAddr: c.ReaderAddr, AsyncReader: c.AsyncReader,
 		MySQLUser: c.MySQLUser, MySQLPass: c.MySQLPass, MySQLDB: c.MySQLDB,
-		RedisAddr: c.RedisAddr, KafkaBrokers: c.Kafka, SearchURLs: c.SearchURLs, GroupSuffix: c.GroupSuffix,
+		RedisAddr: c.RedisAddr, RedisSentinels: c.RedisSentinels, RedisMaster: c.RedisMaster, KafkaBrokers: c.Kafka, SearchURLs: c.SearchURLs, GroupSuffix: c.GroupSuffix,
 		DBPool: c.DBPool, DBTimeout: c.DBTimeout, MaxDBAttempts: c.MaxDBAttempts, RetryBackoff: c.RetryBackoff,
 		RequestTimeout: c.RequestTimeout, RedisTimeout: c.RedisTimeout, IdemTTL: c.IdemTTL, RateLimit: c.RateLimit,
 		LogBuffer: c.LogBuffer, CacheSoloAfter: c.CacheSoloAfter, LeaseTTL: c.LeaseTTL, RelayInterval: c.RelayInterval,
@@ -111,8 +115,11 @@ func (c Config) Validate() error {
 	if c.MySQLAddr == "" {
 		errs = append(errs, errors.New("mysql_addr is empty"))
 	}
-	if c.RedisAddr == "" {
-		errs = append(errs, errors.New("redis_addr is empty"))
+	if c.RedisAddr == "" && len(c.RedisSentinels) == 0 {
+		errs = append(errs, errors.New("redis_addr and redis_sentinels are empty"))
+	}
+	if len(c.RedisSentinels) > 0 && c.RedisMaster == "" {
+		errs = append(errs, errors.New("redis_sentinels without redis_master"))
 	}
 	if len(c.Kafka) == 0 {
 		errs = append(errs, errors.New("kafka is empty"))

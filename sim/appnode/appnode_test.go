@@ -38,6 +38,9 @@ func TestControlAPIRejectsBadRequests(t *testing.T) {
 		{"config missing addresses", "POST", "/start", `{"instance":"a"}`, 400, "mysql_addr is empty"},
 		{"config with a bad failpoint term", "POST", "/start",
 			`{"instance":"a","mysql_addr":"x:1","redis_addr":"x:2","kafka":["x:3"],"failpoints":{"p":"nonsense(("}}`, 400, "failpoint p"},
+		{"sentinels without a master name", "POST", "/start",
+			`{"instance":"a","mysql_addr":"x:1","redis_sentinels":["x:4"],"kafka":["x:3"]}`, 400, "redis_sentinels without redis_master"},
+		{"neither redis_addr nor sentinels", "POST", "/start", `{"instance":"a","mysql_addr":"x:1","kafka":["x:3"]}`, 400, "redis_addr and redis_sentinels are empty"},
 		{"bad failpoint term", "PUT", "/failpoints", `{"paysim/payments/beforeCommit":"nonsense(("}`, 400, "failpoint paysim/payments/beforeCommit"},
 		{"malformed failpoints", "PUT", "/failpoints", `return(true)`, 400, "failpoints:"},
 		{"failpoints not a map", "PUT", "/failpoints", `["return(true)"]`, 400, "failpoints:"},
@@ -146,10 +149,12 @@ func TestNodeServesThroughRoutesAndFailpoints(t *testing.T) {
 func TestConfigRoundTripsPaymentsTuning(t *testing.T) {
 	in := payments.Config{Instance: "i", AZ: "a", MySQLAddr: "m:1", ReaderAddr: "r:1", AsyncReader: true,
 		RedisAddr: "r:2", KafkaBrokers: []string{"k:1"}, DBPool: 7, DBTimeout: time.Second, IdemTTL: 3 * time.Second,
-		CacheSoloAfter: 9 * time.Second, RelayInterval: time.Millisecond, GroupSuffix: "-dr"}
+		CacheSoloAfter: 9 * time.Second, RelayInterval: time.Millisecond, GroupSuffix: "-dr",
+		RedisSentinels: []string{"s:1", "s:2"}, RedisMaster: "paysim"}
 	c := appnode.FromPayments(in, nil, nil)
 	if c.DBPool != 7 || c.DBTimeout != time.Second || c.IdemTTL != 3*time.Second || c.CacheSoloAfter != 9*time.Second ||
-		c.RelayInterval != time.Millisecond || c.GroupSuffix != "-dr" || !c.AsyncReader || c.ReaderAddr != "r:1" {
+		c.RelayInterval != time.Millisecond || c.GroupSuffix != "-dr" || !c.AsyncReader || c.ReaderAddr != "r:1" ||
+		len(c.RedisSentinels) != 2 || c.RedisMaster != "paysim" {
 		t.Fatalf("tuning lost: %+v", c)
 	}
 	if err := c.Validate(); err != nil {

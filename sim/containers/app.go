@@ -47,7 +47,7 @@ func (s *Stack) StartApp(ctx context.Context, c payments.Config, failpoints map[
 	api := fmt.Sprintf("%d/tcp", appnode.APIPort)
 	control := fmt.Sprintf("%d/tcp", appnode.ControlPort)
 	ctr, published, err := s.tier.startNodeProcess(ctx, nodeProcess{
-		image: s.nodeImage, id: c.Instance, service: sim.ServiceApp, az: c.AZ,
+		image: s.nodeImages[sim.ServiceApp], id: c.Instance, service: sim.ServiceApp, az: c.AZ,
 		ports: []string{api, control}, control: control, args: []string{"node", "app"},
 	})
 	if err != nil {
@@ -174,12 +174,23 @@ func (a *App) Resume(ctx context.Context) error {
 }
 
 // AppImage is the image the app containers run.
-func (s *Stack) AppImage() string { return s.nodeImage }
+func (s *Stack) AppImage() string { return s.nodeImages[sim.ServiceApp] }
 
 // routes maps every address an instance of c dials to a relay for its AZ
-// on the run network's gateway, starting the relays it lacks.
+// on the run network's gateway, starting the relays it lacks: the
+// endpoints, and for a client of Sentinel every Redis and Sentinel node by
+// the name Sentinel gives it, so that what Sentinel answers is dialled with
+// the AZ's view of the network too.
 func (s *Stack) routes(ctx context.Context, c payments.Config) (map[string]string, error) {
 	addrs := []string{c.MySQLAddr, c.ReaderAddr, c.RedisAddr}
+	if len(c.RedisSentinels) > 0 {
+		addrs = append(addrs, c.RedisSentinels...)
+		for _, n := range s.tier.Nodes() {
+			if n.Service() == sim.ServiceRedis {
+				addrs = append(addrs, n.InternalAddr())
+			}
+		}
+	}
 	addrs = append(addrs, c.KafkaBrokers...)
 	for _, u := range c.SearchURLs {
 		pu, err := url.Parse(u)

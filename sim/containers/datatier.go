@@ -19,6 +19,7 @@
 package containers
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"errors"
@@ -56,6 +57,10 @@ type Options struct {
 	// built here when it is missing (the first containers run builds it).
 	// Another image must be on the engine: paysim never pulls it.
 	Image string
+	// Images overrides Image for MySQL or Redis (its Sentinels too): each
+	// must be on the engine and hold what sim.ImageNeeds says, checked
+	// before any node starts.
+	Images sim.Images
 	// build builds the default image when it is missing; nil means
 	// images.Build (tests stand in a cheaper one).
 	build func(context.Context, *engine.Engine, images.Options) ([]images.Result, error)
@@ -96,6 +101,26 @@ func ensureImage(ctx context.Context, eng *engine.Engine, ref string, build func
 	return images.Require(ctx, eng, ref)
 }
 
+// readyImages makes the tier's images ready before any node starts: each
+// user's image present and holding what its service needs, then paysim's
+// base, built where a service uses it and it is missing.
+func (d *DataTier) readyImages(ctx context.Context, base string, build func(context.Context, *engine.Engine, images.Options) ([]images.Result, error), opt Options) error {
+	usesBase := false
+	for _, svc := range []sim.Service{sim.ServiceMySQL, sim.ServiceRedis} {
+		if ref := d.images[svc]; ref != base {
+			if err := checkImage(ctx, d.eng, d.run, svc, ref); err != nil {
+				return err
+			}
+		} else {
+			usesBase = true
+		}
+	}
+	if !usesBase {
+		return nil
+	}
+	return ensureImage(ctx, d.eng, base, build, opt.Progress)
+}
+
 // setupSteps reports an image build's statuses as setup notes: a
 // progress callback told done and total -1 shows the step's text without
 // counting it (the images are made beside the tier's counted steps).
@@ -129,8 +154,8 @@ type DataTier struct {
 	topo   sim.Topology
 	eng    *engine.Engine
 	reg    *sim.Registry
-	image  string
-	logger tclog.Logger // testcontainers' log lines
+	images map[sim.Service]string // mysql and redis (with Sentinel)
+	logger tclog.Logger           // testcontainers' log lines
 
 	mu      sync.Mutex
 	net     *testcontainers.DockerNetwork
@@ -174,26 +199,30 @@ func Start(ctx context.Context, opt Options) (_ *DataTier, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("data tier: %w", err)
 	}
-	image := opt.Image
+	base := opt.Image
 	build := opt.build
-	if image == "" {
-		image = images.BaseRef()
+	if base == "" {
+		base = images.BaseRef()
 		if build == nil {
 			build = images.Build
 		}
 	}
-	if err := ensureImage(ctx, eng, image, build, opt.Progress); err != nil {
+	imgs := map[sim.Service]string{}
+	for _, svc := range []sim.Service{sim.ServiceMySQL, sim.ServiceRedis} {
+		imgs[svc] = cmp.Or(opt.Images[svc], base)
+	}
+	reg := opt.Registry
+	if reg == nil {
+		reg = sim.NewRegistry()
+	}
+	d := &DataTier{run: run, topo: topo, eng: eng, reg: reg, images: imgs}
+	if err := d.readyImages(ctx, base, build, opt); err != nil {
 		eng.Close()
 		if errors.Is(err, images.ErrMissing) {
 			return nil, fmt.Errorf("data tier: %w: %w", sim.ErrEnvironment, err)
 		}
 		return nil, fmt.Errorf("data tier: %w", err)
 	}
-	reg := opt.Registry
-	if reg == nil {
-		reg = sim.NewRegistry()
-	}
-	d := &DataTier{run: run, topo: topo, eng: eng, reg: reg, image: image}
 	defer func() {
 		if r := recover(); r != nil {
 			_ = d.Close()
@@ -416,7 +445,7 @@ func (d *DataTier) startNode(ctx context.Context, nw *testcontainers.DockerNetwo
 			hc.CapAdd = append(hc.CapAdd, "NET_ADMIN")
 		}),
 	}, extra...)
-	ctr, published, err := d.startContainer(ctx, nw, d.image, id, labels, []string{port}, logger, opts)
+	ctr, published, err := d.startContainer(ctx, nw, d.images[svc], id, labels, []string{port}, logger, opts)
 	if err != nil {
 		return nil, err
 	}
@@ -543,8 +572,8 @@ func waitGTID(ctx context.Context, addr, pos string) error {
 // Run is the run id the tier's containers and network are labelled with.
 func (d *DataTier) Run() string { return d.run }
 
-// Image is the image every node runs.
-func (d *DataTier) Image() string { return d.image }
+// Image is the image the nodes of svc (mysql or redis) run.
+func (d *DataTier) Image(svc sim.Service) string { return d.images[svc] }
 
 // Registry is the live state of every node.
 func (d *DataTier) Registry() *sim.Registry { return d.reg }
@@ -643,13 +672,22 @@ func (d *DataTier) DialUpstream(ctx context.Context, network, addr string) (net.
 	return dir.Dial(ctx, network, addr)
 }
 
+// nodeAt is the node at addr: its published address or its name on the
+// run's network (InternalAddr).
+func (d *DataTier) nodeAt(addr string) (*Node, bool) {
+	for _, n := range d.Nodes() {
+		if n.Addr() == addr || n.InternalAddr() == addr {
+			return n, true
+		}
+	}
+	return nil, false
+}
+
 // PublishedAddr maps an address on the run's network, as Sentinel names a
 // node ("redis-0-ap-northeast-1a:6379"), to its published 127.0.0.1 address.
 func (d *DataTier) PublishedAddr(internal string) (string, bool) {
-	for _, n := range d.Nodes() {
-		if n.InternalAddr() == internal {
-			return n.addr, true
-		}
+	if n, ok := d.nodeAt(internal); ok && n.InternalAddr() == internal {
+		return n.Addr(), true
 	}
 	return "", false
 }
@@ -728,7 +766,7 @@ func (d *DataTier) Describe(ctx context.Context) []sim.NodeInfo {
 			if err != nil {
 				v = "unknown: " + err.Error()
 			}
-			out[i] = sim.NodeInfo{ID: n.ID(), Service: n.Service(), AZ: n.AZ(), Image: d.image, Version: v}
+			out[i] = sim.NodeInfo{ID: n.ID(), Service: n.Service(), AZ: n.AZ(), Image: d.images[n.Service()], Version: v}
 		}()
 	}
 	wg.Wait()

@@ -111,16 +111,31 @@ func (d *DataTier) startNodeProcess(ctx context.Context, p nodeProcess) (*testco
 	return d.startContainer(ctx, nw, p.image, p.id, labels, p.ports, d.logger, opts)
 }
 
-// nodeImage makes sure the node image of this paysim's code is on the
-// engine and returns it: `go build` in the source tree (the build cache
-// makes an unchanged tree quick), or this binary if it is static, then the
-// image if its inputs changed.
-func nodeImage(ctx context.Context, progress func(step string, done, total int)) (string, error) {
+// nodeImage makes the images of paysim's own nodes (Kafka, search, app)
+// ready: each user's image (over) checked to be a node image, and the node
+// image of this paysim's code, which it returns, made sure of when a node
+// service has none of the user's: `go build` in the source tree (the build
+// cache makes an unchanged tree quick), or this binary if it is static,
+// then the image if its inputs changed.
+func nodeImage(ctx context.Context, over sim.Images, progress func(step string, done, total int)) (string, error) {
 	eng, err := engine.Connect(ctx)
 	if err != nil {
 		return "", err
 	}
 	defer eng.Close()
+	own := false
+	for _, svc := range nodeServices() {
+		if ref := over[svc]; ref != "" {
+			if err := checkImage(ctx, eng, "", svc, ref); err != nil {
+				return "", err
+			}
+		} else {
+			own = true
+		}
+	}
+	if !own {
+		return "", nil
+	}
 	opt := images.Options{Kinds: []images.Kind{images.KindNode}}
 	if exe, err := os.Executable(); err == nil {
 		opt.Self = exe

@@ -284,14 +284,18 @@ func (s *Stack) newNetwork() *regionNetwork {
 }
 
 // azOf maps an address a client dials to the AZ and id of the node behind
-// it now: an endpoint resolves to the node it points at; Kafka and search
-// addresses to the in-process nodes.
+// it now: an endpoint resolves to the node it points at; a data-tier node's
+// published address, or its name on the run's network as Sentinel gives it,
+// to that node; Kafka and search addresses to the in-process nodes.
 func (s *Stack) azOf(addr string) (az, node string) {
 	for _, e := range s.endpoints() {
 		if e.Addr() == addr {
 			n := e.Target()
 			return n.AZ(), n.ID()
 		}
+	}
+	if n, ok := s.tier.nodeAt(addr); ok {
+		return n.AZ(), n.ID()
 	}
 	if s.side != nil {
 		return s.side.AZOf(addr)
@@ -303,6 +307,9 @@ func (s *Stack) azOf(addr string) (az, node string) {
 // stack's endpoints (skipping the hop through it), else through the
 // in-process side's.
 func (s *Stack) dial(ctx context.Context, network, addr string) (net.Conn, error) {
+	if n, ok := s.tier.nodeAt(addr); ok {
+		return s.tier.DialUpstream(ctx, network, n.Addr())
+	}
 	if s.px.Has(addr) || s.side == nil {
 		return s.px.DialContext(ctx, network, addr)
 	}

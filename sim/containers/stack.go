@@ -1,6 +1,7 @@
 package containers
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -31,10 +32,11 @@ type StackOptions struct {
 	Dir string
 	// Image is the data tier's image; empty means images.BaseRef().
 	Image string
-	// NodeImage is the image of paysim's own nodes (Kafka, search, the
-	// payment API); empty means the node image of this code, built when it
-	// is missing or stale.
-	NodeImage string
+	// Images overrides a service's image (sim.Images): MySQL's and
+	// Redis's stand in for Image, Kafka's, search's and the app's for the
+	// node image of this code, which is otherwise built when it is missing
+	// or stale.
+	Images sim.Images
 	// Logger receives testcontainers' log lines; nil drops them.
 	Logger tclog.Logger
 	// Progress, if set, is told about each of the data tier's setup steps.
@@ -67,8 +69,8 @@ type Stack struct {
 
 	tier *DataTier
 	side *embedded.Stack // Kafka and search
-	// nodeImage is the image of the Kafka and search nodes' containers.
-	nodeImage string
+	// nodeImages are the images of the Kafka, search and app containers.
+	nodeImages map[sim.Service]string
 
 	writer      *endpoint
 	readers     map[string]*endpoint // AZ -> reader endpoint
@@ -126,8 +128,8 @@ func StartStack(ctx context.Context, topo sim.Topology, opt StackOptions) (_ *St
 			opt.Progress(step, done, total)
 		}
 	}
-	// The node image is made ready while the data tier starts: checking it
-	// means a go build, seconds even when nothing changed.
+	// The node images are made ready while the data tier starts: checking
+	// paysim's own means a go build, seconds even when nothing changed.
 	type built struct {
 		ref string
 		err error
@@ -135,17 +137,13 @@ func StartStack(ctx context.Context, topo sim.Topology, opt StackOptions) (_ *St
 	node := make(chan built, 1)
 	bctx, cancelBuild := context.WithCancel(ctx)
 	defer cancelBuild()
-	if opt.NodeImage != "" {
-		node <- built{ref: opt.NodeImage}
-	} else {
-		go func() {
-			ref, err := nodeImage(bctx, progress)
-			node <- built{ref, err}
-		}()
-	}
+	go func() {
+		ref, err := nodeImage(bctx, opt.Images, progress)
+		node <- built{ref, err}
+	}()
 	// The data tier first: without an engine nothing else is started.
 	if s.tier, err = Start(ctx, Options{
-		Run: opt.Run, Topology: topo, Image: opt.Image, NoSchema: true,
+		Run: opt.Run, Topology: topo, Image: opt.Image, Images: opt.Images, NoSchema: true,
 		Logger: opt.Logger, Progress: progress, Registry: s.reg,
 	}); err != nil {
 		cancelBuild()
@@ -159,12 +157,15 @@ func StartStack(ctx context.Context, topo sim.Topology, opt StackOptions) (_ *St
 		}
 		return nil, fmt.Errorf("%w: %w", sim.ErrEnvironment, b.err)
 	}
-	s.nodeImage = b.ref
+	s.nodeImages = map[sim.Service]string{}
+	for _, svc := range nodeServices() {
+		s.nodeImages[svc] = cmp.Or(opt.Images[svc], b.ref)
+	}
 	if s.side, err = embedded.Start(ctx, topo, embedded.Options{
 		Dir: opt.Dir, Services: []sim.Service{sim.ServiceKafka, sim.ServiceSearch}, Registry: s.reg,
 		UpstreamDial: s.DialUpstream,
-		Kafka:        kafkaContainer{tier: s.tier, image: s.nodeImage},
-		Search:       searchContainer{tier: s.tier, image: s.nodeImage},
+		Kafka:        kafkaContainer{tier: s.tier, image: s.nodeImages[sim.ServiceKafka]},
+		Search:       searchContainer{tier: s.tier, image: s.nodeImages[sim.ServiceSearch]},
 	}); err != nil {
 		return nil, fmt.Errorf("kafka and search: %w", err)
 	}
@@ -188,6 +189,11 @@ func StartStack(ctx context.Context, topo sim.Topology, opt StackOptions) (_ *St
 		return nil, fmt.Errorf("start: %w", err)
 	}
 	return s, nil
+}
+
+// nodeServices are the services paysim's node image runs.
+func nodeServices() []sim.Service {
+	return []sim.Service{sim.ServiceKafka, sim.ServiceSearch, sim.ServiceApp}
 }
 
 // endpoint is a stable client address in front of the node that holds a
@@ -517,7 +523,7 @@ func (s *Stack) Describe(ctx context.Context) []sim.NodeInfo {
 	if s.side != nil {
 		for _, n := range s.side.Describe(ctx) {
 			if n.Service == sim.ServiceKafka || n.Service == sim.ServiceSearch {
-				n.Image = s.nodeImage // every broker (search node) in the one Kafka (search) container
+				n.Image = s.nodeImages[n.Service] // every broker (search node) in the one Kafka (search) container
 			}
 			out = append(out, n)
 		}

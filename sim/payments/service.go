@@ -36,13 +36,19 @@ type Config struct {
 	// AsyncReader says ReaderAddr is an asynchronous replica that can lag
 	// the writer: what must be current (the cache's balances) is then read
 	// from the writer.
-	AsyncReader  bool
-	MySQLUser    string
-	MySQLPass    string
-	MySQLDB      string
-	RedisAddr    string
-	KafkaBrokers []string
-	SearchURLs   []string
+	AsyncReader bool
+	MySQLUser   string
+	MySQLPass   string
+	MySQLDB     string
+	RedisAddr   string
+	// RedisSentinels, if set, are Sentinels watching the Redis primary
+	// under RedisMaster: the client asks them where the primary is and
+	// follows their failovers (go-redis's failover client), and RedisAddr
+	// is not used.
+	RedisSentinels []string
+	RedisMaster    string
+	KafkaBrokers   []string
+	SearchURLs     []string
 
 	// Failpoints are the run's failpoints (crash/delay points and seeded bugs).
 	Failpoints *failpoint.Failpoints
@@ -205,10 +211,18 @@ func Start(ctx context.Context, cfg Config) (_ *Service, err error) {
 		}
 		s.reader.SetMaxOpenConns(8)
 	}
-	s.rdb = redis.NewClient(&redis.Options{
-		Addr: cfg.RedisAddr, DialTimeout: cfg.RedisTimeout, ReadTimeout: cfg.RedisTimeout, WriteTimeout: cfg.RedisTimeout,
-		MaxRetries: 1, PoolSize: 64, MinIdleConns: 4, Dialer: cfg.Dial,
-	})
+	if len(cfg.RedisSentinels) > 0 {
+		s.rdb = redis.NewFailoverClient(&redis.FailoverOptions{
+			MasterName: cfg.RedisMaster, SentinelAddrs: cfg.RedisSentinels,
+			DialTimeout: cfg.RedisTimeout, ReadTimeout: cfg.RedisTimeout, WriteTimeout: cfg.RedisTimeout,
+			MaxRetries: 1, PoolSize: 64, MinIdleConns: 4, Dialer: cfg.Dial,
+		})
+	} else {
+		s.rdb = redis.NewClient(&redis.Options{
+			Addr: cfg.RedisAddr, DialTimeout: cfg.RedisTimeout, ReadTimeout: cfg.RedisTimeout, WriteTimeout: cfg.RedisTimeout,
+			MaxRetries: 1, PoolSize: 64, MinIdleConns: 4, Dialer: cfg.Dial,
+		})
+	}
 	if s.kc, err = kgo.NewClient(append(cfg.kafkaOpts(),
 		kgo.SeedBrokers(cfg.KafkaBrokers...),
 		kgo.RequiredAcks(kgo.AllISRAcks()),

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -563,6 +564,32 @@ func TestContainersStack(t *testing.T) {
 		if err := cs.PointWriter("redis-0-" + topo.AZs[0]); err == nil {
 			t.Error("the writer endpoint accepted a Redis node")
 		}
+	})
+
+	t.Run("the app instances find the Redis primary through Sentinel", func(t *testing.T) {
+		// go-redis's failover client subscribes to +switch-master on the
+		// Sentinel it asked; the stack's own follower only polls.
+		apps := len(topo.AZs) * topo.App.InstancesPerAZ
+		waitUntil(t, 30*time.Second, "every app instance subscribed to a Sentinel", func(ctx context.Context) error {
+			subs := 0
+			for _, addr := range ep.Redis.Sentinels {
+				c := redis.NewClient(&redis.Options{Addr: addr, MaxRetries: -1})
+				list, err := c.Do(ctx, "CLIENT", "LIST").Text()
+				_ = c.Close()
+				if err != nil {
+					return fmt.Errorf("CLIENT LIST on %s: %w", addr, err)
+				}
+				for _, l := range strings.Split(list, "\n") {
+					if f := strings.Fields(l); slices.ContainsFunc(f, func(kv string) bool { return strings.HasPrefix(kv, "sub=") && kv != "sub=0" }) {
+						subs++
+					}
+				}
+			}
+			if subs < apps {
+				return fmt.Errorf("%d subscribers on the Sentinels, want >= %d (one per app instance)", subs, apps)
+			}
+			return nil
+		})
 	})
 
 	t.Run("the Redis endpoint follows Sentinel's failover", func(t *testing.T) {

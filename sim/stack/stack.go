@@ -70,6 +70,9 @@ type Config struct {
 	// Run is the run id containers mode labels its containers and network
 	// with; empty means a new one.
 	Run string
+	// Images overrides services' images in containers mode; embedded mode
+	// ignores it.
+	Images sim.Images
 }
 
 // Stack is a running full stack.
@@ -255,7 +258,7 @@ func Up(ctx context.Context, cfg Config) (_ *Stack, err error) {
 		s.px = netproxy.NewServer()
 	case ModeContainers:
 		b, err := containers.StartStack(ctx, cfg.Topology, containers.StackOptions{
-			Run: cfg.Run, Dir: cfg.Dir, Progress: backendProgress,
+			Run: cfg.Run, Dir: cfg.Dir, Progress: backendProgress, Images: cfg.Images,
 		})
 		if err != nil {
 			return nil, fmt.Errorf("containers backend: %w", err)
@@ -318,7 +321,9 @@ func (s *Stack) startApps(ctx context.Context, ep sim.Endpoints) error {
 			c.MySQLAddr, c.ReaderAddr = ep.MySQL.Addr, ep.MySQL.Readers[az]
 			c.AsyncReader = ep.MySQL.AsyncReaders
 			c.MySQLUser, c.MySQLPass, c.MySQLDB = ep.MySQL.User, ep.MySQL.Password, ep.MySQL.Database
-			c.RedisAddr = ep.Redis.Addr
+			// Where Sentinels watch the primary, the instance finds it
+			// through them, as go-redis's failover client does.
+			c.RedisAddr, c.RedisSentinels, c.RedisMaster = ep.Redis.Addr, ep.Redis.Sentinels, ep.Redis.MasterName
 			c.KafkaBrokers = ep.Kafka.Bootstrap
 			c.SearchURLs = []string{ep.Elasticsearch.URL}
 			c.Failpoints = s.cfg.Failpoints

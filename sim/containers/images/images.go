@@ -167,10 +167,32 @@ func Present(ctx context.Context, eng *engine.Engine, ref string) (bool, error) 
 	if err == nil {
 		return true, nil
 	}
-	if strings.Contains(err.Error(), "No such image") || strings.Contains(err.Error(), "not found") {
+	if notFound(err) {
 		return false, nil
 	}
 	return false, fmt.Errorf("inspect %s: %w", ref, err)
+}
+
+// notFound reports whether an inspect failed because the image is absent.
+func notFound(err error) bool {
+	return strings.Contains(err.Error(), "No such image") || strings.Contains(err.Error(), "not found")
+}
+
+// KindOf is the kind of paysim image ref is by its labels, empty for an
+// image paysim did not build. An image that is not on the engine is an
+// error wrapping ErrMissing: paysim never pulls one.
+func KindOf(ctx context.Context, eng *engine.Engine, ref string) (Kind, error) {
+	in, err := eng.Client().ImageInspect(ctx, ref)
+	if err != nil {
+		if notFound(err) {
+			return "", fmt.Errorf("%w: %s is not on the engine, and paysim never pulls: docker pull or docker load it first", ErrMissing, ref)
+		}
+		return "", fmt.Errorf("inspect %s: %w", ref, err)
+	}
+	if in.Config == nil {
+		return "", nil
+	}
+	return Kind(in.Config.Labels[LabelKind]), nil
 }
 
 // ErrMissing marks an image that is not built yet.
@@ -278,7 +300,7 @@ func existing(ctx context.Context, eng *engine.Engine, opt Options, kind Kind, r
 	}
 	in, err := eng.Client().ImageInspect(ctx, ref)
 	if err != nil {
-		if strings.Contains(err.Error(), "No such image") || strings.Contains(err.Error(), "not found") {
+		if notFound(err) {
 			return Result{}, false, nil
 		}
 		return Result{}, false, fmt.Errorf("inspect %s: %w", ref, err)
