@@ -327,6 +327,19 @@ func (r *Report) WriteJSON(dir string) error {
 	return nil
 }
 
+// ReadJSON reads a run directory's report.json.
+func ReadJSON(dir string) (*Report, error) {
+	raw, err := os.ReadFile(filepath.Join(dir, "report.json"))
+	if err != nil {
+		return nil, fmt.Errorf("report: %w", err)
+	}
+	var r Report
+	if err := json.Unmarshal(raw, &r); err != nil {
+		return nil, fmt.Errorf("report: %s: %w", filepath.Join(dir, "report.json"), err)
+	}
+	return &r, nil
+}
+
 // SLOLatency names the latency objective, the one SLO a busy machine can
 // miss without anything being wrong with the system under test.
 const SLOLatency = "p99"

@@ -97,7 +97,7 @@ func Run(ctx context.Context, sc Scenario, opt Options) (rep *report.Report, err
 			rep.Interrupted = errors.Is(err, ErrInterrupted)
 		}
 		rep.Decide()
-		if werr := rep.WriteJSON(opt.Out); werr != nil && err == nil {
+		if werr := errors.Join(rep.WriteJSON(opt.Out), report.Render(opt.Out, rep)); werr != nil && err == nil {
 			err = werr
 		}
 	}()

@@ -22,6 +22,10 @@ type MySQLEndpoint struct {
 	// lag the writer (MariaDB GTID replicas); embedded readers share the
 	// writer's storage and never do.
 	AsyncReaders bool `json:"async_readers,omitempty"`
+	// SemiSync says the writer acknowledges a commit only once a replica
+	// has it, while its semi-synchronous replication is on (MariaDB's
+	// Rpl_semi_sync_master_status).
+	SemiSync bool `json:"semi_sync,omitempty"`
 }
 
 // RedisEndpoint is the cache: the primary endpoint and the reader endpoint,

@@ -122,25 +122,39 @@ func runScenarios(cmd *cobra.Command, f runFlags, args []string) error {
 	w := cmd.OutOrStdout()
 	failed, inconclusive := false, false
 	var summary []string
+	// Several scenarios go under one directory, which gets the merged
+	// junit.xml and summary.md.
+	top := f.out
+	if top == "" && len(selected) > 1 {
+		top = filepath.Join("runs", time.Now().Format("20060102-150405")+"-all")
+	}
+	var reps []*report.Report
 	defer func() {
+		if len(selected) > 1 && len(reps) > 0 {
+			if err := report.Render(top, reps...); err != nil {
+				fmt.Fprintln(cmd.ErrOrStderr(), "paysim:", err)
+			}
+		}
 		if len(summary) > 1 {
 			fmt.Fprintln(w, "== summary")
 			for _, line := range summary {
 				fmt.Fprintln(w, line)
 			}
+			fmt.Fprintf(w, "junit.xml and summary.md of every run in %s\n", top)
 		}
 	}()
 	for _, sc := range selected {
-		out := f.out
+		out := top
 		if out == "" {
 			out = filepath.Join("runs", time.Now().Format("20060102-150405")+"-"+sc.Name)
 		} else if len(selected) > 1 {
-			out = filepath.Join(out, sc.Name)
+			out = filepath.Join(top, sc.Name)
 		}
 		fmt.Fprintf(w, "== %s: %s (rate %v for %v, seed %d) -> %s\n", sc.Name, sc.Description, sc.Load.Rate, sc.Load.Duration, sc.Seed, out)
 		started := time.Now()
 		rep, err := runOne(cmd.Context(), ui, w, sc, scenarios.Options{Out: out, Bugs: f.bugs})
 		if rep != nil {
+			reps = append(reps, rep)
 			line := fmt.Sprintf("%-22s %-12s rto=%5.1fs lost=%d ok/s=%6.1f p99=%7.1fms  (%.0fs)",
 				sc.Name, rep.Verdict, rep.Recovery.RTOS, rep.Recovery.RPOLostPayments, rep.ThroughputRPS, rep.LatencyMS.P99, time.Since(started).Seconds())
 			if rep.Verdict != report.VerdictPass && len(rep.Reasons) > 0 {

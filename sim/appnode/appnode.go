@@ -44,10 +44,12 @@ type Config struct {
 	MySQLAddr   string `json:"mysql_addr"`
 	ReaderAddr  string `json:"reader_addr,omitempty"`
 	AsyncReader bool   `json:"async_reader,omitempty"`
-	MySQLUser   string `json:"mysql_user"`
-	MySQLPass   string `json:"mysql_password"`
-	MySQLDB     string `json:"mysql_database"`
-	RedisAddr   string `json:"redis_addr"`
+	// SemiSyncWriter: payments.Config.SemiSyncWriter.
+	SemiSyncWriter bool   `json:"semi_sync_writer,omitempty"`
+	MySQLUser      string `json:"mysql_user"`
+	MySQLPass      string `json:"mysql_password"`
+	MySQLDB        string `json:"mysql_database"`
+	RedisAddr      string `json:"redis_addr"`
 	// RedisSentinels and RedisMaster, if set, find the Redis primary
 	// through Sentinel (payments.Config.RedisSentinels).
 	RedisSentinels []string `json:"redis_sentinels,omitempty"`
@@ -82,7 +84,7 @@ type Config struct {
 func FromPayments(c payments.Config, routes, failpoints map[string]string) Config {
 	return Config{
 		Instance: c.Instance, AZ: c.AZ,
-		MySQLAddr: c.MySQLAddr, ReaderAddr: c.ReaderAddr, AsyncReader: c.AsyncReader,
+		MySQLAddr: c.MySQLAddr, ReaderAddr: c.ReaderAddr, AsyncReader: c.AsyncReader, SemiSyncWriter: c.SemiSyncWriter,
 		MySQLUser: c.MySQLUser, MySQLPass: c.MySQLPass, MySQLDB: c.MySQLDB,
 		RedisAddr: c.RedisAddr, RedisSentinels: c.RedisSentinels, RedisMaster: c.RedisMaster, Kafka: c.KafkaBrokers, SearchURLs: c.SearchURLs, GroupSuffix: c.GroupSuffix,
 		DBPool: c.DBPool, DBTimeout: c.DBTimeout, MaxDBAttempts: c.MaxDBAttempts, RetryBackoff: c.RetryBackoff,
@@ -96,7 +98,7 @@ func FromPayments(c payments.Config, routes, failpoints map[string]string) Confi
 func (c Config) payments(addr string) payments.Config {
 	return payments.Config{
 		Instance: c.Instance, AZ: c.AZ, Addr: addr,
-		MySQLAddr: c.MySQLAddr, ReaderAddr: c.ReaderAddr, AsyncReader: c.AsyncReader,
+		MySQLAddr: c.MySQLAddr, ReaderAddr: c.ReaderAddr, AsyncReader: c.AsyncReader, SemiSyncWriter: c.SemiSyncWriter,
 		MySQLUser: c.MySQLUser, MySQLPass: c.MySQLPass, MySQLDB: c.MySQLDB,
 		RedisAddr: c.RedisAddr, RedisSentinels: c.RedisSentinels, RedisMaster: c.RedisMaster, KafkaBrokers: c.Kafka, SearchURLs: c.SearchURLs, GroupSuffix: c.GroupSuffix,
 		DBPool: c.DBPool, DBTimeout: c.DBTimeout, MaxDBAttempts: c.MaxDBAttempts, RetryBackoff: c.RetryBackoff,

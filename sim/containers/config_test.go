@@ -56,7 +56,7 @@ func TestMysqlInitSQL(t *testing.T) {
 func TestRedisScript(t *testing.T) {
 	p, r := redisScript("redis-0-a", ""), redisScript("redis-1-b", "redis-0-a")
 	for _, s := range []string{p, r} {
-		for _, w := range []string{"--repl-diskless-sync-delay 0", "--appendonly yes", "--protected-mode no"} {
+		for _, w := range []string{"--repl-diskless-sync-delay 0", "--appendonly yes", "--protected-mode no", "--min-replicas-to-write 1 --min-replicas-max-lag 2"} {
 			if !strings.Contains(s, w) {
 				t.Errorf("script lacks %q:\n%s", w, s)
 			}

@@ -626,7 +626,7 @@ func (d *DataTier) SentinelNodes() []*Node {
 func (d *DataTier) MySQL() sim.MySQLEndpoint {
 	nodes := d.MySQLNodes()
 	ep := sim.MySQLEndpoint{User: d.topo.MySQL.User, Password: d.topo.MySQL.Password, Database: d.topo.MySQL.Database,
-		Readers: map[string]string{}, AsyncReaders: true}
+		Readers: map[string]string{}, AsyncReaders: true, SemiSync: true}
 	if len(nodes) > 0 {
 		ep.Addr = nodes[0].addr
 	}

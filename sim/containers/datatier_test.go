@@ -266,21 +266,33 @@ func TestDataTier(t *testing.T) {
 		t.Logf("%s caught up %v after reconnecting", n.ID(), time.Since(reconnected).Round(time.Millisecond))
 	})
 
-	t.Run("pause and resume the Redis replica", func(t *testing.T) {
+	t.Run("pause and resume the Redis replica: the primary takes no write it cannot replicate", func(t *testing.T) {
 		n := d.RedisNodes()[1]
+		p := redis.NewClient(&redis.Options{Addr: d.Redis().Addr, MaxRetries: -1})
+		defer p.Close()
 		if err := n.Pause(ctx); err != nil {
 			t.Fatal(err)
 		}
+		paused := time.Now()
 		c := redis.NewClient(&redis.Options{Addr: n.Addr(), DialTimeout: 500 * time.Millisecond, ReadTimeout: 500 * time.Millisecond, MaxRetries: -1})
 		defer c.Close()
 		if err := c.Ping(ctx).Err(); err == nil {
 			t.Fatal("a paused node answered PING")
 		}
+		waitFor(t, 10*time.Second, "the primary refusing writes (NOREPLICAS)", func(ctx context.Context) (bool, error) {
+			err := p.Set(ctx, "paysim:alone", "1", 0).Err()
+			return err != nil && strings.Contains(err.Error(), "NOREPLICAS"), nil
+		})
+		t.Logf("the primary refused writes %v after its replica froze", time.Since(paused).Round(100*time.Millisecond))
 		if err := n.Resume(ctx); err != nil {
 			t.Fatal(err)
 		}
 		waitFor(t, 10*time.Second, "PONG after resume", func(ctx context.Context) (bool, error) {
 			err := c.Ping(ctx).Err()
+			return err == nil, err
+		})
+		waitFor(t, 10*time.Second, "the primary taking writes again", func(ctx context.Context) (bool, error) {
+			err := p.Set(ctx, "paysim:alone", "2", 0).Err()
 			return err == nil, err
 		})
 	})

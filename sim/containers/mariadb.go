@@ -30,12 +30,12 @@ const (
 const SlaveNetTimeout = 4 * time.Second
 
 // SemiSyncTimeout is how long a commit on the writer waits for a replica's
-// acknowledgement before it goes on alone. An Aurora writer without its
-// storage quorum never commits; this is the safety valve of a writer whose
-// replicas are all gone, long enough that a writer cut off from them is
-// fenced (read-only, its sessions killed) first, even when cutting an AZ
-// off takes seconds to apply on a slow machine.
-const SemiSyncTimeout = 10 * time.Second
+// acknowledgement before semi-sync turns itself off and the commit goes on
+// alone. An Aurora writer without its storage quorum never commits; here
+// such a commit shows once the wait ends, before a fence can come (setting
+// read_only waits for it), so the outbox relay publishes only while
+// semi-sync is on (payments.Config.SemiSyncWriter).
+const SemiSyncTimeout = 2 * time.Second
 
 // mariadbScript starts mariadbd in the container: it initialises the data
 // directory on first start when the image has none (the official images),
@@ -61,12 +61,12 @@ func mariadbScript(serverID int, readOnly bool) string {
 		// loses no acknowledged write. A commit waits for a replica for up
 		// to SemiSyncTimeout even when none is connected (then semi-sync
 		// is off until one catches up): a writer cut off from its replicas
-		// sees them go before the control plane fences it, and a commit
-		// that stopped waiting before the fence was visible while still
-		// writable, so the outbox relay beside it published events of
-		// payments the failover then lost (az-isolation: 2 of 4 runs
-		// without the wait; 1 CI run with a 2 s wait, the AZ's cut taking
-		// 1.4 s to apply before the fence).
+		// sees them go before the control plane fences it, and without the
+		// wait it committed in-flight transactions there at once, visible
+		// while still writable, so the outbox relay beside it published
+		// events of payments the failover then lost (az-isolation, 2 of 4
+		// runs). The wait only delays that: the relay also checks that
+		// semi-sync is on (see SemiSyncTimeout).
 		"--rpl-semi-sync-master-enabled=ON", "--rpl-semi-sync-slave-enabled=ON",
 		"--rpl-semi-sync-master-wait-point=AFTER_SYNC", fmt.Sprintf("--rpl-semi-sync-master-timeout=%d", SemiSyncTimeout.Milliseconds()),
 		"--rpl-semi-sync-master-wait-no-slave=ON",

@@ -30,18 +30,29 @@ const (
 	sentinelConfPath        = "/etc/paysim-sentinel.conf"
 )
 
+// RedisMaxLag is how long a Redis primary goes on taking writes after its
+// replica's last acknowledgement (replicas acknowledge every second).
+const RedisMaxLag = 2 * time.Second
+
 // redisScript starts redis-server: on every interface of the container,
 // append-only file on (a restarted primary comes back with its data, not
 // empty: an empty primary that restarts before Sentinel notices would wipe
 // its replica), and no delay before a full sync (Redis 7.0 waits 5 s by
 // default, and writes made in that window die with an early primary kill).
 // Every node announces its host name, so that Sentinel names nodes the way
-// the run's network resolves them. replicaOf, if set, is the primary's host.
+// the run's network resolves them. A primary takes writes only while a
+// replica acknowledges within RedisMaxLag (min-replicas-to-write): the
+// clients follow the Sentinels they reach, and a primary cut off with its
+// AZ's Sentinel would otherwise go on taking writes that its failover
+// throws away (the cache updater's, given up on waiting for a replica,
+// left balances a version behind the ledger in az-isolation). replicaOf,
+// if set, is the primary's host.
 func redisScript(self, replicaOf string) string {
 	args := []string{
 		"--port", fmt.Sprint(redisPortNum), "--bind", "0.0.0.0", "--protected-mode", "no",
 		"--dir", "/var/lib/paysim-redis", "--appendonly", "yes", "--appendfsync", "everysec", "--save", `""`,
 		"--repl-diskless-sync-delay", "0", "--replica-announce-ip", self,
+		"--min-replicas-to-write", "1", "--min-replicas-max-lag", fmt.Sprint(int(RedisMaxLag / time.Second)),
 	}
 	if replicaOf != "" {
 		args = append(args, "--replicaof", replicaOf, fmt.Sprint(redisPortNum))

@@ -429,7 +429,7 @@ func (s *Stack) Endpoints() sim.Endpoints {
 		e = s.side.Endpoints()
 	}
 	my := s.topo.MySQL
-	e.MySQL = sim.MySQLEndpoint{User: my.User, Password: my.Password, Database: my.Database, AsyncReaders: true}
+	e.MySQL = sim.MySQLEndpoint{User: my.User, Password: my.Password, Database: my.Database, AsyncReaders: true, SemiSync: true}
 	if s.writer != nil {
 		e.MySQL.Addr = s.writer.Addr()
 	}

@@ -37,10 +37,14 @@ type Config struct {
 	// the writer: what must be current (the cache's balances) is then read
 	// from the writer.
 	AsyncReader bool
-	MySQLUser   string
-	MySQLPass   string
-	MySQLDB     string
-	RedisAddr   string
+	// SemiSyncWriter says the writer acknowledges commits only once a
+	// replica has them, while its semi-sync is on: the outbox relay then
+	// publishes only while it is (see relayOnce).
+	SemiSyncWriter bool
+	MySQLUser      string
+	MySQLPass      string
+	MySQLDB        string
+	RedisAddr      string
 	// RedisSentinels, if set, are Sentinels watching the Redis primary
 	// under RedisMaster: the client asks them where the primary is and
 	// follows their failovers (go-redis's failover client), and RedisAddr

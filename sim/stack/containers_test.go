@@ -604,22 +604,32 @@ func TestContainersStack(t *testing.T) {
 		if err := old.Kill(ctx); err != nil {
 			t.Fatal(err)
 		}
+		// Alone, the promoted replica is the primary but takes no writes
+		// (min-replicas-to-write): none until the old primary is back as
+		// its replica.
 		waitUntil(t, 60*time.Second, "the Redis endpoint on the promoted replica", func(ctx context.Context) error {
-			if err := rdb.Set(ctx, "paysim:failover", "1", 0).Err(); err != nil {
+			role, err := rdb.Do(ctx, "ROLE").Slice()
+			if err != nil {
 				return err
+			}
+			if len(role) == 0 || role[0] != "master" {
+				return fmt.Errorf("the endpoint's node is %v", role)
 			}
 			if st, _ := s.Registry().Get(newID); st.Role != sim.RolePrimary {
 				return fmt.Errorf("%s is %s in the registry", newID, st.Role)
 			}
 			return nil
 		})
-		t.Logf("the Redis endpoint took writes on %s %v after the primary was killed", newID, time.Since(killed).Round(10*time.Millisecond))
+		t.Logf("the Redis endpoint on %s %v after the primary was killed", newID, time.Since(killed).Round(10*time.Millisecond))
 		if st, _ := s.Registry().Get(oldID); st.Role != sim.RoleReplica {
 			t.Errorf("%s is %s in the registry, want replica", oldID, st.Role)
 		}
 		if err := old.Restart(ctx); err != nil {
 			t.Fatal(err)
 		}
+		waitUntil(t, 60*time.Second, "writes on the new primary once the old one replicates it", func(ctx context.Context) error {
+			return rdb.Set(ctx, "paysim:failover", "1", 0).Err()
+		})
 		if r := post(t, s, "/v1/topups", "c-after-failover", `{"account_id":"u-1","amount":1}`); r.status != http.StatusCreated {
 			t.Fatalf("top-up after the Redis failover: %d %s", r.status, r.body)
 		}

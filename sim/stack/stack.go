@@ -319,7 +319,7 @@ func (s *Stack) startApps(ctx context.Context, ep sim.Endpoints) error {
 			c := s.cfg.App
 			c.Instance, c.AZ, c.Addr = id, az, "127.0.0.1:0"
 			c.MySQLAddr, c.ReaderAddr = ep.MySQL.Addr, ep.MySQL.Readers[az]
-			c.AsyncReader = ep.MySQL.AsyncReaders
+			c.AsyncReader, c.SemiSyncWriter = ep.MySQL.AsyncReaders, ep.MySQL.SemiSync
 			c.MySQLUser, c.MySQLPass, c.MySQLDB = ep.MySQL.User, ep.MySQL.Password, ep.MySQL.Database
 			// Where Sentinels watch the primary, the instance finds it
 			// through them, as go-redis's failover client does.
