@@ -3,30 +3,14 @@ package report
 import (
 	"encoding/xml"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 	"time"
-)
 
-// junitValid checks path against the JUnit schema with xmllint, skipping
-// (saying why) where xmllint is missing: .ci/run installs it.
-func junitValid(t *testing.T, path string) {
-	t.Helper()
-	if _, err := exec.LookPath("xmllint"); err != nil {
-		t.Skip("xmllint is missing (apt-get install libxml2-utils): the schema check cannot run")
-	}
-	schema, err := filepath.Abs(filepath.Join("testdata", "junit.xsd"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	out, err := exec.Command("xmllint", "--noout", "--schema", schema, path).CombinedOutput()
-	if err != nil {
-		t.Fatalf("xmllint --schema junit.xsd %s: %v\n%s", path, err, out)
-	}
-}
+	"paysim/report/reporttest"
+)
 
 // readJUnit parses a junit.xml back.
 func readJUnit(t *testing.T, path string) junitSuites {
@@ -40,18 +24,6 @@ func readJUnit(t *testing.T, path string) junitSuites {
 		t.Fatalf("%s: %v", path, err)
 	}
 	return doc
-}
-
-// failing lists a suite's failed testcases as "classname suffix/name".
-func (s junitSuite) failing() []string {
-	var out []string
-	for _, c := range s.Cases {
-		if c.Failure != nil || c.Error != nil {
-			kind := strings.TrimPrefix(strings.TrimPrefix(c.Classname, "paysim."+s.Name), ".")
-			out = append(out, kind+"/"+c.Name)
-		}
-	}
-	return out
 }
 
 func TestWriteJUnit(t *testing.T) {
@@ -103,11 +75,12 @@ func TestWriteJUnit(t *testing.T) {
 				t.Fatalf("%d suites, want %d", len(doc.Suites), len(tt.reps))
 			}
 			tests, failures := 0, 0
+			failing := reporttest.Failing(t, path)
 			for i, s := range doc.Suites {
 				if s.Name != tt.reps[i].Scenario {
 					t.Errorf("suite %d is %q, want %q", i, s.Name, tt.reps[i].Scenario)
 				}
-				if got := s.failing(); !slices.Equal(got, tt.wantFailing[i]) {
+				if got := failing[i]; !slices.Equal(got, tt.wantFailing[i]) {
 					t.Errorf("suite %s failing %q, want %q", s.Name, got, tt.wantFailing[i])
 				}
 				if s.Skipped != tt.wantSkipped[i] {
@@ -122,7 +95,7 @@ func TestWriteJUnit(t *testing.T) {
 			if doc.Tests != tests || doc.Failures+doc.Errors != failures {
 				t.Errorf("testsuites counts %d tests %d failures, want the suites' %d and %d", doc.Tests, doc.Failures+doc.Errors, tests, failures)
 			}
-			junitValid(t, path)
+			reporttest.ValidateJUnit(t, path)
 		})
 	}
 	t.Run("a failure says the counts and the examples", func(t *testing.T) {

@@ -1,8 +1,12 @@
 #!/usr/bin/env bash
 # Drives a running `paysim up` with tools nobody on this project wrote:
 # the mariadb client, redis-cli, kcat and curl (all from Debian packages).
-# Usage: scripts/tools-check.sh   (builds paysim, starts `paysim up`, checks, tears down)
+# Usage: scripts/tools-check.sh [embedded|containers]
+#   (builds paysim, starts `paysim up --mode MODE`, checks, tears down; in
+#   containers mode also the servers' own versions and a Sentinel's answer)
 set -euo pipefail
+mode=${1:-embedded}
+case "$mode" in embedded|containers) ;; *) echo "tools-check: mode $mode: want embedded or containers" >&2; exit 2 ;; esac
 cd "$(dirname "$0")/.."
 
 for tool in mariadb redis-cli kcat curl jq; do
@@ -11,7 +15,7 @@ done
 
 work=$(mktemp -d)
 go build -o "$work/paysim" ./cmd/paysim
-"$work/paysim" up --out "$work" >"$work/up.log" 2>&1 &
+"$work/paysim" up --mode "$mode" --out "$work" >"$work/up.log" 2>&1 &
 pid=$!
 cleanup() {
   kill -INT "$pid" 2>/dev/null || true
@@ -20,7 +24,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-for _ in $(seq 1 600); do
+for _ in $(seq 1 1800); do
   [ -s "$work/endpoints.json" ] && break
   kill -0 "$pid" 2>/dev/null || { cat "$work/up.log"; echo "tools-check: paysim up died" >&2; exit 1; }
   sleep 0.1
@@ -52,6 +56,12 @@ echo "$out" | grep -q "ERROR" || fail "mariadb: malformed SQL gave '$out'"
 [ "$(sql "SELECT COUNT(*) FROM accounts")" -gt 0 ] || fail "mariadb: server stopped serving after a bad query"
 ok "mariadb: malformed SQL -> $(echo "$out" | grep -o "ERROR.*"); server still serving"
 
+if [ "$mode" = containers ]; then
+  v=$(sql "SELECT VERSION()")
+  echo "$v" | grep -q MariaDB || fail "mariadb: SELECT VERSION() = $v, want MariaDB"
+  ok "mariadb: SELECT VERSION() = $v"
+fi
+
 # --- Redis: redis-cli -------------------------------------------------------
 raddr=$(jq -r .redis.addr "$ep")
 rc() { redis-cli -h 127.0.0.1 -p "${raddr##*:}" "$@"; }
@@ -64,6 +74,15 @@ out=$(rc NOSUCHCOMMAND a b 2>&1 || true)
 echo "$out" | grep -qi "err" || fail "redis-cli: unknown command gave '$out'"
 [ "$(rc PING)" = "PONG" ] || fail "redis-cli: node stopped serving"
 ok "redis-cli: unknown command -> $out; node still serving"
+if [ "$mode" = containers ]; then
+  v=$(rc INFO server | tr -d '\r' | grep '^redis_version:') || fail "redis-cli: INFO server has no redis_version"
+  ok "redis-cli: INFO server: $v"
+  sentinel=$(jq -r '.redis.sentinels[0]' "$ep")
+  master=$(redis-cli -h 127.0.0.1 -p "${sentinel##*:}" SENTINEL get-master-addr-by-name "$(jq -r .redis.master_name "$ep")" | head -1)
+  [ -n "$master" ] || fail "redis-cli: the Sentinel on $sentinel names no primary"
+  grep -q "redis-0-.*primary" "$work/up.log" && echo "$master" | grep -q "^redis-0-" || fail "redis-cli: the Sentinel names $master, not the primary paysim up lists"
+  ok "redis-cli: SENTINEL get-master-addr-by-name -> $master (the primary)"
+fi
 
 # --- Kafka: kcat ---------------------------------------------------------------
 broker=$(jq -r '.kafka.bootstrap[0]' "$ep")

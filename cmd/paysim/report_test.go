@@ -3,67 +3,16 @@ package main
 import (
 	"bytes"
 	"context"
-	"encoding/xml"
 	"io"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 
 	"paysim/report"
+	"paysim/report/reporttest"
 )
-
-// junitFailing is every failed or errored testcase of a junit.xml, as
-// "KIND/NAME" (KIND the classname after the scenario's: invariant, slo,
-// fault, or empty for the run).
-func junitFailing(t *testing.T, path string) []string {
-	t.Helper()
-	raw, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var doc struct {
-		Suites []struct {
-			Name  string `xml:"name,attr"`
-			Cases []struct {
-				Name      string    `xml:"name,attr"`
-				Classname string    `xml:"classname,attr"`
-				Failure   *struct{} `xml:"failure"`
-				Error     *struct{} `xml:"error"`
-			} `xml:"testcase"`
-		} `xml:"testsuite"`
-	}
-	if err := xml.Unmarshal(raw, &doc); err != nil {
-		t.Fatalf("%s: %v", path, err)
-	}
-	var out []string
-	for _, s := range doc.Suites {
-		for _, c := range s.Cases {
-			if c.Failure != nil || c.Error != nil {
-				out = append(out, strings.TrimPrefix(strings.TrimPrefix(c.Classname, "paysim."+s.Name), ".")+"/"+c.Name)
-			}
-		}
-	}
-	return out
-}
-
-// xmllintJUnit validates path against the JUnit schema; it skips, saying
-// why, without xmllint (.ci/run installs it).
-func xmllintJUnit(t *testing.T, path string) {
-	t.Helper()
-	if _, err := exec.LookPath("xmllint"); err != nil {
-		t.Skip("xmllint is missing (apt-get install libxml2-utils): the schema check cannot run")
-	}
-	schema, err := filepath.Abs("../../report/testdata/junit.xsd")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if out, err := exec.Command("xmllint", "--noout", "--schema", schema, path).CombinedOutput(); err != nil {
-		t.Fatalf("xmllint --schema junit.xsd: %v\n%s", err, out)
-	}
-}
 
 // TestRunWritesJUnitAndSummary: a run failed by a seeded bug writes a
 // junit.xml the JUnit schema accepts, whose failing testcases are exactly
@@ -95,7 +44,7 @@ func TestRunWritesJUnitAndSummary(t *testing.T) {
 		}
 	}
 	junit := filepath.Join(out, report.JUnitFile)
-	if got := junitFailing(t, junit); !slices.Equal(got, want) || !slices.Contains(got, "invariant/no-negative-balance") {
+	if got := reporttest.Failing(t, junit)[0]; !slices.Equal(got, want) || !slices.Contains(got, "invariant/no-negative-balance") {
 		t.Fatalf("junit.xml failing %q, want report.json's failures %q (no-negative-balance among them)", got, want)
 	}
 	summary, err := os.ReadFile(filepath.Join(out, report.SummaryFile))
@@ -113,7 +62,7 @@ func TestRunWritesJUnitAndSummary(t *testing.T) {
 	if after, err := os.ReadFile(junit); err != nil || !bytes.Equal(after, before) {
 		t.Fatalf("paysim report wrote junit.xml %v, different from the run's", err)
 	}
-	xmllintJUnit(t, junit)
+	reporttest.ValidateJUnit(t, junit)
 }
 
 // TestReportCommand: `paysim report` merges a run --all directory's runs,
@@ -137,7 +86,7 @@ func TestReportCommand(t *testing.T) {
 	if code := execute(context.Background(), []string{"report", top}, &stderr); code != exitPass {
 		t.Fatalf("exit %d: %s", code, stderr.String())
 	}
-	if got := junitFailing(t, filepath.Join(top, report.JUnitFile)); !slices.Equal(got, []string{"slo/rto"}) {
+	if got := reporttest.Failing(t, filepath.Join(top, report.JUnitFile)); len(got) != 2 || !slices.Equal(got[0], []string{"slo/rto"}) || got[1] != nil { // az-outage, then baseline
 		t.Fatalf("merged junit.xml failing %q", got)
 	}
 	for _, f := range []string{report.SummaryFile, filepath.Join("baseline", report.JUnitFile), filepath.Join("az-outage", report.SummaryFile)} {
@@ -145,7 +94,7 @@ func TestReportCommand(t *testing.T) {
 			t.Error(err)
 		}
 	}
-	xmllintJUnit(t, filepath.Join(top, report.JUnitFile))
+	reporttest.ValidateJUnit(t, filepath.Join(top, report.JUnitFile))
 	if code := execute(context.Background(), []string{"report", t.TempDir()}, &stderr); code != exitUsage || !strings.Contains(stderr.String(), "holds no report.json") {
 		t.Fatalf("an empty directory: exit %d: %s", code, stderr.String())
 	}

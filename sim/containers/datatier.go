@@ -109,7 +109,10 @@ func (d *DataTier) readyImages(ctx context.Context, base string, build func(cont
 	for _, svc := range []sim.Service{sim.ServiceMySQL, sim.ServiceRedis} {
 		if ref := d.images[svc]; ref != base {
 			if err := checkImage(ctx, d.eng, d.run, svc, ref); err != nil {
-				return err
+				if ctx.Err() != nil {
+					return err
+				}
+				return fmt.Errorf("%w: %w", sim.ErrEnvironment, err) // the user's image: exit 3, not a failed run
 			}
 		} else {
 			usesBase = true
@@ -218,7 +221,7 @@ func Start(ctx context.Context, opt Options) (_ *DataTier, err error) {
 	d := &DataTier{run: run, topo: topo, eng: eng, reg: reg, images: imgs}
 	if err := d.readyImages(ctx, base, build, opt); err != nil {
 		eng.Close()
-		if errors.Is(err, images.ErrMissing) {
+		if errors.Is(err, images.ErrMissing) && !errors.Is(err, sim.ErrEnvironment) {
 			return nil, fmt.Errorf("data tier: %w: %w", sim.ErrEnvironment, err)
 		}
 		return nil, fmt.Errorf("data tier: %w", err)

@@ -388,6 +388,29 @@ func TestStartWithoutImage(t *testing.T) {
 	requireNothingLeft(t, eng, run)
 }
 
+// A user's image that is missing or lacks what its service runs is an
+// environment error (exit 3) before any node starts.
+func TestStartWithABadImage(t *testing.T) {
+	eng := containerstest.Require(t)
+	node, err := nodeImage(context.Background(), nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, imgs := range map[string]sim.Images{
+		"missing":             {sim.ServiceMySQL: "paysim-test-absent:start"},
+		"without the servers": {sim.ServiceRedis: node},
+	} {
+		t.Run(name, func(t *testing.T) {
+			run := engine.NewRunID(time.Now())
+			_, err := Start(context.Background(), Options{Run: run, Topology: testTopology(), Images: imgs})
+			if !errors.Is(err, sim.ErrEnvironment) || !strings.Contains(err.Error(), "image for") {
+				t.Fatalf("Start() = %v, want an environment error naming the image", err)
+			}
+			requireNothingLeft(t, eng, run)
+		})
+	}
+}
+
 // TestEnsureImage: a missing default image is built, its build's statuses
 // reported as setup steps, and then used; an image the caller named is
 // never built (the error names the command that builds it); a failed
