@@ -14,22 +14,22 @@ import (
 // mirror the file only.
 type (
 	junitSuites struct {
-		XMLName  xml.Name     `xml:"testsuites"`
-		Name     string       `xml:"name,attr"`
+		XMLName xml.Name `xml:"testsuites"`
+		Name    string   `xml:"name,attr"`
+		junitCounts
+		Suites []junitSuite `xml:"testsuite"`
+	}
+	// junitCounts are the counts a testsuite and the testsuites carry.
+	junitCounts struct {
 		Tests    int          `xml:"tests,attr"`
 		Failures int          `xml:"failures,attr"`
 		Errors   int          `xml:"errors,attr"`
 		Skipped  int          `xml:"skipped,attr"`
 		Time     junitSeconds `xml:"time,attr"`
-		Suites   []junitSuite `xml:"testsuite"`
 	}
 	junitSuite struct {
-		Name       string          `xml:"name,attr"`
-		Tests      int             `xml:"tests,attr"`
-		Failures   int             `xml:"failures,attr"`
-		Errors     int             `xml:"errors,attr"`
-		Skipped    int             `xml:"skipped,attr"`
-		Time       junitSeconds    `xml:"time,attr"`
+		Name string `xml:"name,attr"`
+		junitCounts
 		Timestamp  string          `xml:"timestamp,attr,omitempty"`
 		Properties []junitProperty `xml:"properties>property,omitempty"`
 		Cases      []junitCase     `xml:"testcase"`
@@ -82,11 +82,7 @@ func WriteJUnit(dir string, reps ...*Report) error {
 	for _, r := range reps {
 		s := r.junitSuite()
 		doc.Suites = append(doc.Suites, s)
-		doc.Tests += s.Tests
-		doc.Failures += s.Failures
-		doc.Errors += s.Errors
-		doc.Skipped += s.Skipped
-		doc.Time += s.Time
+		doc.add(s.junitCounts)
 	}
 	raw, err := xml.MarshalIndent(doc, "", "  ")
 	if err != nil {
@@ -99,9 +95,18 @@ func WriteJUnit(dir string, reps ...*Report) error {
 	return nil
 }
 
+// add sums o into c.
+func (c *junitCounts) add(o junitCounts) {
+	c.Tests += o.Tests
+	c.Failures += o.Failures
+	c.Errors += o.Errors
+	c.Skipped += o.Skipped
+	c.Time += o.Time
+}
+
 // junitSuite is the report as one testsuite.
 func (r *Report) junitSuite() junitSuite {
-	s := junitSuite{Name: r.Scenario, Time: junitSeconds(r.DurationS)}
+	s := junitSuite{Name: r.Scenario, junitCounts: junitCounts{Time: junitSeconds(r.DurationS)}}
 	if !r.StartedAt.IsZero() {
 		s.Timestamp = r.StartedAt.UTC().Format("2006-01-02T15:04:05")
 	}
