@@ -13,7 +13,7 @@ import (
 // service not named runs paysim's own image (the Debian base for MySQL and
 // Redis, the node image for Kafka, search and the app). An override must be
 // on the engine already (paysim never pulls) and provide the programs its
-// service needs (ImageNeeds). Embedded mode runs no containers and ignores
+// service runs (checked by containers mode before it starts). Embedded mode runs no containers and ignores
 // it.
 type Images map[Service]string
 
@@ -21,19 +21,6 @@ type Images map[Service]string
 // covers its Sentinels too.
 func ImageServices() []Service {
 	return []Service{ServiceMySQL, ServiceRedis, ServiceKafka, ServiceSearch, ServiceApp}
-}
-
-// ImageNeeds says what an override of svc's image must contain.
-func ImageNeeds(svc Service) string {
-	switch svc {
-	case ServiceMySQL:
-		return "sh, mariadbd and mariadb-install-db (MariaDB 10.11 or later), a mysql user, iptables and iptables-restore"
-	case ServiceRedis:
-		return "sh, redis-server, redis-sentinel and redis-cli (Redis 7), iptables and iptables-restore"
-	case ServiceKafka, ServiceSearch, ServiceApp:
-		return "a paysim node image (paysim images build makes one: FROM scratch, the static paysim binary as its entrypoint)"
-	}
-	return ""
 }
 
 // ParseImage parses one SERVICE=REF override.

@@ -58,7 +58,7 @@ type Options struct {
 	// Another image must be on the engine: paysim never pulls it.
 	Image string
 	// Images overrides Image for MySQL or Redis (its Sentinels too): each
-	// must be on the engine and hold what sim.ImageNeeds says, checked
+	// must be on the engine and hold what its service runs (imagePrograms), checked
 	// before any node starts.
 	Images sim.Images
 	// build builds the default image when it is missing; nil means

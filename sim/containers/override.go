@@ -17,9 +17,9 @@ import (
 	"paysim/sim/containers/images"
 )
 
-// imagePrograms are the programs an image of a data-tier service runs:
-// the servers, and iptables for the network faults in the node's own
-// namespace (sim.ImageNeeds says the same to users).
+// imagePrograms are the programs an image of a data-tier service runs
+// (besides sh): the servers, and iptables for the network faults in the
+// node's own namespace.
 func imagePrograms(svc sim.Service) []string {
 	switch svc {
 	case sim.ServiceMySQL:
@@ -28,6 +28,19 @@ func imagePrograms(svc sim.Service) []string {
 		return []string{"redis-server", "redis-sentinel", "redis-cli", "iptables", "iptables-restore"}
 	}
 	return nil
+}
+
+// imageNeeds says what a user's image for svc must contain, for errors.
+func imageNeeds(svc sim.Service) string {
+	progs := imagePrograms(svc)
+	if progs == nil {
+		return "a paysim node image (paysim images build makes one: FROM scratch, the static paysim binary as its entrypoint)"
+	}
+	needs := "sh, " + strings.Join(progs, ", ")
+	if svc == sim.ServiceMySQL {
+		needs += ", a mysql user"
+	}
+	return needs
 }
 
 // imageCheckTimeout bounds the run of an override's check container.
@@ -48,16 +61,16 @@ func checkImage(ctx context.Context, eng *engine.Engine, run string, svc sim.Ser
 	progs := imagePrograms(svc)
 	if progs == nil {
 		if kind != images.KindNode {
-			return fmt.Errorf("image for %s: %s is not a paysim node image (no label %s=%s): it needs to be %s", svc, ref, images.LabelKind, images.KindNode, sim.ImageNeeds(svc))
+			return fmt.Errorf("image for %s: %s is not a paysim node image (no label %s=%s): it needs to be %s", svc, ref, images.LabelKind, images.KindNode, imageNeeds(svc))
 		}
 		return nil
 	}
 	missing, err := missingPrograms(ctx, run, svc, ref, progs)
 	if err != nil {
-		return fmt.Errorf("image for %s: %s: %w (it needs %s)", svc, ref, err, sim.ImageNeeds(svc))
+		return fmt.Errorf("image for %s: %s: %w (it needs %s)", svc, ref, err, imageNeeds(svc))
 	}
 	if len(missing) > 0 {
-		return fmt.Errorf("image for %s: %s lacks %s (it needs %s)", svc, ref, strings.Join(missing, ", "), sim.ImageNeeds(svc))
+		return fmt.Errorf("image for %s: %s lacks %s (it needs %s)", svc, ref, strings.Join(missing, ", "), imageNeeds(svc))
 	}
 	return nil
 }
