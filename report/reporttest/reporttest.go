@@ -3,16 +3,23 @@
 package reporttest
 
 import (
+	_ "embed"
 	"encoding/xml"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"testing"
 )
 
-// ValidateJUnit checks path against report/testdata/junit.xsd with xmllint;
+// junitSchema is the JUnit XML schema junit.xml is checked against. It is
+// embedded, not found beside the source: builds with -trimpath (as .ci/run's)
+// leave no source path to find it by.
+//
+//go:embed junit.xsd
+var junitSchema []byte
+
+// ValidateJUnit checks path against report/reporttest/junit.xsd with xmllint;
 // it skips the test, saying why, where xmllint is missing (.ci/run
 // installs it).
 func ValidateJUnit(t testing.TB, path string) {
@@ -20,8 +27,10 @@ func ValidateJUnit(t testing.TB, path string) {
 	if _, err := exec.LookPath("xmllint"); err != nil {
 		t.Skip("xmllint is missing (apt-get install libxml2-utils): the schema check cannot run")
 	}
-	_, self, _, _ := runtime.Caller(0)
-	schema := filepath.Join(filepath.Dir(self), "..", "testdata", "junit.xsd")
+	schema := filepath.Join(t.TempDir(), "junit.xsd")
+	if err := os.WriteFile(schema, junitSchema, 0o644); err != nil {
+		t.Fatal(err)
+	}
 	if out, err := exec.Command("xmllint", "--noout", "--schema", schema, path).CombinedOutput(); err != nil {
 		t.Fatalf("xmllint --schema junit.xsd %s: %v\n%s", path, err, out)
 	}
