@@ -1,5 +1,5 @@
 // Package report turns a run's measurements into its artifacts: report.json
-// (the contract in ARCHITECTURE.md), junit.xml and summary.md.
+// (the contract in ARCHITECTURE.md), junit.xml, summary.md and report.html.
 package report
 
 import (
@@ -223,7 +223,9 @@ type Point struct {
 	RPS    float64 `json:"rps"`
 	OK     int     `json:"ok"`
 	Errors int     `json:"errors"`
-	P99MS  float64 `json:"p99_ms"`
+	// P50MS is absent from reports written before it was recorded.
+	P50MS float64 `json:"p50_ms,omitempty"`
+	P99MS float64 `json:"p99_ms"`
 }
 
 // MemoryPoint is the paysim process's memory at one moment of a run.

@@ -46,10 +46,11 @@ func WriteSummary(dir string, reps ...*Report) error {
 	return nil
 }
 
-// Render writes the artifacts made from reports into dir: junit.xml and
-// summary.md, for one run or, merged, for several (`run --all`).
+// Render writes the artifacts made from reports into dir: junit.xml,
+// summary.md and report.html, for one run or, merged, for several
+// (`run --all`).
 func Render(dir string, reps ...*Report) error {
-	return errors.Join(WriteJUnit(dir, reps...), WriteSummary(dir, reps...))
+	return errors.Join(WriteJUnit(dir, reps...), WriteSummary(dir, reps...), WriteHTML(dir, reps...))
 }
 
 func verdictMark(v string) string {

@@ -554,7 +554,7 @@ func fillTraffic(rep *report.Report, s loadgen.Summary) {
 	rep.ThroughputRPS = s.Throughput
 	rep.LatencyMS = report.Latency{P50: report.MS(s.P50), P95: report.MS(s.P95), P99: report.MS(s.P99), Max: report.MS(s.Max)}
 	for _, t := range s.Timeline {
-		rep.Timeline = append(rep.Timeline, report.Point{TS: t.T.Seconds(), RPS: t.RPS, OK: t.OK, Errors: t.Errors, P99MS: report.MS(t.P99)})
+		rep.Timeline = append(rep.Timeline, report.Point{TS: t.T.Seconds(), RPS: t.RPS, OK: t.OK, Errors: t.Errors, P50MS: report.MS(t.P50), P99MS: report.MS(t.P99)})
 	}
 }
 

@@ -15,7 +15,7 @@ import (
 func newReportCmd() *cobra.Command {
 	return &cobra.Command{
 		Use:   "report DIR",
-		Short: "Write junit.xml and summary.md again from a run directory's report.json (or, for a run --all directory, from each run's)",
+		Short: "Write junit.xml, summary.md and report.html again from a run directory's report.json (or, for a run --all directory, from each run's)",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			dirs, err := runDirs(args[0])
@@ -32,13 +32,13 @@ func newReportCmd() *cobra.Command {
 					return withCode(exitEnvironment, err)
 				}
 				reps = append(reps, r)
-				fmt.Fprintf(cmd.OutOrStdout(), "%s: %s, %s\n", d, report.JUnitFile, report.SummaryFile)
+				fmt.Fprintf(cmd.OutOrStdout(), "%s: %s, %s, %s\n", d, report.JUnitFile, report.SummaryFile, report.HTMLFile)
 			}
 			if len(dirs) > 1 || dirs[0] != filepath.Clean(args[0]) {
 				if err := report.Render(args[0], reps...); err != nil {
 					return withCode(exitEnvironment, err)
 				}
-				fmt.Fprintf(cmd.OutOrStdout(), "%s: %s, %s of %d runs\n", args[0], report.JUnitFile, report.SummaryFile, len(reps))
+				fmt.Fprintf(cmd.OutOrStdout(), "%s: %s, %s, %s of %d runs\n", args[0], report.JUnitFile, report.SummaryFile, report.HTMLFile, len(reps))
 			}
 			return nil
 		},

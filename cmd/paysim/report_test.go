@@ -3,6 +3,8 @@ package main
 import (
 	"bytes"
 	"context"
+	"fmt"
+	"image"
 	"io"
 	"os"
 	"path/filepath"
@@ -63,6 +65,57 @@ func TestRunWritesJUnitAndSummary(t *testing.T) {
 		t.Fatalf("paysim report wrote junit.xml %v, different from the run's", err)
 	}
 	reporttest.ValidateJUnit(t, junit)
+}
+
+// TestAZOutageReportInChromium: the report.html of a real az-outage run,
+// opened in headless Chromium, shows the throughput, errors and latency
+// charts, each with the fault's window shaded and labelled and its
+// recovery marked, and asks for nothing on the network.
+func TestAZOutageReportInChromium(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs the stack")
+	}
+	file := writeFile(t, `version: 1
+defaults:
+  topology:
+    azs: [ap-northeast-1a, ap-northeast-1c, ap-northeast-1d]
+    mysql: {failover_after: 4s}
+scenarios:
+  - name: az-outage
+    description: power loss of the first AZ
+    load: {rate: 100/s, duration: 24s}
+    faults:
+      - {kind: az-outage, target: ap-northeast-1a, variant: power, at: 6s, for: 12s}
+    slos: {availability: 50%, ok_ratio: 0%, p99: 0s, rto: 20s}
+`)
+	out := t.TempDir()
+	code := execute(context.Background(), []string{"run", "az-outage", "-f", file, "--ui", "plain", "--out", out}, io.Discard)
+	rep, err := report.ReadJSON(out)
+	if err != nil {
+		t.Fatalf("exit %d: %v", code, err)
+	}
+	if len(rep.Faults) != 1 || rep.Faults[0].EndS <= rep.Faults[0].StartS || rep.Faults[0].RTOS <= 0 {
+		t.Fatalf("exit %d: faults %+v: the outage should have happened and hurt", code, rep.Faults)
+	}
+	page := reporttest.Browse(t, filepath.Join(out, report.HTMLFile))
+	if len(page.Requests) > 0 {
+		t.Fatalf("report.html made network requests: %q", page.Requests)
+	}
+	rto := fmt.Sprintf("RTO %.1fs", rep.Faults[0].RTOS)
+	for _, id := range []string{"chart-throughput", "chart-errors", "chart-latency"} {
+		shaded := reporttest.Eval[int](t, page, `[...document.querySelectorAll('#`+id+` svg path')]
+			.filter(p => getComputedStyle(p).fill === 'rgb(250, 219, 216)' && p.getBoundingClientRect().width > 20).length`)
+		texts := reporttest.Eval[string](t, page, `[...document.querySelectorAll('#`+id+` svg text')].map(t => t.textContent).join('|')`)
+		if shaded != 1 || !strings.Contains(texts, "az-outage") || !strings.Contains(texts, rto) {
+			t.Errorf("%s: %d shaded windows (want 1), labels %q (want az-outage and %s)", id, shaded, texts, rto)
+		}
+	}
+	if n := page.Pixels(t, report.FaultShade, image.Rect(0, 0, 1<<16, 1<<16)); n < 10000 {
+		t.Errorf("the screenshot holds %d pixels of the fault shade: the windows were not painted", n)
+	}
+	if v := reporttest.Eval[string](t, page, `document.getElementById('verdict').textContent`); v != strings.ToUpper(rep.Verdict) {
+		t.Errorf("verdict badge %q, report.json says %s", v, rep.Verdict)
+	}
 }
 
 // TestReportCommand: `paysim report` merges a run --all directory's runs,

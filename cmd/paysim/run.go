@@ -123,7 +123,7 @@ func runScenarios(cmd *cobra.Command, f runFlags, args []string) error {
 	failed, inconclusive := false, false
 	var summary []string
 	// Several scenarios go under one directory, which gets the merged
-	// junit.xml and summary.md.
+	// junit.xml and summary.md and a report.html linking each run's.
 	top := f.out
 	if top == "" && len(selected) > 1 {
 		top = filepath.Join("runs", time.Now().Format("20060102-150405")+"-all")
@@ -140,7 +140,7 @@ func runScenarios(cmd *cobra.Command, f runFlags, args []string) error {
 			for _, line := range summary {
 				fmt.Fprintln(w, line)
 			}
-			fmt.Fprintf(w, "junit.xml and summary.md of every run in %s\n", top)
+			fmt.Fprintf(w, "junit.xml, summary.md and report.html of every run in %s\n", top)
 		}
 	}()
 	for _, sc := range selected {
