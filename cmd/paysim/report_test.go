@@ -152,3 +152,53 @@ func TestReportCommand(t *testing.T) {
 		t.Fatalf("an empty directory: exit %d: %s", code, stderr.String())
 	}
 }
+
+// TestDiff: `paysim diff` of two clean runs of the same seed exits 0; of
+// baseline against a run whose ledger statements were slowed exits 1 and
+// names p99; a directory without a report or a bad threshold exits 2.
+func TestDiff(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs the stack")
+	}
+	file := writeFile(t, `version: 1
+defaults:
+  topology:
+    azs: [ap-northeast-1a, ap-northeast-1c, ap-northeast-1d]
+  load: {rate: 50/s, duration: 10s}
+scenarios:
+  - name: baseline
+    description: steady load
+  - name: db-slow-queries
+    description: every ledger statement on the writer takes 30ms longer
+    faults:
+      - {kind: latency, target: mysql-ap-northeast-1a, latency: 30ms, at: 3s, for: 7s}
+`)
+	dirs := map[string]string{}
+	for _, run := range []struct{ name, scenario string }{{"clean-1", "baseline"}, {"clean-2", "baseline"}, {"slow", "db-slow-queries"}} {
+		dirs[run.name] = t.TempDir()
+		if code := executeIO(context.Background(), []string{"run", run.scenario, "-f", file, "--seed", "3", "--ui", "plain", "--out", dirs[run.name]}, io.Discard, io.Discard); code != exitPass {
+			t.Fatalf("run %s: exit %d", run.name, code)
+		}
+	}
+	tests := []struct {
+		name string
+		args []string
+		code int
+		want string
+	}{
+		{"two clean runs of the same seed", []string{dirs["clean-1"], dirs["clean-2"]}, exitPass, "no regression"},
+		{"baseline against slow queries", []string{dirs["clean-1"], dirs["slow"]}, exitFail, "baseline → db-slow-queries: p99_ms +"},
+		{"as JSON", []string{"--json", dirs["clean-1"], dirs["slow"]}, exitFail, `"regressed": true`},
+		{"a directory without a report", []string{dirs["clean-1"], t.TempDir()}, exitUsage, "holds no report.json"},
+		{"a bad threshold", []string{"--latency", "much", dirs["clean-1"], dirs["slow"]}, exitUsage, `"much" is not a percentage`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var out bytes.Buffer
+			code := executeIO(context.Background(), append([]string{"diff"}, tt.args...), &out, &out)
+			if code != tt.code || !strings.Contains(out.String(), tt.want) {
+				t.Fatalf("exit %d, want %d; output lacks %q:\n%s", code, tt.code, tt.want, out.String())
+			}
+		})
+	}
+}
