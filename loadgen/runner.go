@@ -55,6 +55,9 @@ type Config struct {
 	HistoryBuffer int       // events queued before Record blocks; default DefaultHistoryBuffer
 
 	OnTick func(Tick) // called once per second of the run, in order, from Run's goroutine
+	// OnResult hears every completed operation, from Run's goroutine; it
+	// must be quick (e.g. a Prometheus observation).
+	OnResult func(*vegeta.Result)
 	// Epoch is time zero for history t_ns and ticks, e.g. the stack's start
 	// so faults and traffic share a clock. Zero means when Run starts.
 	Epoch time.Time
@@ -228,6 +231,9 @@ loop:
 				break loop
 			}
 			metrics.Add(res)
+			if cfg.OnResult != nil {
+				cfg.OnResult(res)
+			}
 		case <-ticker.C:
 			metrics.Advance(time.Since(epoch) - tickGrace)
 		case <-done:

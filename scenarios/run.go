@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/pingcap/failpoint"
+	vegeta "github.com/tsenart/vegeta/v12/lib"
 
 	"paysim/chaos"
 	"paysim/check"
@@ -31,6 +32,7 @@ import (
 type Options struct {
 	Out        string                             // artifact directory (created)
 	OnTick     func(loadgen.Tick)                 // per-second metrics, e.g. for the plain reporter
+	OnResult   func(*vegeta.Result)               // every completed operation, e.g. for live metrics; must be quick
 	Progress   func(step string, done, total int) // setup progress
 	Events     io.Writer                          // human-readable run events; nil discards
 	DrainBound time.Duration                      // bound on the pre-check drain; default 30s
@@ -199,12 +201,13 @@ func Run(ctx context.Context, sc Scenario, opt Options) (rep *report.Report, err
 			Weights: sc.Load.Mix, Users: sc.Accounts.Users, Merchants: sc.Accounts.Merchants,
 			DoubleRefund: sc.Load.DoubleRefund, MerchantSkew: sc.Load.MerchantSkew,
 		},
-		Seed:    uint64(sc.Seed),
-		RunID:   fmt.Sprintf("%s-%d-%d", sc.Name, sc.Seed, started.Unix()),
-		Retry:   loadgen.DefaultRetryPolicy(),
-		History: hf,
-		OnTick:  onTick,
-		Epoch:   loadStart,
+		Seed:     uint64(sc.Seed),
+		RunID:    fmt.Sprintf("%s-%d-%d", sc.Name, sc.Seed, started.Unix()),
+		Retry:    loadgen.DefaultRetryPolicy(),
+		History:  hf,
+		OnTick:   onTick,
+		OnResult: opt.OnResult,
+		Epoch:    loadStart,
 	})
 	if err != nil {
 		return rep, fmt.Errorf("load: %w", err)

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -14,6 +15,7 @@ import (
 	"golang.org/x/term"
 
 	"paysim/loadgen"
+	"paysim/metrics"
 	"paysim/report"
 	"paysim/scenarios"
 	"paysim/sim/payments"
@@ -34,6 +36,7 @@ type runFlags struct {
 	all      bool
 	ci       bool
 	images   []string
+	metrics  string
 }
 
 func newRunCmd() *cobra.Command {
@@ -52,6 +55,7 @@ func newRunCmd() *cobra.Command {
 	fl.StringVar(&f.rate, "rate", "", "override the rate, e.g. 300, 300/s, 12000/m")
 	fl.Int64Var(&f.seed, "seed", 0, "override the seed")
 	fl.StringVar(&f.ui, "ui", "auto", "auto|tui|plain (auto = TUI on a terminal, plain otherwise)")
+	fl.StringVar(&f.metrics, "metrics", "", "serve the run's live Prometheus metrics at http://ADDR/metrics (e.g. 127.0.0.1:9464; port 0 picks one)")
 	fl.StringVar(&f.out, "out", "", "artifact directory (default runs/<time>-<scenario>/)")
 	fl.StringSliceVar(&f.bugs, "bug", nil, "switch on seeded bugs in the payment service (see paysim list --bugs)")
 	fl.Float64Var(&f.scale, "scale", 1, "multiply the scenario's rates (e.g. 0.1 sizes campaign-spike to a laptop)")
@@ -128,6 +132,21 @@ func runScenarios(cmd *cobra.Command, f runFlags, args []string) error {
 	if top == "" && len(selected) > 1 {
 		top = filepath.Join("runs", time.Now().Format("20060102-150405")+"-all")
 	}
+	var live *metrics.Server
+	if f.metrics != "" {
+		var err error
+		if live, err = metrics.Listen(f.metrics); err != nil {
+			return withCode(exitUsage, fmt.Errorf("--metrics: %w", err))
+		}
+		defer func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			if err := live.Close(ctx); err != nil {
+				fmt.Fprintln(cmd.ErrOrStderr(), "paysim:", err)
+			}
+		}()
+		fmt.Fprintf(w, "metrics: http://%s/metrics\n", live.Addr())
+	}
 	var reps []*report.Report
 	defer func() {
 		if len(selected) > 1 && len(reps) > 0 {
@@ -152,7 +171,7 @@ func runScenarios(cmd *cobra.Command, f runFlags, args []string) error {
 		}
 		fmt.Fprintf(w, "== %s: %s (rate %v for %v, seed %d) -> %s\n", sc.Name, sc.Description, sc.Load.Rate, sc.Load.Duration, sc.Seed, out)
 		started := time.Now()
-		rep, err := runOne(cmd.Context(), ui, w, sc, scenarios.Options{Out: out, Bugs: f.bugs})
+		rep, err := runOne(cmd.Context(), ui, w, sc, scenarios.Options{Out: out, Bugs: f.bugs}, live)
 		if rep != nil {
 			reps = append(reps, rep)
 			line := fmt.Sprintf("%-22s %-12s rto=%5.1fs lost=%d ok/s=%6.1f p99=%7.1fms  (%.0fs)",

@@ -12,6 +12,7 @@ import (
 
 	"paysim/chaos"
 	"paysim/loadgen"
+	"paysim/metrics"
 	"paysim/report"
 	"paysim/scenarios"
 	"paysim/sim/stack"
@@ -20,10 +21,10 @@ import (
 
 // runOne runs one scenario with the chosen UI ("plain" or "tui") writing
 // to w, and returns its report; opt carries Out and Bugs.
-func runOne(ctx context.Context, ui string, w io.Writer, sc scenarios.Scenario, opt scenarios.Options) (*report.Report, error) {
+func runOne(ctx context.Context, ui string, w io.Writer, sc scenarios.Scenario, opt scenarios.Options, live *metrics.Server) (*report.Report, error) {
 	if ui == "tui" {
 		// Keep the result up until q when someone can press it.
-		return runTUI(ctx, os.Stdin, term.IsTerminal(int(os.Stdin.Fd())), w, sc, opt)
+		return runTUI(ctx, os.Stdin, term.IsTerminal(int(os.Stdin.Fd())), w, sc, opt, live)
 	}
 	opt.OnTick = func(t loadgen.Tick) { printTick(w, t) }
 	opt.Progress = func(step string, done, total int) {
@@ -31,7 +32,7 @@ func runOne(ctx context.Context, ui string, w io.Writer, sc scenarios.Scenario, 
 	}
 	opt.Events = w
 	opt.OnFault = func(chaos.Record, bool) {} // fault lines come through Events
-	rep, err := scenarios.Run(ctx, sc, opt)
+	rep, err := scenarios.Run(ctx, sc, observed(opt, sc, live))
 	printVerdict(w, rep, opt.Out)
 	return rep, err
 }
@@ -42,7 +43,7 @@ func runOne(ctx context.Context, ui string, w io.Writer, sc scenarios.Scenario, 
 // Ctrl-C before the end cancels the run, which heals, tears down and
 // writes a partial report while the dashboard keeps drawing. Keys come from
 // in; hold keeps the result on screen until q.
-func runTUI(ctx context.Context, in io.Reader, hold bool, w io.Writer, sc scenarios.Scenario, opt scenarios.Options) (*report.Report, error) {
+func runTUI(ctx context.Context, in io.Reader, hold bool, w io.Writer, sc scenarios.Scenario, opt scenarios.Options, live *metrics.Server) (*report.Report, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var pacer vegeta.Pacer = sc.Load.Rate
@@ -74,7 +75,7 @@ func runTUI(ctx context.Context, in io.Reader, hold bool, w io.Writer, sc scenar
 		}
 		d.Start(l)
 	}
-	rep, err := scenarios.Run(ctx, sc, opt)
+	rep, err := scenarios.Run(ctx, sc, observed(opt, sc, live))
 	uerr := d.Finish(rep, err)
 	if restore != nil {
 		if rerr := restore(); rerr != nil {
@@ -95,4 +96,45 @@ func runTUI(ctx context.Context, in io.Reader, hold bool, w io.Writer, sc scenar
 	}
 	printVerdict(w, rep, opt.Out)
 	return rep, err
+}
+
+// observed adds live metrics to a run's hooks: a new metrics.Run that
+// live serves from now on, fed by every result, tick, fault and the live
+// stack. With no server it is opt unchanged.
+func observed(opt scenarios.Options, sc scenarios.Scenario, live *metrics.Server) scenarios.Options {
+	if live == nil {
+		return opt
+	}
+	var pacer vegeta.Pacer = sc.Load.Rate
+	if sc.Load.Pacer != nil {
+		pacer = sc.Load.Pacer
+	}
+	m := metrics.NewRun(sc.Name, pacer)
+	live.Serve(m)
+	onTick, onFault, onLive, onResult := opt.OnTick, opt.OnFault, opt.OnLive, opt.OnResult
+	opt.OnTick = func(t loadgen.Tick) {
+		m.Tick(t)
+		if onTick != nil {
+			onTick(t)
+		}
+	}
+	opt.OnFault = func(r chaos.Record, injected bool) {
+		m.Fault(r, injected)
+		if onFault != nil {
+			onFault(r, injected)
+		}
+	}
+	opt.OnLive = func(l scenarios.Live) {
+		m.Live(l)
+		if onLive != nil {
+			onLive(l)
+		}
+	}
+	opt.OnResult = func(r *vegeta.Result) {
+		m.Result(r)
+		if onResult != nil {
+			onResult(r)
+		}
+	}
+	return opt
 }

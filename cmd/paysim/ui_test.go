@@ -92,7 +92,7 @@ func TestRunTUI(t *testing.T) {
 			}
 			done := make(chan result, 1)
 			go func() {
-				rep, err := runTUI(context.Background(), keys, false, term, shortBaseline(t, tc.duration), scenarios.Options{Out: t.TempDir()})
+				rep, err := runTUI(context.Background(), keys, false, term, shortBaseline(t, tc.duration), scenarios.Options{Out: t.TempDir()}, nil)
 				done <- result{rep, err}
 			}()
 			var res result

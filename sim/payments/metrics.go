@@ -55,6 +55,11 @@ func newMetrics() *metrics {
 		}, []string{"reason"}),
 	}
 	m.reg.MustRegister(m.requests, m.latency, m.dbRetries, m.idemHits, m.crashes, m.published, m.bonus, m.shipped, m.fetchErrors, m.logsSent, m.logsDropped)
+	// Every reason shows from the start, at 0, so a dashboard has a series
+	// before the first drop.
+	for _, reason := range []string{"buffer_full", "not_delivered", "encode"} {
+		m.logsDropped.WithLabelValues(reason)
+	}
 	return m
 }
 
