@@ -62,6 +62,9 @@ type Report struct {
 	// one at the end of the load and of the checks.
 	Memory []MemoryPoint `json:"memory,omitempty"`
 	SetupS float64       `json:"setup_s"`
+	// Logs is what the run's log documents take in the search tier,
+	// measured after the drain.
+	Logs *Logs `json:"logs,omitempty"`
 	// Nodes is what each node ran: its image and the server's own version.
 	Nodes []Node `json:"nodes,omitempty"`
 }
@@ -166,6 +169,7 @@ type Window struct {
 	P50MS    float64 `json:"p50_ms"`
 	P99MS    float64 `json:"p99_ms"`
 	MaxMS    float64 `json:"max_ms"`
+	MeanMS   float64 `json:"mean_ms"`
 }
 
 // Recovery is the run's worst recovery time and lost acknowledged payments.
@@ -241,6 +245,18 @@ type MemoryPoint struct {
 	// the run holds, without the garbage GOGC lets gather between
 	// collections.
 	HeapLiveMB float64 `json:"heap_live_mb"`
+}
+
+// Logs is the log documents of a run in the search tier. StoreBytes is one
+// copy of those still in it (each replica holds as much again), Docs every
+// document the run indexed, the ones archived during the run included.
+type Logs struct {
+	Docs        int   `json:"docs"`
+	PresentDocs int   `json:"present_docs"`
+	StoreBytes  int64 `json:"store_bytes"`
+	// BytesPerOK is the log bytes one acknowledged operation costs:
+	// StoreBytes per present document, times documents per ok operation.
+	BytesPerOK float64 `json:"bytes_per_ok"`
 }
 
 // Drain is the bounded wait for the outbox, consumers and shipper to catch

@@ -40,6 +40,12 @@ func completions(evs []loadgen.Event) []completion {
 	return out
 }
 
+// Measure summarises a history's completions in [from, to) on the run's
+// clock: requests by outcome, ok/s, mean and percentile latencies.
+func Measure(evs []loadgen.Event, from, to time.Duration) report.Window {
+	return *window(completions(evs), from, to)
+}
+
 // window summarises the completions in [from, to).
 func window(cs []completion, from, to time.Duration) *report.Window {
 	w := &report.Window{FromS: from.Seconds(), ToS: to.Seconds()}
@@ -63,6 +69,11 @@ func window(cs []completion, from, to time.Duration) *report.Window {
 		w.OKRPS = float64(w.OK) / span
 	}
 	if len(lat) > 0 {
+		var sum time.Duration
+		for _, l := range lat {
+			sum += l
+		}
+		w.MeanMS = report.MS(sum / time.Duration(len(lat)))
 		slices.Sort(lat)
 		q := func(p float64) float64 { return report.MS(lat[min(len(lat)-1, int(p*float64(len(lat))))]) }
 		w.P50MS, w.P99MS, w.MaxMS = q(0.5), q(0.99), report.MS(lat[len(lat)-1])

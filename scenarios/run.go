@@ -299,9 +299,11 @@ func Run(ctx context.Context, sc Scenario, opt Options) (rep *report.Report, err
 	rep.Drain = &d
 	stopArchive()
 	archiving.Wait()
-	if a := logArchive.Stats(); len(a.Indices) > 0 {
-		fmt.Fprintf(events, "logs: %d indices (%d ids) archived during the run\n", len(a.Indices), a.IDs)
+	archived := logArchive.Stats()
+	if len(archived.Indices) > 0 {
+		fmt.Fprintf(events, "logs: %d indices (%d ids) archived during the run\n", len(archived.Indices), archived.IDs)
 	}
+	rep.Logs = measureLogs(cctx, ep.Elasticsearch.URL, archived.IDs, rep.Requests.OK, events)
 	mem.enter("checks")
 	fmt.Fprintf(events, "drain: complete=%v in %.2fs (bound %.0fs) %s\n", d.Complete, d.ActualS, d.BoundS, d.Pending)
 	analysed := false
@@ -559,6 +561,23 @@ func fillTraffic(rep *report.Report, s loadgen.Summary) {
 	for _, t := range s.Timeline {
 		rep.Timeline = append(rep.Timeline, report.Point{TS: t.T.Seconds(), RPS: t.RPS, OK: t.OK, Errors: t.Errors, P50MS: report.MS(t.P50), P99MS: report.MS(t.P99)})
 	}
+}
+
+// measureLogs reads what the run's logs take in the search tier; nil,
+// said in the events, when the search tier does not answer.
+func measureLogs(ctx context.Context, esURL string, archived, ok int, events io.Writer) *report.Logs {
+	ctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	defer cancel()
+	st, err := check.MeasureLogStorage(ctx, esURL)
+	if err != nil {
+		fmt.Fprintf(events, "logs: storage not measured: %v\n", err)
+		return nil
+	}
+	l := &report.Logs{Docs: st.Docs + archived, PresentDocs: st.Docs, StoreBytes: st.StoreBytes}
+	if st.Docs > 0 && ok > 0 {
+		l.BytesPerOK = float64(st.StoreBytes) / float64(st.Docs) * float64(l.Docs) / float64(ok)
+	}
+	return l
 }
 
 // businessDecline reports whether an answer of the mix is a definite,

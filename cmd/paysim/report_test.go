@@ -174,11 +174,24 @@ scenarios:
       - {kind: latency, target: mysql-ap-northeast-1a, latency: 30ms, at: 3s, for: 7s}
 `)
 	dirs := map[string]string{}
+	saturated := map[string]bool{} // runs the host starved: their latency is not compared
 	for _, run := range []struct{ name, scenario string }{{"clean-1", "baseline"}, {"clean-2", "baseline"}, {"slow", "db-slow-queries"}} {
 		dirs[run.name] = t.TempDir()
-		if code := executeIO(context.Background(), []string{"run", run.scenario, "-f", file, "--seed", "3", "--ui", "plain", "--out", dirs[run.name]}, io.Discard, io.Discard); code != exitPass {
-			t.Fatalf("run %s: exit %d", run.name, code)
+		code := executeIO(context.Background(), []string{"run", run.scenario, "-f", file, "--seed", "3", "--ui", "plain", "--out", dirs[run.name]}, io.Discard, io.Discard)
+		rep, err := report.ReadJSON(dirs[run.name])
+		if err != nil || (code != exitPass && !(code == exitInconclusive && rep.HostSaturatedOnly())) {
+			t.Fatalf("run %s: exit %d (%v)", run.name, code, err)
 		}
+		saturated[run.name] = rep.Host != nil && rep.Host.Saturated
+		// Each run measured what its logs take in the search tier.
+		if rep.Logs == nil || rep.Logs.Docs < rep.Requests.OK || rep.Logs.BytesPerOK < 100 {
+			t.Fatalf("run %s: logs %+v, want at least a document of 100 bytes per ok operation", run.name, rep.Logs)
+		}
+	}
+	slowCode, slowWant, slowJSON := exitFail, "baseline → db-slow-queries: p99_ms +", `"regressed": true`
+	if saturated["clean-1"] || saturated["slow"] { // go test ./... runs packages side by side: said, not hidden
+		t.Log("a run's host saturated: its latency is not compared, so the slow run cannot regress on p99")
+		slowCode, slowWant, slowJSON = exitPass, "latency and throughput not compared", `"unjudged": "`
 	}
 	tests := []struct {
 		name string
@@ -187,8 +200,8 @@ scenarios:
 		want string
 	}{
 		{"two clean runs of the same seed", []string{dirs["clean-1"], dirs["clean-2"]}, exitPass, "no regression"},
-		{"baseline against slow queries", []string{dirs["clean-1"], dirs["slow"]}, exitFail, "baseline → db-slow-queries: p99_ms +"},
-		{"as JSON", []string{"--json", dirs["clean-1"], dirs["slow"]}, exitFail, `"regressed": true`},
+		{"baseline against slow queries", []string{dirs["clean-1"], dirs["slow"]}, slowCode, slowWant},
+		{"as JSON", []string{"--json", dirs["clean-1"], dirs["slow"]}, slowCode, slowJSON},
 		{"a directory without a report", []string{dirs["clean-1"], t.TempDir()}, exitUsage, "holds no report.json"},
 		{"a bad threshold", []string{"--latency", "much", dirs["clean-1"], dirs["slow"]}, exitUsage, `"much" is not a percentage`},
 	}
