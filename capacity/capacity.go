@@ -215,7 +215,7 @@ func (s *search) step(ctx context.Context, rate float64) (Step, error) {
 	if s.cfg.OnStep != nil {
 		s.cfg.OnStep(st)
 	}
-	if runErr != nil && errors.Is(runErr, scenarios.ErrInterrupted) {
+	if runErr != nil { // interrupted, or the run could not be judged
 		return st, runErr
 	}
 	return st, nil

@@ -105,6 +105,8 @@ func (r *Result) Analyze(all, down []Step, ref *Reference, o Options) {
 		}
 		l := limitOf(knee, shares)
 		r.Limit = &l
+	} else if len(all) > 0 {
+		r.Limit = &Limit{Sentence: fmt.Sprintf("no step with every AZ failed up to %.0f/s: the limit lies higher (raise --max-steps)", all[len(all)-1].Rate)}
 	}
 	if best != nil {
 		bestShares := shares
@@ -275,8 +277,12 @@ func (r *Result) Text(w io.Writer) {
 			q.MaxRateToReference, q.MaxRateOneAZDownToReference, q.CPUSecondsPer1000Payments, q.CPUPerPaymentToReference)
 	}
 	if m := r.Model; m != nil {
-		fmt.Fprintf(w, "model (USL)            λ=%.1f/s σ=%.4f κ=%.6f (R² %.3f over %d steps): predicted peak %.0f/s at N=%.1f; measured knee %.0f/s; they differ by %.0f%%\n",
-			m.Lambda, m.Sigma, m.Kappa, m.R2, m.Points, m.PredictedPeak, m.PeakConcurrency, m.MeasuredKnee, 100*m.Disagreement)
+		peak := fmt.Sprintf("predicted peak %.0f/s at N=%.1f", m.PredictedPeak, m.PeakConcurrency)
+		if m.PeakConcurrency == 0 {
+			peak = fmt.Sprintf("no coherency cost (κ=0): throughput flattens towards λ/σ = %.0f/s", m.PredictedPeak)
+		}
+		fmt.Fprintf(w, "model (USL)            λ=%.1f/s σ=%.4f κ=%.6f (R² %.3f over %d steps): %s; measured knee %.0f/s; they differ by %.0f%%\n",
+			m.Lambda, m.Sigma, m.Kappa, m.R2, m.Points, peak, m.MeasuredKnee, 100*m.Disagreement)
 	} else if r.ModelError != "" {
 		fmt.Fprintf(w, "model (USL)            not fitted: %s\n", r.ModelError)
 	}

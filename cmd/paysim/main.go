@@ -187,7 +187,7 @@ func newRoot() (*cobra.Command, func()) {
 		return nil
 	}
 	root.AddCommand(newUpCmd(), newRunCmd(), newListCmd(), newValidateCmd(), newSelftestCmd(),
-		newImagesCmd(), newDownCmd(), newNodeCmd(), newReportCmd(), newDiffCmd())
+		newImagesCmd(), newDownCmd(), newNodeCmd(), newReportCmd(), newDiffCmd(), newCapacityCmd())
 	return root, func() {
 		if stopProfile != nil {
 			stopProfile()

@@ -1,0 +1,157 @@
+package capacity
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"paysim/chaos"
+	"paysim/loadgen"
+	"paysim/report"
+	"paysim/scenarios"
+	"paysim/sim"
+)
+
+// fakeStack answers like a system that holds up to limit/s with every AZ
+// and limitDown/s with the first AZ lost: under it every operation is ok
+// in 5 ms, over it latency climbs to a second. It writes the history a
+// real run would, and the report.
+type fakeStack struct {
+	limit, limitDown float64
+	runs             []scenarios.Scenario
+	interruptAt      int // the nth run is interrupted (0: never)
+}
+
+func (f *fakeStack) run(_ context.Context, sc scenarios.Scenario, dir string) (*report.Report, error) {
+	f.runs = append(f.runs, sc)
+	rate := float64(sc.Load.Rate.Freq)
+	limit := f.limit
+	if len(sc.Faults) > 0 {
+		limit = f.limitDown
+	}
+	latency := 5.0
+	if rate > limit {
+		latency = 1000
+	}
+	hf, err := os.Create(filepath.Join(dir, "history.jsonl"))
+	if err != nil {
+		return nil, err
+	}
+	enc := json.NewEncoder(hf)
+	n := int(rate * sc.Load.Duration.Seconds())
+	for i := range n {
+		t := time.Duration(float64(i) / rate * float64(time.Second))
+		_ = enc.Encode(loadgen.Event{Type: loadgen.EventInvoke, Op: "payment", TNS: int64(t)})
+		_ = enc.Encode(loadgen.Event{Type: loadgen.EventOK, Op: "payment", Status: 201, LatencyMS: latency, TNS: int64(t) + int64(latency*1e6)})
+	}
+	if err := hf.Close(); err != nil {
+		return nil, err
+	}
+	rep := &report.Report{Scenario: sc.Name, Verdict: report.VerdictPass, DurationS: sc.Load.Duration.Seconds(),
+		Requests: report.Requests{Total: n, OK: n}, Host: &report.Host{Cores: 2, CPUUsed: rate / 2000, HostCPUBusy: rate / 1500},
+		Logs: &report.Logs{BytesPerOK: 300}}
+	if len(f.runs) == f.interruptAt {
+		rep.Interrupted = true
+		return rep, scenarios.ErrInterrupted
+	}
+	return rep, nil
+}
+
+func baseScenario() scenarios.Scenario {
+	return scenarios.Scenario{Name: "baseline", Mode: "embedded",
+		Topology: sim.Topology{AZs: []string{"az-a", "az-b", "az-c"}},
+		SLOs:     scenarios.SLOs{Availability: 0.99, P99: 200 * time.Millisecond, RPO: 0},
+		Faults:   []chaos.Entry{{Fault: chaos.AZPower{AZ: "az-b"}, At: time.Second, For: time.Second}}}
+}
+
+func TestSearch(t *testing.T) {
+	tests := []struct {
+		name             string
+		limit, limitDown float64
+		start            float64
+		wantAll, wantOne [2]float64 // the rate found lies in [lo, hi]
+		maxRuns          int
+	}{
+		{"grows then bisects to 5%", 700, 430, 200, [2]float64{700 / 1.05, 700}, [2]float64{430 / 1.05, 430}, 18},
+		{"a start over the limit goes down", 150, 90, 400, [2]float64{150 / 1.05, 150}, [2]float64{90 / 1.05, 90}, 20},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			fs := &fakeStack{limit: tt.limit, limitDown: tt.limitDown}
+			var heard []Step
+			cfg := Config{Scenario: baseScenario(), Step: 4 * time.Second, Settle: 3 * time.Second, Precision: 0.05,
+				Start: tt.start, Growth: 1.5, MaxSteps: 12, Out: t.TempDir(), Run: fs.run, OnStep: func(s Step) { heard = append(heard, s) }}
+			all, down, err := Search(context.Background(), cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var res Result
+			res.Analyze(all, down, &Reference{ReqPerS: 20000, CPUMSPerReq: 0.05}, Options{Target: 4000, InstanceCores: 1, AZs: 3, HotDays: 7, WarmDays: 30, Replicas: 1})
+			if res.MaxRate < tt.wantAll[0] || res.MaxRate > tt.wantAll[1] || res.MaxRateOneAZDown < tt.wantOne[0] || res.MaxRateOneAZDown > tt.wantOne[1] {
+				t.Fatalf("max_rate %.0f (want %v), one AZ down %.0f (want %v); steps %+v", res.MaxRate, tt.wantAll, res.MaxRateOneAZDown, tt.wantOne, res.Steps)
+			}
+			if len(fs.runs) > tt.maxRuns || len(heard) != len(fs.runs) {
+				t.Fatalf("%d runs (bound %d), %d heard", len(fs.runs), tt.maxRuns, len(heard))
+			}
+			for i, sc := range fs.runs {
+				down := i >= len(all)
+				switch {
+				case !down && (len(sc.Faults) != 0 || sc.Load.Duration != cfg.Step || sc.SLOs.P99 != cfg.Scenario.SLOs.P99):
+					t.Fatalf("all-AZ step %d: faults %v, duration %v, SLOs %+v: want none, the step, the scenario's", i, sc.Faults, sc.Load.Duration, sc.SLOs)
+				case down && (len(sc.Faults) != 1 || sc.Faults[0].Fault.Target() != "az-a" || sc.Faults[0].Fault.Name() != "az-outage" ||
+					sc.Load.Duration != 3*time.Second+cfg.Settle+cfg.Step || sc.SLOs.RTO != cfg.Settle || sc.SLOs.P99 != 0):
+					t.Fatalf("one-AZ-down step %d: faults %v, duration %v, SLOs %+v", i, sc.Faults, sc.Load.Duration, sc.SLOs)
+				}
+			}
+			if res.Ratios == nil || res.Ratios.MaxRateToReference != res.MaxRate/20000 || res.Limit == nil || !strings.Contains(res.Limit.Sentence, "not sustained") {
+				t.Fatalf("ratios %+v limit %+v", res.Ratios, res.Limit)
+			}
+			if res.Sizing == nil || res.Sizing.HoldsAllAZs || res.Sizing.AppInstancesPerAZ < 1 || res.Sizing.AppInstancesPerAZOneDown < res.Sizing.AppInstancesPerAZ {
+				t.Fatalf("sizing %+v", res.Sizing)
+			}
+			if r := res.LogRetention; r == nil || r.GBPerDay != 300*res.MaxRate*86400/1e9 || r.HotGB != r.GBPerDay*7*2 || r.WarmGB != r.GBPerDay*30 {
+				t.Fatalf("retention %+v", r)
+			}
+			dir := t.TempDir()
+			if err := res.Write(dir); err != nil {
+				t.Fatal(err)
+			}
+			raw, err := os.ReadFile(filepath.Join(dir, File))
+			if err != nil || !strings.Contains(string(raw), `"max_rate_one_az_down"`) {
+				t.Fatalf("capacity.json: %v\n%s", err, raw)
+			}
+		})
+	}
+}
+
+func TestSearchInterrupted(t *testing.T) {
+	fs := &fakeStack{limit: 700, limitDown: 400, interruptAt: 3}
+	cfg := Config{Scenario: baseScenario(), Step: 4 * time.Second, Settle: 3 * time.Second, Precision: 0.05,
+		Start: 200, Growth: 1.5, MaxSteps: 12, Out: t.TempDir(), Run: fs.run}
+	all, down, err := Search(context.Background(), cfg)
+	if !errors.Is(err, scenarios.ErrInterrupted) || len(all) != 3 || down != nil {
+		t.Fatalf("err %v, %d and %d steps: want interrupted after the third, keeping it", err, len(all), len(down))
+	}
+}
+
+func TestSearchBadConfig(t *testing.T) {
+	one := baseScenario()
+	one.Topology.AZs = one.Topology.AZs[:1]
+	fs := &fakeStack{limit: 100}
+	for name, cfg := range map[string]Config{
+		"no step": {Scenario: baseScenario(), Precision: 0.05, Growth: 1.5, Start: 10, MaxSteps: 3, Run: fs.run},
+		"one AZ":  {Scenario: one, Step: time.Second, Precision: 0.05, Growth: 1.5, Start: 10, MaxSteps: 3, Run: fs.run},
+	} {
+		if _, _, err := Search(context.Background(), cfg); err == nil || !strings.HasPrefix(err.Error(), "capacity: ") {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+	if len(fs.runs) != 0 {
+		t.Fatalf("a bad config ran %d steps", len(fs.runs))
+	}
+}
