@@ -23,6 +23,7 @@ import (
 // real run would, and the report.
 type fakeStack struct {
 	limit, limitDown float64
+	saturateAt       float64 // over it the host saturates (objectives still met); 0: never
 	runs             []scenarios.Scenario
 	interruptAt      int // the nth run is interrupted (0: never)
 }
@@ -38,6 +39,7 @@ func (f *fakeStack) run(_ context.Context, sc scenarios.Scenario, dir string) (*
 	if rate > limit {
 		latency = 1000
 	}
+	saturated := rate > f.saturateAt && f.saturateAt > 0
 	hf, err := os.Create(filepath.Join(dir, "history.jsonl"))
 	if err != nil {
 		return nil, err
@@ -53,7 +55,7 @@ func (f *fakeStack) run(_ context.Context, sc scenarios.Scenario, dir string) (*
 		return nil, err
 	}
 	rep := &report.Report{Scenario: sc.Name, Verdict: report.VerdictPass, DurationS: sc.Load.Duration.Seconds(),
-		Requests: report.Requests{Total: n, OK: n}, Host: &report.Host{Cores: 2, CPUUsed: rate / 2000, HostCPUBusy: rate / 1500},
+		Requests: report.Requests{Total: n, OK: n}, Host: &report.Host{Cores: 2, CPUUsed: rate / 2000, HostCPUBusy: rate / 1500, Saturated: saturated, Reason: "host CPU 95%"},
 		Logs: &report.Logs{BytesPerOK: 300}}
 	if len(f.runs) == f.interruptAt {
 		rep.Interrupted = true
@@ -73,16 +75,18 @@ func TestSearch(t *testing.T) {
 	tests := []struct {
 		name             string
 		limit, limitDown float64
+		saturateAt       float64
 		start            float64
 		wantAll, wantOne [2]float64 // the rate found lies in [lo, hi]
 		maxRuns          int
 	}{
-		{"grows then bisects to 5%", 700, 430, 200, [2]float64{700 / 1.05, 700}, [2]float64{430 / 1.05, 430}, 18},
-		{"a start over the limit goes down", 150, 90, 400, [2]float64{150 / 1.05, 150}, [2]float64{90 / 1.05, 90}, 20},
+		{"grows then bisects to 5%", 700, 430, 0, 200, [2]float64{700 / 1.05, 700}, [2]float64{430 / 1.05, 430}, 18},
+		{"a start over the limit goes down", 150, 90, 0, 400, [2]float64{150 / 1.05, 150}, [2]float64{90 / 1.05, 90}, 20},
+		{"a saturated host is not sustained though the objectives held", 900, 500, 600, 200, [2]float64{600 / 1.05, 600}, [2]float64{500 / 1.05, 500}, 18},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			fs := &fakeStack{limit: tt.limit, limitDown: tt.limitDown}
+			fs := &fakeStack{limit: tt.limit, limitDown: tt.limitDown, saturateAt: tt.saturateAt}
 			var heard []Step
 			cfg := Config{Scenario: baseScenario(), Step: 4 * time.Second, Settle: 3 * time.Second, Precision: 0.05,
 				Start: tt.start, Growth: 1.5, MaxSteps: 12, Out: t.TempDir(), Run: fs.run, OnStep: func(s Step) { heard = append(heard, s) }}
