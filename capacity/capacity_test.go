@@ -129,6 +129,11 @@ func TestSearch(t *testing.T) {
 			if err != nil || !strings.Contains(string(raw), `"max_rate_one_az_down"`) {
 				t.Fatalf("capacity.json: %v\n%s", err, raw)
 			}
+			page, err := os.ReadFile(filepath.Join(dir, HTMLFile))
+			if err != nil || strings.Count(string(page), "<svg") != 2 || !strings.Contains(string(page), `id="chart-answered"`) ||
+				!strings.Contains(string(page), "default-src 'none'") || strings.Contains(string(page), "<script") {
+				t.Fatalf("capacity.html: %v: want the two knee charts, self-contained", err)
+			}
 		})
 	}
 }

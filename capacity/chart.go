@@ -13,6 +13,8 @@ import (
 	"gonum.org/v1/plot/plotter"
 	"gonum.org/v1/plot/vg"
 	"gonum.org/v1/plot/vg/draw"
+
+	"paysim/report"
 )
 
 // HTMLFile is the capacity.html a capacity directory holds: the knee charts
@@ -32,6 +34,7 @@ func (r *Result) kneeSVG(title, ylabel string, logY bool, y func(Step) float64, 
 	p.X.Label.Text = "offered rate (operations/s)"
 	p.Y.Label.Text = ylabel
 	p.Legend.Top, p.Legend.Left = true, true
+	report.ChartStyle(p)
 	if logY {
 		p.Y.Scale = plot.LogScale{}
 		p.Y.Tick.Marker = plot.LogTicks{Prec: -1}

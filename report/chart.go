@@ -72,10 +72,7 @@ func (c chart) svg(r *Report) (string, error) {
 	p.Y.Label.Text = c.unit
 	p.Legend.Top = true
 	p.Legend.Left = true
-	for _, st := range []*text.Style{&p.Title.TextStyle, &p.X.Label.TextStyle, &p.Y.Label.TextStyle, &p.X.Tick.Label, &p.Y.Tick.Label, &p.Legend.TextStyle} {
-		sans(st)
-	}
-	p.Title.TextStyle.Font.Size = vg.Points(12)
+	ChartStyle(p)
 
 	end := 0.0
 	top := 0.0
@@ -177,6 +174,15 @@ func (c chart) svg(r *Report) (string, error) {
 		out = out[i:]
 	}
 	return strings.Replace(out, "<svg ", `<svg role="img" aria-label="`+c.title+`" preserveAspectRatio="xMinYMin meet" `, 1), nil
+}
+
+// ChartStyle gives a plot the reports' look: sans-serif text, titles a
+// little larger than the rest.
+func ChartStyle(p *plot.Plot) {
+	for _, st := range []*text.Style{&p.Title.TextStyle, &p.X.Label.TextStyle, &p.Y.Label.TextStyle, &p.X.Tick.Label, &p.Y.Tick.Label, &p.Legend.TextStyle} {
+		sans(st)
+	}
+	p.Title.TextStyle.Font.Size = vg.Points(12)
 }
 
 // sans sets a text style in the page's sans-serif, a little smaller than
