@@ -38,19 +38,7 @@ func TestRunServesMetrics(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs the stack")
 	}
-	file := writeFile(t, `version: 1
-defaults:
-  topology:
-    azs: [ap-northeast-1a, ap-northeast-1c, ap-northeast-1d]
-    mysql: {failover_after: 4s}
-scenarios:
-  - name: az-outage
-    description: power loss of the first AZ
-    load: {rate: 50/s, duration: 16s}
-    faults:
-      - {kind: az-outage, target: ap-northeast-1a, variant: power, at: 4s, for: 8s}
-    slos: {availability: 50%, ok_ratio: 0%, p99: 0s, rto: 20s}
-`)
+	file := azOutageFile(t, "50/s", "16s", "4s", "8s")
 	var out lockedBuffer
 	done := make(chan int, 1)
 	go func() {

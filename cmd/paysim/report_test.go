@@ -75,19 +75,7 @@ func TestAZOutageReportInChromium(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs the stack")
 	}
-	file := writeFile(t, `version: 1
-defaults:
-  topology:
-    azs: [ap-northeast-1a, ap-northeast-1c, ap-northeast-1d]
-    mysql: {failover_after: 4s}
-scenarios:
-  - name: az-outage
-    description: power loss of the first AZ
-    load: {rate: 100/s, duration: 24s}
-    faults:
-      - {kind: az-outage, target: ap-northeast-1a, variant: power, at: 6s, for: 12s}
-    slos: {availability: 50%, ok_ratio: 0%, p99: 0s, rto: 20s}
-`)
+	file := azOutageFile(t, "100/s", "24s", "6s", "12s")
 	out := t.TempDir()
 	code := execute(context.Background(), []string{"run", "az-outage", "-f", file, "--ui", "plain", "--out", out}, io.Discard)
 	rep, err := report.ReadJSON(out)
@@ -116,6 +104,25 @@ scenarios:
 	if v := reporttest.Eval[string](t, page, `document.getElementById('verdict').textContent`); v != strings.ToUpper(rep.Verdict) {
 		t.Errorf("verdict badge %q, report.json says %s", v, rep.Verdict)
 	}
+}
+
+// azOutageFile writes a scenarios file of one short az-outage drill: the
+// first AZ's power lost at at for span, a failover after 4 s.
+func azOutageFile(t *testing.T, rate, duration, at, span string) string {
+	t.Helper()
+	return writeFile(t, `version: 1
+defaults:
+  topology:
+    azs: [ap-northeast-1a, ap-northeast-1c, ap-northeast-1d]
+    mysql: {failover_after: 4s}
+scenarios:
+  - name: az-outage
+    description: power loss of the first AZ
+    load: {rate: `+rate+`, duration: `+duration+`}
+    faults:
+      - {kind: az-outage, target: ap-northeast-1a, variant: power, at: `+at+`, for: `+span+`}
+    slos: {availability: 50%, ok_ratio: 0%, p99: 0s, rto: 20s}
+`)
 }
 
 // TestReportCommand: `paysim report` merges a run --all directory's runs,

@@ -3,7 +3,10 @@ package payments
 import (
 	"bytes"
 	"context"
+	"database/sql"
+	"database/sql/driver"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -241,24 +244,16 @@ func (s *Service) applyCache(ctx context.Context, recs []*kgo.Record) error {
 	if s.cfg.AsyncReader && !s.bug(BugStaleReplicaRead) {
 		db = s.db
 	}
-	rows, err := db.QueryContext(ctx, q.query, q.args...)
-	if err != nil && db != s.db {
-		rows, err = s.db.QueryContext(ctx, q.query, q.args...) // this AZ's reader is down
+	bs, err := s.readBalances(ctx, db, q)
+	if err != nil && db != s.db && !errors.Is(err, errFencedWriter) && !errors.Is(err, errUnreplicatedWriter) {
+		bs, err = s.readBalances(ctx, s.db, q) // this AZ's reader is down
 	}
 	if err != nil {
 		return fmt.Errorf("cache: read balances: %w", err)
 	}
-	defer rows.Close()
 	pipe := s.rdb.Pipeline()
-	for rows.Next() {
-		b, err := scanBalance(rows)
-		if err != nil {
-			return fmt.Errorf("cache: read balances: %w", err)
-		}
+	for _, b := range bs {
 		queueBalance(ctx, pipe, b)
-	}
-	if err := rows.Err(); err != nil {
-		return fmt.Errorf("cache: read balances: %w", err)
 	}
 	if _, err := pipe.Exec(ctx); err != nil {
 		return fmt.Errorf("cache: %w", err)
@@ -292,6 +287,44 @@ func (s *Service) waitReplicated(ctx context.Context) error {
 		return fmt.Errorf("cache: the replica has not acknowledged a batch for %v", silent.Round(time.Millisecond))
 	}
 	return nil
+}
+
+// readBalances reads balances through one connection of db. Read from the
+// writer's pool with an asynchronous reader beside it, they must be the
+// writer of record's: a pooled connection can outlive a failover and reach
+// the old writer, demoted and rejoining as a replica that has not applied
+// the new writer's commits (az-isolation on MariaDB cached a balance one
+// version behind for good). Such a connection is dropped and the batch
+// retried.
+func (s *Service) readBalances(ctx context.Context, db *sql.DB, q stmt) ([]AccountBalance, error) {
+	conn, err := db.Conn(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer conn.Close()
+	rows, err := conn.QueryContext(ctx, q.query, q.args...)
+	if err != nil {
+		return nil, err
+	}
+	var bs []AccountBalance
+	for rows.Next() {
+		b, err := scanBalance(rows)
+		if err != nil {
+			rows.Close()
+			return nil, err
+		}
+		bs = append(bs, b)
+	}
+	if err := errors.Join(rows.Err(), rows.Close()); err != nil {
+		return nil, err
+	}
+	if db == s.db && s.cfg.AsyncReader {
+		if err := s.writerOfRecord(ctx, conn); err != nil {
+			_ = conn.Raw(func(any) error { return driver.ErrBadConn }) // not back into the pool
+			return nil, err
+		}
+	}
+	return bs, nil
 }
 
 func (s *Service) runShipper(ctx context.Context) {

@@ -2,6 +2,7 @@ package payments
 
 import (
 	"context"
+	"database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -16,12 +17,56 @@ import (
 
 const relayLease = "outbox-relay"
 
-// errFencedWriter is the relay's error on a read-only writer.
-var errFencedWriter = errors.New("outbox: the writer is read-only (fenced): nothing published")
+// errFencedWriter: what was read came from a read-only node (a fenced or
+// demoted writer), not the writer of record.
+var errFencedWriter = errors.New("the writer is read-only (fenced)")
 
 // errUnreplicatedWriter: the writer commits without a replica's
 // acknowledgement (semi-sync off), so what it shows may be lost in a failover.
-var errUnreplicatedWriter = errors.New("outbox: the writer's semi-sync replication is off (no replica acknowledges): nothing published")
+var errUnreplicatedWriter = errors.New("the writer's semi-sync replication is off (no replica acknowledges)")
+
+// rowQuerier is a pool or one of its connections.
+type rowQuerier interface {
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}
+
+// writerOfRecord checks, after a read through q, that q is the writer of
+// record, so that what the read showed is what a failover keeps.
+//
+// A writer fenced read-only (cut off from its replicas, about to be failed
+// over) can show rows that no replica has: commits whose replica
+// acknowledgement never came, made visible when the fence killed their
+// sessions. The fence sets read_only before it kills, so a read that shows
+// such rows is followed by one that sees read_only. A demoted writer that
+// rejoins as a replica is read-only too, and may not yet have applied what
+// the new writer committed.
+//
+// The fence cannot come first everywhere: setting read_only waits for the
+// commits in flight, and on a writer cut off from its replicas those wait
+// for an acknowledgement until semi-sync times out, turns itself off and
+// lets them through, visible and writable (az-isolation on MariaDB: 27 and
+// 37 events of payments the failover then lost). Semi-sync turns off
+// before such a commit shows, so a read that shows it is followed by one
+// that sees it off.
+func (s *Service) writerOfRecord(ctx context.Context, q rowQuerier) error {
+	var ro int
+	if err := q.QueryRowContext(ctx, "SELECT @@read_only").Scan(&ro); err != nil {
+		return fmt.Errorf("writer: %w", err)
+	}
+	if ro != 0 {
+		return errFencedWriter
+	}
+	if s.cfg.SemiSyncWriter {
+		var name, status string
+		if err := q.QueryRowContext(ctx, "SHOW GLOBAL STATUS LIKE 'Rpl_semi_sync_master_status'").Scan(&name, &status); err != nil {
+			return fmt.Errorf("writer: semi-sync status: %w", err)
+		}
+		if !strings.EqualFold(status, "ON") {
+			return errUnreplicatedWriter
+		}
+	}
+	return nil
+}
 
 // LogDoc is an app log line as shipped to Elasticsearch.
 type LogDoc struct {
@@ -143,35 +188,10 @@ func (s *Service) relayOnce(ctx context.Context, leaseUntil *time.Time) (int, er
 	if len(ids) == 0 {
 		return 0, nil
 	}
-	// A writer fenced read-only (cut off from its replicas, about to be
-	// failed over) can show rows that no replica has: commits whose
-	// replica acknowledgement never came, made visible when the fence
-	// killed their sessions. The fence sets read_only before it kills, so
-	// a read that shows such rows is followed by one that sees read_only:
-	// nothing is published from a writer that is not the writer of record.
-	var ro int
-	if err := s.db.QueryRowContext(ctx, "SELECT @@read_only").Scan(&ro); err != nil {
-		return 0, fmt.Errorf("outbox writer: %w", err)
-	}
-	if ro != 0 {
-		return 0, errFencedWriter
-	}
-	// The fence cannot come first everywhere: setting read_only waits for
-	// the commits in flight, and on a writer cut off from its replicas
-	// those wait for an acknowledgement until semi-sync times out, turns
-	// itself off and lets them through, visible and writable (az-isolation
-	// on MariaDB: 27 and 37 events of payments the failover then lost).
-	// Semi-sync turns off before such a commit shows, so a read that
-	// shows it is followed by one that sees it off: only what a replica
-	// acknowledged is published.
-	if s.cfg.SemiSyncWriter {
-		var name, status string
-		if err := s.db.QueryRowContext(ctx, "SHOW GLOBAL STATUS LIKE 'Rpl_semi_sync_master_status'").Scan(&name, &status); err != nil {
-			return 0, fmt.Errorf("outbox writer: semi-sync status: %w", err)
-		}
-		if !strings.EqualFold(status, "ON") {
-			return 0, errUnreplicatedWriter
-		}
+	// Only what the writer of record shows, and a replica acknowledged, is
+	// published.
+	if err := s.writerOfRecord(ctx, s.db); err != nil {
+		return 0, fmt.Errorf("outbox: %w: nothing published", err)
 	}
 	if err := s.failpoint(FPBeforePublish); err != nil {
 		return 0, err

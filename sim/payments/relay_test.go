@@ -54,3 +54,43 @@ func TestRelayPublishesNothingFromAFencedWriter(t *testing.T) {
 		t.Fatalf("relay on a writable writer: %v, want it to try to publish", err)
 	}
 }
+
+// The cache updater caches only balances the writer of record showed: a
+// pooled connection that reaches a read-only node (a writer fenced, or
+// demoted and rejoining as a replica) is dropped and the batch retried,
+// else a balance one version behind would stay cached.
+func TestCacheReadsOnlyTheWriterOfRecord(t *testing.T) {
+	_, in := ledgerInstance(t)
+	db, err := OpenLedger("root", "", in.Addr(), "paysim", 3*time.Second, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = db.Close() })
+	ctx := context.Background()
+	if err := Migrate(ctx, db, nil); err != nil {
+		t.Fatal(err)
+	}
+	q := balancesStmt([]any{"u-1"})
+	tests := []struct {
+		name      string
+		async     bool
+		readOnly  bool
+		wantFence bool
+	}{
+		{"the writer of record", true, false, false},
+		{"a read-only node behind the writer's pool", true, true, true},
+		{"a reader that shares the writer's storage is not checked", false, true, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			in.SetReadOnly(tt.readOnly)
+			t.Cleanup(func() { in.SetReadOnly(false) })
+			cfg := Config{AsyncReader: tt.async}.WithDefaults()
+			s := &Service{db: db, reader: db, cfg: cfg, metrics: newMetrics()}
+			_, err := s.readBalances(ctx, db, q)
+			if got := errors.Is(err, errFencedWriter); got != tt.wantFence || (!tt.wantFence && err != nil) {
+				t.Fatalf("readBalances: %v, want fenced %v", err, tt.wantFence)
+			}
+		})
+	}
+}
