@@ -245,7 +245,7 @@ func (s *Service) applyCache(ctx context.Context, recs []*kgo.Record) error {
 		db = s.db
 	}
 	bs, err := s.readBalances(ctx, db, q)
-	if err != nil && db != s.db && !errors.Is(err, errFencedWriter) && !errors.Is(err, errUnreplicatedWriter) {
+	if err != nil && db != s.db {
 		bs, err = s.readBalances(ctx, s.db, q) // this AZ's reader is down
 	}
 	if err != nil {
