@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime/pprof"
+	"strings"
 	"time"
 
 	vegeta "github.com/tsenart/vegeta/v12/lib"
@@ -103,23 +104,16 @@ func Search(ctx context.Context, cfg Config) (all, oneDown []Step, err error) {
 		return nil, nil, errors.New("capacity: the topology needs at least two AZs to lose one")
 	}
 	s := &search{cfg: cfg, phase: PhaseAllAZs}
-	lo, hi, err := s.run(ctx, cfg.Start, 0)
+	lo, _, err := s.run(ctx, cfg.Start, 0)
 	all = s.steps
 	if err != nil || lo == 0 {
 		return all, nil, err
 	}
-	// With an AZ lost the rate is at most the whole topology's: start
-	// there and halve down, or bisect once bracketed.
+	// With an AZ lost the rate is at most the whole topology's: bisect
+	// between half of it and it, or halve down from half.
 	d := &search{cfg: cfg, phase: PhaseOneAZDown}
-	_, _, err = d.run(ctx, lo*0.5, math.Min(lo, hiOr(hi, lo)))
+	_, _, err = d.run(ctx, lo*0.5, lo)
 	return all, d.steps, err
-}
-
-func hiOr(hi, lo float64) float64 {
-	if hi == 0 {
-		return lo
-	}
-	return hi
 }
 
 // run searches from start: up by Growth until a step is not sustained
@@ -282,20 +276,9 @@ func judge(st *Step, rep *report.Report, dir string, from, to time.Duration, slo
 	}
 	st.Sustained = len(why) == 0
 	if !st.Sustained {
-		st.Why = joinWhy(why)
+		st.Why = strings.Join(why, "; ")
 	}
 	return nil
-}
-
-func joinWhy(why []string) string {
-	out := ""
-	for i, w := range why {
-		if i > 0 {
-			out += "; "
-		}
-		out += w
-	}
-	return out
 }
 
 func readHistory(path string) ([]loadgen.Event, error) {

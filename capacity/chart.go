@@ -7,7 +7,6 @@ import (
 	"image/color"
 	"math"
 	"sort"
-	"strings"
 
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
@@ -92,17 +91,9 @@ func (r *Result) kneeSVG(title, ylabel string, logY bool, y func(Step) float64, 
 			}
 		}
 	}
-	wt, err := p.WriterTo(18*vg.Centimeter, 8*vg.Centimeter, "svg")
+	out, err := report.InlineSVG(p, 18*vg.Centimeter, 8*vg.Centimeter)
 	if err != nil {
-		return "", fmt.Errorf("capacity: chart: %w", err)
-	}
-	var b bytes.Buffer
-	if _, err := wt.WriteTo(&b); err != nil {
-		return "", fmt.Errorf("capacity: chart: %w", err)
-	}
-	out := b.String()
-	if i := strings.Index(out, "<svg"); i >= 0 {
-		out = out[i:]
+		return "", fmt.Errorf("capacity: %w", err)
 	}
 	return out, nil
 }
@@ -134,7 +125,7 @@ func (r *Result) HTML() ([]byte, error) {
 
 var page = template.Must(template.New("capacity").Parse(`<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8">
-<meta http-equiv="Content-Security-Policy" content="default-src 'none'; style-src 'unsafe-inline'">
+` + report.CSP + `
 <title>paysim capacity: {{.R.Scenario}}</title>
 <style>body{font:14px/1.4 system-ui,sans-serif;margin:1.5em auto;max-width:1100px;padding:0 1em}figure{margin:.5em 0}figure svg{width:100%;height:auto}pre{white-space:pre-wrap;font-size:12px}</style>
 </head><body>

@@ -184,9 +184,6 @@ func sizeFor(o Options, maxRate, oneDown float64, best *Step, shares []Share) Si
 		return sum
 	}
 	loadgen := share(TierLoadgen)
-	if len(shares) == 0 {
-		loadgen = 0
-	}
 	s.PlatformCPUMSPerPayment = best.CPUMSPerPayment * (1 - loadgen)
 	cores := o.Target * s.PlatformCPUMSPerPayment / 1000
 	platform := 1 - loadgen

@@ -160,20 +160,29 @@ func (c chart) svg(r *Report) (string, error) {
 		p.Add(l)
 	}
 
-	w, err := p.WriterTo(chartW, chartH, "svg")
+	out, err := InlineSVG(p, chartW, chartH)
+	if err != nil {
+		return "", err
+	}
+	return strings.Replace(out, "<svg ", `<svg role="img" aria-label="`+c.title+`" preserveAspectRatio="xMinYMin meet" `, 1), nil
+}
+
+// InlineSVG draws a plot as an <svg> element to put inline in HTML: no XML
+// prolog.
+func InlineSVG(p *plot.Plot, w, h vg.Length) (string, error) {
+	wt, err := p.WriterTo(w, h, "svg")
 	if err != nil {
 		return "", fmt.Errorf("chart: %w", err)
 	}
 	var b bytes.Buffer
-	if _, err := w.WriteTo(&b); err != nil {
+	if _, err := wt.WriteTo(&b); err != nil {
 		return "", fmt.Errorf("chart: %w", err)
 	}
-	// Inline in HTML: no XML prolog; the width follows the page.
 	out := b.String()
 	if i := strings.Index(out, "<svg"); i >= 0 {
 		out = out[i:]
 	}
-	return strings.Replace(out, "<svg ", `<svg role="img" aria-label="`+c.title+`" preserveAspectRatio="xMinYMin meet" `, 1), nil
+	return out, nil
 }
 
 // ChartStyle gives a plot the reports' look: sans-serif text, titles a

@@ -173,10 +173,11 @@ figure{margin:.5em 0}figure svg{width:100%;height:auto}
 .meta{color:#555}.small{font-size:.85em;color:#555}ul{margin:.3em 0}
 </style>`
 
-const csp = `<meta http-equiv="Content-Security-Policy" content="default-src 'none'; style-src 'unsafe-inline'">`
+// CSP is the <meta> that forbids a self-contained page any request.
+const CSP = `<meta http-equiv="Content-Security-Policy" content="default-src 'none'; style-src 'unsafe-inline'">`
 
 var runPage = template.Must(template.New("run").Funcs(funcs).Parse(`<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8">` + csp + `
+<html lang="en"><head><meta charset="utf-8">` + CSP + `
 <title>paysim {{.R.Scenario}}: {{.R.Verdict}}</title>` + style + `</head><body>
 <h1>paysim · {{.R.Scenario}} <span id="verdict" class="badge {{verdict .R.Verdict}}">{{upper .R.Verdict}}</span></h1>
 <p class="meta">mode {{.R.Mode}} · seed {{.R.Seed}} · started {{.R.StartedAt.Format "2006-01-02 15:04:05 MST"}} · {{f1 .R.DurationS}} s · target {{f1 .R.TargetRate}}/s · setup {{f1 .R.SetupS}} s{{if .R.RunID}} · run {{.R.RunID}}{{end}}{{if .R.Bugs}} · seeded bugs: {{join .R.Bugs ", "}}{{end}}</p>
@@ -220,7 +221,7 @@ var runPage = template.Must(template.New("run").Funcs(funcs).Parse(`<!DOCTYPE ht
 `))
 
 var indexPage = template.Must(template.New("index").Funcs(funcs).Parse(`<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8">` + csp + `
+<html lang="en"><head><meta charset="utf-8">` + CSP + `
 <title>paysim: {{len .}} runs</title>` + style + `</head><body>
 <h1>paysim · {{len .}} runs</h1>
 <table id="runs"><tr><th>scenario</th><th>mode</th><th>verdict</th><th>ok/s</th><th>p99 ms</th><th>RTO s</th><th>RPO (lost)</th><th>why</th></tr>

@@ -2,12 +2,15 @@ package payments
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"paysim/sim/embedded/mysqlwire"
 )
 
 // The outbox relay publishes nothing from a writer fenced read-only: a
@@ -16,16 +19,8 @@ import (
 // outlive the payments a failover loses. Once writable, the relay goes on
 // to publish them.
 func TestRelayPublishesNothingFromAFencedWriter(t *testing.T) {
-	_, in := ledgerInstance(t)
-	db, err := OpenLedger("root", "", in.Addr(), "paysim", 3*time.Second, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = db.Close() })
+	db, in := migratedLedger(t)
 	ctx := context.Background()
-	if err := Migrate(ctx, db, nil); err != nil {
-		t.Fatal(err)
-	}
 	if _, err := db.ExecContext(ctx, "INSERT INTO outbox (payment_id, payload, created_ns) VALUES (?, ?, ?)",
 		"pay-1", `{"payment_id":"pay-1","kind":"topup","to":"u-1","amount":5}`, time.Now().UnixNano()); err != nil {
 		t.Fatal(err)
@@ -60,16 +55,8 @@ func TestRelayPublishesNothingFromAFencedWriter(t *testing.T) {
 // demoted and rejoining as a replica) is dropped and the batch retried,
 // else a balance one version behind would stay cached.
 func TestCacheReadsOnlyTheWriterOfRecord(t *testing.T) {
-	_, in := ledgerInstance(t)
-	db, err := OpenLedger("root", "", in.Addr(), "paysim", 3*time.Second, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = db.Close() })
+	db, in := migratedLedger(t)
 	ctx := context.Background()
-	if err := Migrate(ctx, db, nil); err != nil {
-		t.Fatal(err)
-	}
 	q := balancesStmt([]any{"u-1"})
 	tests := []struct {
 		name      string
@@ -93,4 +80,19 @@ func TestCacheReadsOnlyTheWriterOfRecord(t *testing.T) {
 			}
 		})
 	}
+}
+
+// migratedLedger is a ledger instance with the schema, and a pool on it.
+func migratedLedger(t *testing.T) (*sql.DB, *mysqlwire.Instance) {
+	t.Helper()
+	_, in := ledgerInstance(t)
+	db, err := OpenLedger("root", "", in.Addr(), "paysim", 3*time.Second, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = db.Close() })
+	if err := Migrate(context.Background(), db, nil); err != nil {
+		t.Fatal(err)
+	}
+	return db, in
 }
