@@ -24,6 +24,8 @@ type Result struct {
 	StepS     float64   `json:"step_s"`
 	SettleS   float64   `json:"settle_s"`
 	Precision float64   `json:"precision"`
+	// SLOP99MS is the p99 every all-AZs step was judged by (0: none).
+	SLOP99MS float64 `json:"slo_p99_ms"`
 	// MaxRate is the highest rate sustained with every AZ, and
 	// MaxRateOneAZDown with the first AZ lost (0: none found).
 	MaxRate          float64    `json:"max_rate"`
@@ -260,7 +262,11 @@ func (r *Result) Write(dir string) error {
 func (r *Result) Text(w io.Writer) {
 	fmt.Fprintf(w, "\ncapacity of %s (%s mode): steps of %.0fs, precision %.0f%%\n", r.Scenario, r.Mode, r.StepS, 100*r.Precision)
 	r.kneeChart(w)
-	fmt.Fprintf(w, "\nmax_rate               %.0f/s with every AZ\n", r.MaxRate)
+	fmt.Fprintf(w, "\nmax_rate               %.0f/s with every AZ", r.MaxRate)
+	if r.SLOP99MS > 0 {
+		fmt.Fprintf(w, " (p99 within %.0f ms)", r.SLOP99MS)
+	}
+	fmt.Fprintln(w)
 	fmt.Fprintf(w, "max_rate_one_az_down   %.0f/s with %s lost", r.MaxRateOneAZDown, "the first AZ")
 	if r.MaxRate > 0 {
 		fmt.Fprintf(w, " (%.0f%% of it)", 100*r.MaxRateOneAZDown/r.MaxRate)

@@ -20,6 +20,7 @@ type capacityFlags struct {
 	file, mode, out, target string
 	seed                    int64
 	step, settle, reference time.Duration
+	p99                     time.Duration
 	precision               percent
 	start, growth           float64
 	maxSteps                int
@@ -66,6 +67,7 @@ interrupted (capacity.json holds the steps so far).`,
 	fl.IntVar(&f.hotDays, "hot-days", 7, "log retention on hot search nodes, in days")
 	fl.IntVar(&f.warmDays, "warm-days", 90, "log retention on warm storage (UltraWarm) after the hot days, in days")
 	fl.IntVar(&f.replicas, "replicas", 1, "replicas of each hot log shard")
+	fl.DurationVar(&f.p99, "p99", 0, "judge each step against this p99 instead of the scenario's (e.g. 100ms)")
 	fl.DurationVar(&f.reference, "reference", 5*time.Second, "how long the machine's no-op HTTP reference runs")
 	imageFlag(cmd, &f.images)
 	return cmd
@@ -82,6 +84,8 @@ func runCapacity(cmd *cobra.Command, f capacityFlags, args []string) error {
 		return withCode(exitUsage, fmt.Errorf("--growth %v: above 1", f.growth))
 	case f.maxSteps < 2:
 		return withCode(exitUsage, fmt.Errorf("--max-steps %d: at least 2", f.maxSteps))
+	case f.p99 < 0:
+		return withCode(exitUsage, fmt.Errorf("--p99 %v: not negative", f.p99))
 	case f.instanceCores <= 0 || f.hotDays < 0 || f.warmDays < 0 || f.replicas < 0:
 		return withCode(exitUsage, errors.New("--instance-cores must be positive, --hot-days, --warm-days and --replicas not negative"))
 	}
@@ -117,6 +121,9 @@ func runCapacity(cmd *cobra.Command, f capacityFlags, args []string) error {
 	if sc.Mode == "" {
 		sc.Mode = stack.ModeEmbedded
 	}
+	if f.p99 > 0 {
+		sc.SLOs.P99 = f.p99
+	}
 	start := f.start
 	if start <= 0 {
 		start = sc.Load.Rate.Rate(0)
@@ -132,7 +139,7 @@ func runCapacity(cmd *cobra.Command, f capacityFlags, args []string) error {
 		return withCode(exitEnvironment, fmt.Errorf("capacity: %w", err))
 	}
 	began := time.Now()
-	res := &capacity.Result{Scenario: sc.Name, Mode: sc.Mode, StartedAt: began, StepS: f.step.Seconds(), SettleS: f.settle.Seconds(), Precision: float64(f.precision)}
+	res := &capacity.Result{Scenario: sc.Name, Mode: sc.Mode, StartedAt: began, StepS: f.step.Seconds(), SettleS: f.settle.Seconds(), Precision: float64(f.precision), SLOP99MS: report.MS(sc.SLOs.P99)}
 
 	fmt.Fprintf(w, "== capacity of %s (%s): machine reference for %v\n", sc.Name, sc.Mode, f.reference)
 	ref, err := capacity.MeasureReference(cmd.Context(), f.reference)

@@ -103,6 +103,8 @@ func TestUsageErrorsExit2(t *testing.T) {
 		{"a stack ability the mode lacks (a DR region)", []string{"run", "region-loss", "--mode", "containers"}},
 		{"unknown flag", []string{"run", "--nope"}},
 		{"bad selftest mode", []string{"selftest", "--mode", "cloud"}},
+		{"negative capacity p99", []string{"capacity", "--p99", "-1ms"}},
+		{"capacity step too short", []string{"capacity", "--step", "1s"}},
 		{"unknown command", []string{"frobnicate"}},
 	}
 	for _, tc := range tests {
