@@ -9,15 +9,18 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"golang.org/x/term"
 
 	"paysim/capacity"
 	"paysim/report"
 	"paysim/scenarios"
 	"paysim/sim/stack"
+	"paysim/tui"
 )
 
 type capacityFlags struct {
 	file, mode, out, target string
+	progress                string
 	seed                    int64
 	step, settle, reference time.Duration
 	p99                     time.Duration
@@ -69,6 +72,7 @@ interrupted (capacity.json holds the steps so far).`,
 	fl.IntVar(&f.replicas, "replicas", 1, "replicas of each hot log shard")
 	fl.DurationVar(&f.p99, "p99", 0, "judge each step against this p99 instead of the scenario's (e.g. 100ms)")
 	fl.DurationVar(&f.reference, "reference", 5*time.Second, "how long the machine's no-op HTTP reference runs")
+	fl.StringVar(&f.progress, "progress", "auto", "auto|bars|plain: a bar per step (on a terminal for auto), or a line per step")
 	imageFlag(cmd, &f.images)
 	return cmd
 }
@@ -88,6 +92,11 @@ func runCapacity(cmd *cobra.Command, f capacityFlags, args []string) error {
 		return withCode(exitUsage, fmt.Errorf("--p99 %v: not negative", f.p99))
 	case f.instanceCores <= 0 || f.hotDays < 0 || f.warmDays < 0 || f.replicas < 0:
 		return withCode(exitUsage, errors.New("--instance-cores must be positive, --hot-days, --warm-days and --replicas not negative"))
+	}
+	switch f.progress {
+	case "auto", "bars", "plain":
+	default:
+		return withCode(exitUsage, fmt.Errorf("--progress %q: want auto, bars or plain", f.progress))
 	}
 	switch f.mode {
 	case "", stack.ModeEmbedded, stack.ModeContainers:
@@ -151,6 +160,11 @@ func runCapacity(cmd *cobra.Command, f capacityFlags, args []string) error {
 	}
 	fmt.Fprintf(w, "reference: %.0f no-op req/s, %.4f CPU-ms each\n", ref.ReqPerS, ref.CPUMSPerReq)
 
+	var bars *tui.Steps
+	// w is stdout behind a wrapper (runMain's stdoutWatch).
+	if tty := term.IsTerminal(int(os.Stdout.Fd())); f.progress == "bars" || (f.progress == "auto" && tty) {
+		bars = tui.NewSteps(w, tty)
+	}
 	cfg := capacity.Config{
 		Scenario: sc, Step: f.step, Settle: f.settle, Precision: float64(f.precision), Start: start, Growth: f.growth,
 		MaxSteps: f.maxSteps, Out: out, Profile: true,
@@ -160,18 +174,31 @@ func runCapacity(cmd *cobra.Command, f capacityFlags, args []string) error {
 				return nil, fmt.Errorf("capacity: %w", err)
 			}
 			defer log.Close()
-			fmt.Fprintf(w, "step %s: %v/s for %v ... ", filepath.Base(dir), step.Load.Rate.Freq, step.Load.Duration)
-			return runOne(ctx, "plain", log, step, scenarios.Options{Out: dir}, nil)
+			opt := scenarios.Options{Out: dir}
+			if bars != nil {
+				bars.Start(fmt.Sprintf("step %s", filepath.Base(dir)), step.Load.Duration)
+				opt.OnTick = bars.Tick
+			} else {
+				fmt.Fprintf(w, "step %s: %v/s for %v ... ", filepath.Base(dir), step.Load.Rate.Freq, step.Load.Duration)
+			}
+			return runOne(ctx, "plain", log, step, opt, nil)
 		},
 		OnStep: func(s capacity.Step) {
 			verdict := "sustained"
 			if !s.Sustained {
 				verdict = "NOT sustained: " + s.Why
 			}
+			if bars != nil {
+				bars.End(fmt.Sprintf("answered %.1f/s p99 %.1f ms: %s", s.AnsweredPS, s.P99MS, verdict))
+				return
+			}
 			fmt.Fprintf(w, "answered %.1f/s p99 %.1f ms host %.0f%%: %s\n", s.AnsweredPS, s.P99MS, 100*s.HostCPUBusy, verdict)
 		},
 	}
 	all, down, serr := capacity.Search(cmd.Context(), cfg)
+	if bars != nil {
+		bars.Close()
+	}
 	res.Analyze(all, down, &ref, capacity.Options{Target: target, InstanceCores: f.instanceCores, AZs: len(sc.Topology.AZs),
 		HotDays: f.hotDays, WarmDays: f.warmDays, Replicas: f.replicas})
 	res.DurationS = time.Since(began).Seconds()

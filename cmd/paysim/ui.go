@@ -26,7 +26,13 @@ func runOne(ctx context.Context, ui string, w io.Writer, sc scenarios.Scenario, 
 		// Keep the result up until q when someone can press it.
 		return runTUI(ctx, os.Stdin, term.IsTerminal(int(os.Stdin.Fd())), w, sc, opt, live)
 	}
-	opt.OnTick = func(t loadgen.Tick) { printTick(w, t) }
+	also := opt.OnTick
+	opt.OnTick = func(t loadgen.Tick) {
+		printTick(w, t)
+		if also != nil {
+			also(t)
+		}
+	}
 	opt.Progress = func(step string, done, total int) {
 		fmt.Fprintf(w, "setup [%d/%d] %s\n", done, total, step)
 	}
