@@ -198,8 +198,9 @@ func (s *search) step(ctx context.Context, rate float64) (Step, error) {
 	if rep.Host != nil {
 		st.CPUUsed, st.HostCPUBusy = rep.Host.CPUUsed, rep.Host.HostCPUBusy
 		if rep.Requests.OK > 0 {
-			loadS := rep.DurationS
-			st.CPUMSPerPayment = rep.Host.CPUUsed * float64(rep.Host.Cores) * loadS * 1000 / float64(rep.Requests.OK)
+			// The load phase's CPU: the run's setup and checks are not
+			// the payments'.
+			st.CPUMSPerPayment = rep.Host.ProcessCPUS * 1000 / float64(rep.Requests.OK)
 		}
 	}
 	if err := judge(&st, rep, dir, from, sc.Load.Duration, slos); err != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -54,8 +55,12 @@ func (f *fakeStack) run(_ context.Context, sc scenarios.Scenario, dir string) (*
 	if err := hf.Close(); err != nil {
 		return nil, err
 	}
-	rep := &report.Report{Scenario: sc.Name, Verdict: report.VerdictPass, DurationS: sc.Load.Duration.Seconds(),
-		Requests: report.Requests{Total: n, OK: n}, Host: &report.Host{Cores: 2, CPUUsed: rate / 2000, HostCPUBusy: rate / 1500, Saturated: saturated, Reason: "host CPU 95%"},
+	// The run lasts longer than its load (setup, checks): CPU per payment
+	// is the load phase's CPU, 1 ms a payment here.
+	load := sc.Load.Duration.Seconds()
+	rep := &report.Report{Scenario: sc.Name, Verdict: report.VerdictPass, DurationS: load + 10,
+		Requests: report.Requests{Total: n, OK: n}, Host: &report.Host{Cores: 2, CPUUsed: rate / 2000, HostCPUBusy: rate / 1500,
+			LoadS: load, ProcessCPUS: float64(n) / 1000, Saturated: saturated, Reason: "host CPU 95%"},
 		Logs: &report.Logs{BytesPerOK: 300}}
 	if len(f.runs) == f.interruptAt {
 		rep.Interrupted = true
@@ -101,6 +106,11 @@ func TestSearch(t *testing.T) {
 			}
 			if len(fs.runs) > tt.maxRuns || len(heard) != len(fs.runs) {
 				t.Fatalf("%d runs (bound %d), %d heard", len(fs.runs), tt.maxRuns, len(heard))
+			}
+			for _, st := range heard {
+				if math.Abs(st.CPUMSPerPayment-1) > 1e-9 {
+					t.Fatalf("step at %.0f/s: %.3f CPU-ms per payment, want the load phase's 1", st.Rate, st.CPUMSPerPayment)
+				}
 			}
 			for i, sc := range fs.runs {
 				down := i >= len(all)

@@ -89,6 +89,11 @@ type Host struct {
 	// CPUUsed is the paysim process's CPU time over the load phase, as a
 	// share of every core's time (1 = all cores busy).
 	CPUUsed float64 `json:"cpu_used"`
+	// LoadS is the load phase's length (first send to last completion)
+	// and ProcessCPUS the paysim process's CPU seconds over it: CPU per
+	// operation is ProcessCPUS over the operations.
+	LoadS       float64 `json:"load_s"`
+	ProcessCPUS float64 `json:"process_cpu_s"`
 	// HostCPUBusy is the whole machine's busy share of every core over the
 	// load phase (every process); -1 where the OS does not tell.
 	HostCPUBusy float64 `json:"host_cpu_busy"`

@@ -683,6 +683,7 @@ func hostThresholds() report.HostThresholds {
 func judgeHost(st hoststat.Stats, p loadgen.Pacing) *report.Host {
 	h := &report.Host{
 		Cores: st.Cores, CPUUsed: st.ProcessShare, HostCPUBusy: st.HostBusy,
+		LoadS: st.Wall.Seconds(), ProcessCPUS: st.ProcessCPU.Seconds(),
 		LoadgenLatenessP99MS: report.MS(p.LateP99), LoadgenLatenessMaxMS: report.MS(p.LateMax),
 		SchedLatencyP99MS: report.MS(st.SchedP99), NotSent: max(p.Due-p.Fired, 0), Thresholds: hostThresholds(),
 	}
