@@ -223,7 +223,7 @@ func TestJudgeHost(t *testing.T) {
 		saturated bool
 		reason    string
 	}{
-		{name: "quiet", st: hoststat.Stats{Cores: 2, HostBusy: 0.3, SchedP99: time.Millisecond}, p: loadgen.Pacing{Due: 100, Fired: 100, LateP99: time.Millisecond}},
+		{name: "quiet", st: hoststat.Stats{Cores: 2, HostBusy: 0.3, SchedP99: time.Millisecond, Wall: 30 * time.Second, ProcessCPU: 12 * time.Second}, p: loadgen.Pacing{Due: 100, Fired: 100, LateP99: time.Millisecond}},
 		{name: "host CPU", st: hoststat.Stats{Cores: 2, HostBusy: 0.97}, saturated: true, reason: "host CPU 97%"},
 		{name: "late load generator", st: hoststat.Stats{Cores: 2, HostBusy: 0.5}, p: loadgen.Pacing{LateP99: 80 * time.Millisecond}, saturated: true, reason: "late by 80 ms"},
 		{name: "scheduler latency", st: hoststat.Stats{Cores: 2, HostBusy: 0.5, SchedP99: 30 * time.Millisecond}, saturated: true, reason: "scheduler latency"},
@@ -235,6 +235,9 @@ func TestJudgeHost(t *testing.T) {
 			h := judgeHost(tc.st, tc.p)
 			if h.Saturated != tc.saturated || !strings.Contains(h.Reason, tc.reason) {
 				t.Fatalf("host %+v: want saturated %v with %q", h, tc.saturated, tc.reason)
+			}
+			if h.LoadS != tc.st.Wall.Seconds() || h.ProcessCPUS != tc.st.ProcessCPU.Seconds() {
+				t.Fatalf("load_s %v process_cpu_s %v: want the span's %v and %v", h.LoadS, h.ProcessCPUS, tc.st.Wall, tc.st.ProcessCPU)
 			}
 			if h.NotSent != max(tc.p.Due-tc.p.Fired, 0) {
 				t.Fatalf("not sent %d, want %d", h.NotSent, tc.p.Due-tc.p.Fired)
