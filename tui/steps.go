@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/vbauerster/mpb/v8"
@@ -20,29 +21,12 @@ import (
 type Steps struct {
 	p *mpb.Progress
 
-	mu     sync.Mutex // serialises the bars' changes
-	bar    *mpb.Bar   // the current step's, nil between steps
-	total  int64      // its total, in seconds of load
-	status *status    // what it shows after it
-}
-
-// status is a bar's text after it, under its own lock: mpb's renderer
-// reads it while a change to the bar waits on the renderer.
-type status struct {
-	mu sync.Mutex
-	s  string
-}
-
-func (st *status) set(s string) {
-	st.mu.Lock()
-	st.s = s
-	st.mu.Unlock()
-}
-
-func (st *status) get() string {
-	st.mu.Lock()
-	defer st.mu.Unlock()
-	return st.s
+	mu    sync.Mutex // serialises the bars' changes
+	bar   *mpb.Bar   // the current step's, nil between steps
+	total int64      // its total, in seconds of load
+	// status is what it shows after it, read by mpb's renderer while a
+	// change to the bar waits on the renderer: no lock.
+	status *atomic.Pointer[string]
 }
 
 // NewSteps starts drawing on w; tty says w writes to a terminal, which
@@ -61,11 +45,12 @@ func (s *Steps) Start(label string, d time.Duration) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.abandon()
-	st := &status{s: "setting up"}
+	st := new(atomic.Pointer[string])
 	s.status, s.total = st, int64(max(d/time.Second, 1))
+	s.setStatus("setting up")
 	s.bar = s.p.AddBar(s.total,
 		mpb.PrependDecorators(decor.Name(label, decor.WCSyncSpaceR), decor.CountersNoUnit("%ds/%ds", decor.WCSyncSpace)),
-		mpb.AppendDecorators(decor.Any(func(decor.Statistics) string { return " " + st.get() })),
+		mpb.AppendDecorators(decor.Any(func(decor.Statistics) string { return " " + *st.Load() })),
 		mpb.BarFillerClearOnComplete(),
 	)
 }
@@ -77,7 +62,7 @@ func (s *Steps) Tick(t loadgen.Tick) {
 	if s.bar == nil {
 		return
 	}
-	s.status.set(fmt.Sprintf("ok %4d/s  p99 %7.1f ms", t.OK, report.MS(t.P99)))
+	s.setStatus(fmt.Sprintf("ok %4d/s  p99 %7.1f ms", t.OK, report.MS(t.P99)))
 	if cur := int64(t.T/time.Second) + 1; cur > s.bar.Current() {
 		s.bar.SetCurrent(min(cur, s.total-1)) // the bar completes with End
 	}
@@ -90,7 +75,7 @@ func (s *Steps) End(verdict string) {
 	if s.bar == nil {
 		return
 	}
-	s.status.set(verdict)
+	s.setStatus(verdict)
 	s.bar.SetTotal(s.total, true)
 	s.bar = nil
 }
@@ -103,6 +88,9 @@ func (s *Steps) Close() {
 	s.mu.Unlock()
 	s.p.Wait()
 }
+
+// setStatus sets the current bar's status. Callers hold mu.
+func (s *Steps) setStatus(v string) { s.status.Store(&v) }
 
 // abandon stops an unfinished bar where it stood. Callers hold mu.
 func (s *Steps) abandon() {
