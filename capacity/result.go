@@ -24,7 +24,7 @@ type Result struct {
 	StepS     float64   `json:"step_s"`
 	SettleS   float64   `json:"settle_s"`
 	Precision float64   `json:"precision"`
-	// SLOP99MS is the p99 every all-AZs step was judged by (0: none).
+	// SLOP99MS is the p99 each step's judged window was held to (0: none).
 	SLOP99MS float64 `json:"slo_p99_ms"`
 	// MaxRate is the highest rate sustained with every AZ, and
 	// MaxRateOneAZDown with the first AZ lost (0: none found).
