@@ -188,11 +188,12 @@ func runCapacity(cmd *cobra.Command, f capacityFlags, args []string) error {
 			if !s.Sustained {
 				verdict = "NOT sustained: " + s.Why
 			}
+			line := fmt.Sprintf("answered %.1f/s p99 %.1f ms host %.0f%%: %s", s.AnsweredPS, s.P99MS, 100*s.HostCPUBusy, verdict)
 			if bars != nil {
-				bars.End(fmt.Sprintf("answered %.1f/s p99 %.1f ms: %s", s.AnsweredPS, s.P99MS, verdict))
+				bars.End(line)
 				return
 			}
-			fmt.Fprintf(w, "answered %.1f/s p99 %.1f ms host %.0f%%: %s\n", s.AnsweredPS, s.P99MS, 100*s.HostCPUBusy, verdict)
+			fmt.Fprintln(w, line)
 		},
 	}
 	all, down, serr := capacity.Search(cmd.Context(), cfg)
