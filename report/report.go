@@ -250,6 +250,11 @@ type MemoryPoint struct {
 	// the run holds, without the garbage GOGC lets gather between
 	// collections.
 	HeapLiveMB float64 `json:"heap_live_mb"`
+	// GoHeldMB is the memory the Go runtime holds, garbage and free spans
+	// included; RSS less the files and this is held outside the Go heap
+	// (the embedded SQLite's). Absent from reports written before it was
+	// recorded.
+	GoHeldMB float64 `json:"go_held_mb,omitempty"`
 }
 
 // Logs is the log documents of a run in the search tier. StoreBytes is one

@@ -54,7 +54,7 @@ func sampleMemory(epoch time.Time, every time.Duration, events io.Writer, read f
 func (m *memorySampler) sample(loud bool) {
 	mem := m.read()
 	m.mu.Lock()
-	p := report.MemoryPoint{TS: time.Since(m.epoch).Seconds(), Phase: m.phase, RSSMB: -1, RSSFileMB: -1, HeapLiveMB: float64(mem.HeapLive) / (1 << 20)}
+	p := report.MemoryPoint{TS: time.Since(m.epoch).Seconds(), Phase: m.phase, RSSMB: -1, RSSFileMB: -1, HeapLiveMB: float64(mem.HeapLive) / (1 << 20), GoHeldMB: float64(mem.GoHeld) / (1 << 20)}
 	if mem.RSS >= 0 {
 		p.RSSMB = float64(mem.RSS) / (1 << 20)
 	}
@@ -64,7 +64,7 @@ func (m *memorySampler) sample(loud bool) {
 	m.points = append(m.points, p)
 	m.mu.Unlock()
 	if loud {
-		fmt.Fprintf(m.events, "memory at %.0fs (%s): rss=%.0fMB (files %.0fMB) heap_live=%.0fMB\n", p.TS, p.Phase, p.RSSMB, p.RSSFileMB, p.HeapLiveMB)
+		fmt.Fprintf(m.events, "memory at %.0fs (%s): rss=%.0fMB (files %.0fMB) go=%.0fMB heap_live=%.0fMB\n", p.TS, p.Phase, p.RSSMB, p.RSSFileMB, p.GoHeldMB, p.HeapLiveMB)
 	}
 }
 

@@ -17,7 +17,7 @@ func TestMemorySamplerPhases(t *testing.T) {
 	var n atomic.Int64
 	read := func() hoststat.Memory {
 		i := n.Add(1)
-		return hoststat.Memory{RSS: i << 20, HeapLive: i << 19}
+		return hoststat.Memory{RSS: i << 20, HeapLive: i << 19, GoHeld: i << 19}
 	}
 	var out bytes.Buffer
 	m := sampleMemory(time.Now(), 10*time.Millisecond, &out, read)
@@ -36,7 +36,7 @@ func TestMemorySamplerPhases(t *testing.T) {
 		t.Fatalf("%d samples, want >= 5: %+v", len(pts), pts)
 	}
 	last := pts[len(pts)-1]
-	if last.Phase != "checks" || last.RSSMB != float64(len(pts)) || last.HeapLiveMB != float64(len(pts))/2 {
+	if last.Phase != "checks" || last.RSSMB != float64(len(pts)) || last.HeapLiveMB != float64(len(pts))/2 || last.GoHeldMB != float64(len(pts))/2 {
 		t.Errorf("last sample %+v, want phase checks, rss %d MB", last, len(pts))
 	}
 	phases := map[string]int{}

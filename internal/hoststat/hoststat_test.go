@@ -146,6 +146,9 @@ func TestReadMemorySeesAnAllocation(t *testing.T) {
 	if after.HeapLive-before.HeapLive < 60<<20 {
 		t.Errorf("live heap %d -> %d: the 64 MB slice is not in it", before.HeapLive, after.HeapLive)
 	}
+	if after.GoHeld < after.HeapLive {
+		t.Errorf("go held %d: below the live heap %d", after.GoHeld, after.HeapLive)
+	}
 	if _, err := os.Stat("/proc/self/status"); err == nil && after.RSS < 64<<20 {
 		t.Errorf("rss %d: below the 64 MB just touched", after.RSS)
 	}

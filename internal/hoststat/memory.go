@@ -9,8 +9,13 @@ import (
 	"strings"
 )
 
-// liveHeap is the runtime/metrics figure of the heap the last GC found live.
-const liveHeap = "/gc/heap/live:bytes"
+// The runtime/metrics figures read: the heap the last GC found live, all
+// the memory the runtime has mapped, and the part of it returned to the OS.
+const (
+	liveHeap     = "/gc/heap/live:bytes"
+	goTotal      = "/memory/classes/total:bytes"
+	heapReleased = "/memory/classes/heap/released:bytes"
+)
 
 // Memory is the process's memory at one moment.
 type Memory struct {
@@ -24,6 +29,11 @@ type Memory struct {
 	// run holds, apart from the garbage the GC lets accumulate between
 	// collections (GOGC) and the runtime's own overhead.
 	HeapLive int64
+	// GoHeld is the memory the Go runtime holds and has not returned to
+	// the OS (heap with its garbage and free spans, stacks, runtime
+	// metadata). RSS less RSSFile less GoHeld is what code outside the Go
+	// heap holds, e.g. the embedded SQLite's allocations.
+	GoHeld int64
 }
 
 // ReadMemory reads the process's memory now.
@@ -39,11 +49,16 @@ func readMemory(status string) Memory {
 			m.RSSFile = f
 		}
 	}
-	s := []metrics.Sample{{Name: liveHeap}}
+	s := []metrics.Sample{{Name: liveHeap}, {Name: goTotal}, {Name: heapReleased}}
 	metrics.Read(s)
-	if s[0].Value.Kind() == metrics.KindUint64 {
-		m.HeapLive = int64(s[0].Value.Uint64())
+	v := func(i int) int64 {
+		if s[i].Value.Kind() != metrics.KindUint64 {
+			return 0
+		}
+		return int64(s[i].Value.Uint64())
 	}
+	m.HeapLive = v(0)
+	m.GoHeld = v(1) - v(2)
 	return m
 }
 

@@ -69,7 +69,7 @@ func startKafka(ctx context.Context, reg *sim.Registry, px *netproxy.Server, top
 		_, ps, _ := net.SplitHostPort(p.Addr())
 		ports[i], _ = strconv.Atoi(ps)
 	}
-	// Both topics keep at most 10 minutes: their consumers (and a run's
+	// Both topics keep at most 5 minutes: their consumers (and a run's
 	// archive of payments, check.TopicArchive) read them within seconds,
 	// and kfake holds an index entry per batch in memory, so a longer
 	// retention only grows a long run's memory.
@@ -230,7 +230,7 @@ func (k *kafkaCluster) refreshDetails() {
 }
 
 // kafkaRetention is the most a topic keeps.
-const kafkaRetention = 10 * time.Minute
+const kafkaRetention = 5 * time.Minute
 
 // moveLeaders re-elects every partition's leader (a Kafka leader move).
 func (k *kafkaCluster) moveLeaders(ctx context.Context) error {
