@@ -38,7 +38,7 @@ type drCopy struct {
 	copyErr  error
 }
 
-func startDR(reg *sim.Registry, px *netproxy.Server, topo sim.Topology, dir, src string) (*drCopy, error) {
+func startDR(reg *sim.Registry, px *netproxy.Server, topo sim.Topology, dir, src string, listen listenFunc) (*drCopy, error) {
 	d := &drCopy{topo: *topo.DR, src: src, stop: make(chan struct{}), done: make(chan struct{})}
 	st, err := mysqlwire.OpenStorage(filepath.Join(dir, "ledger-dr.db"))
 	if err != nil {
@@ -48,7 +48,7 @@ func startDR(reg *sim.Registry, px *netproxy.Server, topo sim.Topology, dir, src
 	id := topo.DR.DRNodeID()
 	d.inst = mysqlwire.NewInstance(st, mysqlwire.Config{
 		Addr: "127.0.0.1:0", User: topo.MySQL.User, Password: topo.MySQL.Password, Database: topo.MySQL.Database,
-		ReadOnly: true, Name: id, LockWaitTimeout: 5 * time.Second, IdleTxnTimeout: 10 * time.Second,
+		ReadOnly: true, Name: id, LockWaitTimeout: 5 * time.Second, IdleTxnTimeout: 10 * time.Second, Listen: listen,
 	})
 	if err := d.inst.Start(); err != nil {
 		d.close()

@@ -9,7 +9,6 @@ import (
 	"sync"
 	"time"
 
-	"paysim/internal/loopback"
 	"paysim/sim"
 	"paysim/sim/kafkanode"
 	"paysim/sim/netproxy"
@@ -49,7 +48,7 @@ const controlTimeout = 5 * time.Second
 // disk, a long run's records sit in the page cache rather than in paysim's
 // heap: kfake keeps them in an in-memory file system otherwise, 100 MB in
 // four minutes at 1,000 payments/s), or through runner if it is set.
-func startKafka(ctx context.Context, reg *sim.Registry, px *netproxy.Server, topo sim.Topology, dir string, runner KafkaRunner) (*kafkaCluster, error) {
+func startKafka(ctx context.Context, reg *sim.Registry, px *netproxy.Server, topo sim.Topology, dir string, runner KafkaRunner, listen listenFunc) (*kafkaCluster, error) {
 	k := &kafkaCluster{
 		topo:       topo.Kafka,
 		registered: map[int32]bool{},
@@ -100,7 +99,7 @@ func startKafka(ctx context.Context, reg *sim.Registry, px *netproxy.Server, top
 		local, err := kafkanode.Start(kafkanode.Config{
 			Settings: settings, DataDir: dir, Ports: ports,
 			Listen: func(id int32, _ int) (net.Listener, error) {
-				ln, err := loopback.Listen("127.0.0.1:0")
+				ln, err := listen("127.0.0.1:0")
 				if err != nil {
 					return nil, err
 				}

@@ -29,7 +29,7 @@ type auroraCluster struct {
 	dr      *drCopy    // nil without topology.dr
 }
 
-func startAurora(reg *sim.Registry, px *netproxy.Server, topo sim.Topology, dir string) (*auroraCluster, error) {
+func startAurora(reg *sim.Registry, px *netproxy.Server, topo sim.Topology, dir string, listen listenFunc) (*auroraCluster, error) {
 	st, err := mysqlwire.OpenStorage(filepath.Join(dir, "ledger.db"))
 	if err != nil {
 		return nil, fmt.Errorf("mysql: storage: %w", err)
@@ -40,7 +40,7 @@ func startAurora(reg *sim.Registry, px *netproxy.Server, topo sim.Topology, dir 
 		id := "mysql-" + az
 		in := mysqlwire.NewInstance(st, mysqlwire.Config{
 			Addr: "127.0.0.1:0", User: topo.MySQL.User, Password: topo.MySQL.Password, Database: topo.MySQL.Database,
-			ReadOnly: i != 0, Name: id, LockWaitTimeout: 5 * time.Second, IdleTxnTimeout: 10 * time.Second,
+			ReadOnly: i != 0, Name: id, LockWaitTimeout: 5 * time.Second, IdleTxnTimeout: 10 * time.Second, Listen: listen,
 		})
 		if err := in.Start(); err != nil {
 			a.close()
@@ -66,7 +66,7 @@ func startAurora(reg *sim.Registry, px *netproxy.Server, topo sim.Topology, dir 
 		return nil, fmt.Errorf("mysql: writer endpoint: %w", err)
 	}
 	if topo.DR != nil {
-		if a.dr, err = startDR(reg, px, topo, dir, st.Path()); err != nil {
+		if a.dr, err = startDR(reg, px, topo, dir, st.Path(), listen); err != nil {
 			a.close()
 			return nil, err
 		}

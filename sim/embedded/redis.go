@@ -31,7 +31,7 @@ type redisCluster struct {
 	closing bool
 }
 
-func startRedis(reg *sim.Registry, px *netproxy.Server, topo sim.Topology) (*redisCluster, error) {
+func startRedis(reg *sim.Registry, px *netproxy.Server, topo sim.Topology, listen listenFunc) (*redisCluster, error) {
 	r := &redisCluster{topo: topo.Redis, rn: map[*netproxy.Node]*redisnode.Node{}}
 	r.fo = failover{after: topo.Redis.FailoverAfter, promote: r.promote}
 	for i := 0; i < 2; i++ {
@@ -41,7 +41,7 @@ func startRedis(reg *sim.Registry, px *netproxy.Server, topo sim.Topology) (*red
 		if i == 1 {
 			role, rrole = sim.RoleReplica, redisnode.Replica
 		}
-		rn := redisnode.New(id, "127.0.0.1:0", redisnode.WithRole(rrole))
+		rn := redisnode.New(id, "127.0.0.1:0", redisnode.WithRole(rrole), redisnode.WithListen(listen))
 		if err := rn.Start(); err != nil {
 			r.close()
 			return nil, fmt.Errorf("redis %s: %w", id, err)

@@ -31,7 +31,7 @@ type SearchRunner interface {
 	RunSearch(ctx context.Context, names []string) ([]netproxy.Backend, []string, error)
 }
 
-func startSearch(ctx context.Context, reg *sim.Registry, px *netproxy.Server, topo sim.Topology, dir string, runner SearchRunner) (*searchCluster, error) {
+func startSearch(ctx context.Context, reg *sim.Registry, px *netproxy.Server, topo sim.Topology, dir string, runner SearchRunner, listen listenFunc) (*searchCluster, error) {
 	c := &searchCluster{addrs: map[*netproxy.Node]string{}}
 	names := make([]string, len(topo.AZs))
 	for i, az := range topo.AZs {
@@ -48,6 +48,7 @@ func startSearch(ctx context.Context, reg *sim.Registry, px *netproxy.Server, to
 		c.store = search.NewStoreIn(dir)
 		for _, id := range names {
 			en := search.NewNode(c.store, id, "127.0.0.1:0")
+			en.SetListen(listen)
 			c.local = append(c.local, en)
 			if err := en.Start(); err != nil {
 				c.close()

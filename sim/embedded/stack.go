@@ -15,6 +15,8 @@ import (
 	"slices"
 	"sort"
 
+	"paysim/internal/loopback"
+	"paysim/internal/memnet"
 	"paysim/sim"
 	"paysim/sim/netproxy"
 )
@@ -44,6 +46,22 @@ type Options struct {
 	// UpstreamDial, if set, dials the nodes' proxies' upstreams on the
 	// direct path (containers mode: straight at the containers).
 	UpstreamDial netproxy.Dialer
+	// Net, if set, carries the in-process clients' connections to the
+	// in-process nodes in memory: the nodes listen on it and, unless
+	// UpstreamDial is set, the direct path dials through it. The nodes
+	// still accept TCP, for the proxies and a user's own tools.
+	Net *memnet.Network
+}
+
+// listenFunc binds a node's listen address.
+type listenFunc = func(addr string) (net.Listener, error)
+
+// listen is how the in-process nodes bind their addresses.
+func (o Options) listen() listenFunc {
+	if o.Net == nil {
+		return loopback.Listen
+	}
+	return o.Net.ListenWith(loopback.Listen)
 }
 
 // runs reports whether the options ask for svc.
@@ -76,7 +94,12 @@ func Start(ctx context.Context, topo sim.Topology, opts Options) (_ *Stack, err 
 	if reg == nil {
 		reg = sim.NewRegistry()
 	}
-	s := &Stack{topo: topo, reg: reg, px: netproxy.NewServerDialing(opts.UpstreamDial), nodes: map[string]sim.Node{}}
+	upstream := opts.UpstreamDial
+	if upstream == nil && opts.Net != nil {
+		upstream = opts.Net.DialContext
+	}
+	listen := opts.listen()
+	s := &Stack{topo: topo, reg: reg, px: netproxy.NewServerDialing(upstream), nodes: map[string]sim.Node{}}
 	defer func() {
 		if err != nil {
 			s.Close()
@@ -93,13 +116,13 @@ func Start(ctx context.Context, topo sim.Topology, opts Options) (_ *Stack, err 
 	}
 	var groups [][]*netproxy.Node
 	if opts.runs(sim.ServiceKafka) {
-		if s.kafka, err = startKafka(ctx, s.reg, s.px, topo, filepath.Join(dirs.bulk, "kafka"), opts.Kafka); err != nil {
+		if s.kafka, err = startKafka(ctx, s.reg, s.px, topo, filepath.Join(dirs.bulk, "kafka"), opts.Kafka, listen); err != nil {
 			return nil, err
 		}
 		groups = append(groups, s.kafka.brokers)
 	}
 	if opts.runs(sim.ServiceMySQL) {
-		if s.mysql, err = startAurora(s.reg, s.px, topo, dirs.ledger); err != nil {
+		if s.mysql, err = startAurora(s.reg, s.px, topo, dirs.ledger, listen); err != nil {
 			return nil, err
 		}
 		groups = append(groups, s.mysql.nodes)
@@ -108,13 +131,13 @@ func Start(ctx context.Context, topo sim.Topology, opts Options) (_ *Stack, err 
 		}
 	}
 	if opts.runs(sim.ServiceRedis) {
-		if s.redis, err = startRedis(s.reg, s.px, topo); err != nil {
+		if s.redis, err = startRedis(s.reg, s.px, topo, listen); err != nil {
 			return nil, err
 		}
 		groups = append(groups, s.redis.nodes)
 	}
 	if opts.runs(sim.ServiceSearch) {
-		if s.es, err = startSearch(ctx, s.reg, s.px, topo, filepath.Join(dirs.bulk, "search"), opts.Search); err != nil {
+		if s.es, err = startSearch(ctx, s.reg, s.px, topo, filepath.Join(dirs.bulk, "search"), opts.Search, listen); err != nil {
 			return nil, err
 		}
 		groups = append(groups, s.es.nodes)

@@ -30,6 +30,9 @@ type Config struct {
 	Instance string // e.g. app-ap-northeast-1a-0
 	AZ       string
 	Addr     string // listen address; "127.0.0.1:0" picks a port
+	// Listen binds Addr; nil is loopback.Listen. The embedded stack passes
+	// one that also accepts in-memory connections (memnet).
+	Listen func(addr string) (net.Listener, error)
 
 	MySQLAddr  string // writer (cluster) endpoint
 	ReaderAddr string // reader endpoint in this AZ; empty uses the writer
@@ -192,6 +195,17 @@ func dsnConfig(user, pass, addr, db string, timeout time.Duration) *mysql.Config
 	return c
 }
 
+// Connection pools give back what a burst opened (a fault's latency fills
+// them) after poolIdle unused, and Redis connections buffer little: the
+// commands and replies are small. With go-redis's defaults (32 KiB a buffer,
+// 128 KiB a pipeline's, idle connections kept 30 minutes) a soak's memory
+// followed its last burst, not its load (issue 20).
+const (
+	poolIdle     = time.Minute
+	redisBuf     = 4 << 10
+	redisPipeBuf = 16 << 10
+)
+
 // Start brings an instance up: pools, clients, HTTP listener and the
 // background workers (outbox relay, consumers, log shipper).
 func Start(ctx context.Context, cfg Config) (_ *Service, err error) {
@@ -208,23 +222,29 @@ func Start(ctx context.Context, cfg Config) (_ *Service, err error) {
 	s.db.SetMaxOpenConns(cfg.DBPool)
 	s.db.SetMaxIdleConns(cfg.DBPool)
 	s.db.SetConnMaxLifetime(5 * time.Minute)
+	s.db.SetConnMaxIdleTime(poolIdle)
 	s.reader = s.db
 	if cfg.ReaderAddr != "" && cfg.ReaderAddr != cfg.MySQLAddr {
 		if s.reader, err = cfg.openDB(cfg.ReaderAddr); err != nil {
 			return nil, fmt.Errorf("open reader: %w", err)
 		}
 		s.reader.SetMaxOpenConns(8)
+		s.reader.SetConnMaxIdleTime(poolIdle)
 	}
 	if len(cfg.RedisSentinels) > 0 {
 		s.rdb = redis.NewFailoverClient(&redis.FailoverOptions{
 			MasterName: cfg.RedisMaster, SentinelAddrs: cfg.RedisSentinels,
 			DialTimeout: cfg.RedisTimeout, ReadTimeout: cfg.RedisTimeout, WriteTimeout: cfg.RedisTimeout,
 			MaxRetries: 1, PoolSize: 64, MinIdleConns: 4, Dialer: cfg.Dial,
+			ConnMaxIdleTime: poolIdle, ReadBufferSize: redisBuf, WriteBufferSize: redisBuf,
+			PipelineReadBufferSize: redisPipeBuf, PipelineWriteBufferSize: redisPipeBuf,
 		})
 	} else {
 		s.rdb = redis.NewClient(&redis.Options{
 			Addr: cfg.RedisAddr, DialTimeout: cfg.RedisTimeout, ReadTimeout: cfg.RedisTimeout, WriteTimeout: cfg.RedisTimeout,
 			MaxRetries: 1, PoolSize: 64, MinIdleConns: 4, Dialer: cfg.Dial,
+			ConnMaxIdleTime: poolIdle, ReadBufferSize: redisBuf, WriteBufferSize: redisBuf,
+			PipelineReadBufferSize: redisPipeBuf, PipelineWriteBufferSize: redisPipeBuf,
 		})
 	}
 	if s.kc, err = kgo.NewClient(append(cfg.kafkaOpts(),
@@ -244,7 +264,11 @@ func Start(ctx context.Context, cfg Config) (_ *Service, err error) {
 	if s.es, err = elasticsearch.NewClient(elasticsearch.Config{Addresses: cfg.SearchURLs, MaxRetries: 2, Transport: cfg.httpTransport()}); err != nil {
 		return nil, fmt.Errorf("elasticsearch client: %w", err)
 	}
-	if s.ln, err = loopback.Listen(cfg.Addr); err != nil {
+	listen := cfg.Listen
+	if listen == nil {
+		listen = loopback.Listen
+	}
+	if s.ln, err = listen(cfg.Addr); err != nil {
 		return nil, fmt.Errorf("listen: %w", err)
 	}
 	s.srv = &http.Server{Handler: s.routes(), ReadHeaderTimeout: 5 * time.Second, IdleTimeout: 60 * time.Second}

@@ -55,6 +55,9 @@ type Config struct {
 	// stalled client (a partitioned app) would block every writer. Default
 	// 30s; negative disables.
 	IdleTxnTimeout time.Duration
+	// Listen binds the listen address; nil is loopback.Listen. A stack
+	// passes one that also accepts in-memory connections (memnet).
+	Listen func(addr string) (net.Listener, error)
 }
 
 // Stats is a snapshot of an instance's counters.
@@ -193,7 +196,11 @@ func (i *Instance) Start() error {
 		}
 		addr = a
 	}
-	ln, err := loopback.Listen(addr)
+	listen := i.cfg.Listen
+	if listen == nil {
+		listen = loopback.Listen
+	}
+	ln, err := listen(addr)
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
 	}

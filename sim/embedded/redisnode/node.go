@@ -84,12 +84,19 @@ func WithRole(r Role) Option {
 	return func(n *Node) { n.role.Store(int32(r)) }
 }
 
+// WithListen sets how the node binds its address (default loopback.Listen);
+// a stack passes one that also accepts in-memory connections (memnet).
+func WithListen(listen func(addr string) (net.Listener, error)) Option {
+	return func(n *Node) { n.listen = listen }
+}
+
 // Node is one Redis node (one AZ): a miniredis dataset served on a
 // 127.0.0.1 listener that keeps its address across Kill and Start.
 type Node struct {
-	name string
-	tick time.Duration
-	role atomic.Int32
+	name   string
+	tick   time.Duration
+	role   atomic.Int32
+	listen func(addr string) (net.Listener, error)
 
 	mu     sync.RWMutex
 	addr   string    // configured, then the bound address (kept across restarts)
@@ -105,7 +112,7 @@ func New(name, addr string, opts ...Option) *Node {
 	if addr == "" {
 		addr = "127.0.0.1:0"
 	}
-	n := &Node{name: name, addr: addr, tick: 20 * time.Millisecond}
+	n := &Node{name: name, addr: addr, tick: 20 * time.Millisecond, listen: loopback.Listen}
 	n.role.Store(int32(Primary))
 	for _, o := range opts {
 		o(n)
@@ -315,7 +322,7 @@ func (n *Node) startInstance(gen uint64) (*instance, error) {
 	if err := checkLoopback(n.addr); err != nil {
 		return nil, err
 	}
-	ln, err := loopback.Listen(n.addr)
+	ln, err := n.listen(n.addr)
 	if err != nil {
 		return nil, fmt.Errorf("listen: %w", err)
 	}

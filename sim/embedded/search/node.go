@@ -28,6 +28,7 @@ type Node struct {
 	st      *Store
 	name    string
 	maxBody atomic.Int64
+	listen  func(addr string) (net.Listener, error)
 
 	mu      sync.Mutex
 	addr    string
@@ -47,10 +48,15 @@ func NewNode(st *Store, name string, addr string) *Node {
 		host = "127.0.0.1"
 	}
 	st.registerNode(name)
-	n := &Node{st: st, name: name, addr: net.JoinHostPort(host, port)}
+	n := &Node{st: st, name: name, addr: net.JoinHostPort(host, port), listen: loopback.Listen}
 	n.maxBody.Store(DefaultMaxBodyBytes)
 	return n
 }
+
+// SetListen sets how Start binds the node's address (default
+// loopback.Listen), e.g. to accept in-memory connections too (memnet).
+// Call it before Start.
+func (n *Node) SetListen(listen func(addr string) (net.Listener, error)) { n.listen = listen }
 
 // SetMaxBodyBytes changes the request body limit (larger bodies get 413).
 func (n *Node) SetMaxBodyBytes(limit int64) { n.maxBody.Store(limit) }
@@ -68,7 +74,7 @@ func (n *Node) Start() error {
 	if n.running {
 		return nil
 	}
-	ln, err := listenRetry(n.addr)
+	ln, err := listenRetry(n.listen, n.addr)
 	if err != nil {
 		return fmt.Errorf("start node %s: %w", n.name, err)
 	}
@@ -87,13 +93,13 @@ func (n *Node) Start() error {
 
 // listenRetry listens on addr, retrying briefly while a fixed port is still
 // held by the previous incarnation.
-func listenRetry(addr string) (net.Listener, error) {
+func listenRetry(listen func(string) (net.Listener, error), addr string) (net.Listener, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), rebindTimeout)
 	defer cancel()
 	tick := time.NewTicker(20 * time.Millisecond)
 	defer tick.Stop()
 	for {
-		ln, err := loopback.Listen(addr)
+		ln, err := listen(addr)
 		if err == nil {
 			return ln, nil
 		}
