@@ -274,7 +274,7 @@ func finish(st statement, parts [][]token, env *rewriteEnv) (statement, error) {
 		}
 		if i == 0 || st.sql == "" {
 			st.sql = render(out)
-			if i == 0 && st.kind == kindDML && st.params == 0 {
+			if i == 0 && st.params == 0 && (st.kind == kindDML || st.kind == kindQuery && literalFreeColumns(out)) {
 				st.psql, st.pargs = parametrize(out)
 			}
 			continue
@@ -324,6 +324,29 @@ func parametrize(toks []token) (string, []any) {
 		return "", nil
 	}
 	return render(out), args
+}
+
+// literalFreeColumns reports whether a SELECT's result columns hold no
+// literal: a literal there names its column (SELECT 'a' has a column a), so
+// only literals after the top-level FROM may become parameters.
+func literalFreeColumns(toks []token) bool {
+	if len(toks) == 0 || toks[0].kind != tkWord || toks[0].up != "SELECT" {
+		return false
+	}
+	depth := 0
+	for _, t := range toks[1:] {
+		switch {
+		case t.isOp("("):
+			depth++
+		case t.isOp(")"):
+			depth--
+		case t.kind == tkWord && t.up == "FROM" && depth == 0:
+			return true
+		case t.kind == tkString, t.kind == tkNumber, t.kind == tkHex:
+			return false
+		}
+	}
+	return false
 }
 
 // timestampFSP is CURRENT_TIMESTAMP with fractional seconds, parenthesised so

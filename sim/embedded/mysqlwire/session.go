@@ -562,7 +562,15 @@ func (s *session) read(st *statement, args []any) (result, error) {
 			s.begun = true
 		}
 	}
-	rs, err := s.query(st.sql, args)
+	var rs *resultSet
+	var err error
+	if ps := s.preparedFor(st, args); ps != nil {
+		rs, err = s.result(ps.QueryContext(s.qctx, st.pargs...))
+	} else if st.sql == "" { // from the shape cache: the values are in pargs only
+		rs, err = s.result(s.conn.QueryContext(s.qctx, st.psql, st.pargs...))
+	} else {
+		rs, err = s.result(s.conn.QueryContext(s.qctx, st.sql, args...))
+	}
 	if err != nil {
 		if s.inTxn && isBusy(err) {
 			return result{}, s.deadlocked()
@@ -672,7 +680,8 @@ func (s *session) execConst(q string) (sql.Result, error) {
 	return s.conn.ExecContext(s.qctx, q)
 }
 
-// preparedFor is the prepared form of a literal DML statement, or nil.
+// preparedFor is the prepared form of a literal DML or SELECT statement,
+// or nil.
 func (s *session) preparedFor(st *statement, args []any) *sql.Stmt {
 	if st.psql == "" || len(args) > 0 {
 		return nil
@@ -680,10 +689,9 @@ func (s *session) preparedFor(st *statement, args []any) *sql.Stmt {
 	return s.prepared(st.psql)
 }
 
-// query runs a statement that may return rows. It returns nil when the
-// statement has no result columns.
-func (s *session) query(q string, args []any) (*resultSet, error) {
-	rows, err := s.conn.QueryContext(s.qctx, q, args...)
+// result reads the rows of a statement that may return some. It returns
+// nil when the statement has no result columns.
+func (s *session) result(rows *sql.Rows, err error) (*resultSet, error) {
 	if err != nil {
 		return nil, err
 	}

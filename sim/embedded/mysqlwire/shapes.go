@@ -14,8 +14,9 @@ import (
 // values of each new query.
 //
 // Only shapes whose rewrite provably passes every literal through unchanged
-// are kept: DML statements whose prepared form takes exactly the query's
-// literals, in order, and BEGIN/COMMIT/ROLLBACK without literals.
+// are kept: DML statements and SELECTs (literals after FROM only) whose
+// prepared form takes exactly the query's literals, in order, and
+// BEGIN/COMMIT/ROLLBACK without literals.
 
 // maxShapes bounds the cache; when full it starts again empty.
 const maxShapes = 512
@@ -200,7 +201,7 @@ func shapeOf(q string, stmts []statement, args []any, prepare func(string) bool)
 	for i, st := range stmts {
 		lits := parts[i]
 		switch st.kind {
-		case kindDML:
+		case kindDML, kindQuery:
 			if st.psql == "" || st.params != 0 || len(st.extra) > 0 || !sameArgs(lits, st.pargs) || !prepare(st.psql) {
 				return nil
 			}
