@@ -63,6 +63,9 @@ func (n *Network) ListenWith(listen func(addr string) (net.Listener, error)) fun
 	}
 }
 
+// Conns is how many in-memory connections n has made.
+func (n *Network) Conns() uint32 { return n.next.Load() }
+
 // Registered reports whether addr is served by a listener on n.
 func (n *Network) Registered(addr string) bool {
 	n.mu.RLock()

@@ -603,6 +603,16 @@ func (a *appNode) Resume(ctx context.Context) error {
 	return a.Node.Resume(ctx)
 }
 
+// MemConns is how many connections the in-process clients opened in memory
+// (internal/memnet): the load balancer's to the app instances and the
+// instances' to the nodes. Containers mode opens none.
+func (s *Stack) MemConns() uint32 {
+	if s.mem == nil {
+		return 0
+	}
+	return s.mem.Conns()
+}
+
 // Endpoints returns every client address, including the payment API.
 func (s *Stack) Endpoints() sim.Endpoints {
 	ep := s.backend.Endpoints()

@@ -270,6 +270,24 @@ func TestReplayAfterCacheLossAnswersFromLedger(t *testing.T) {
 	}
 }
 
+// TestPaymentPathIsInMemory: in embedded mode a payment reaches the app
+// instance and the nodes over in-memory connections, not loopback TCP, and
+// the nodes still answer TCP (the ledger client of the checks uses it).
+func TestPaymentPathIsInMemory(t *testing.T) {
+	s := newFullStack(t)
+	if r := post(t, s, "/v1/payments", "mem-key", `{"user_id":"u-5","merchant_id":"m-2","amount":100}`); r.status != http.StatusCreated {
+		t.Fatalf("payment: %d %s", r.status, r.body)
+	}
+	// One connection from the balancer to an instance and at least one each
+	// from an instance to the ledger and to Redis.
+	if n := s.MemConns(); n < 3 {
+		t.Fatalf("%d in-memory connections after a payment, want the balancer's and the instance's", n)
+	}
+	if st := snapshot(t, s.Ledger()); st.Committed == 0 {
+		t.Fatal("the ledger over TCP shows no committed payment")
+	}
+}
+
 // TestReleaseTearsDownOneTierAtATime: each released tier stops answering at
 // once while the others keep serving; releasing again and Close still work.
 func TestReleaseTearsDownOneTierAtATime(t *testing.T) {
