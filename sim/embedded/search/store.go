@@ -252,19 +252,6 @@ type index struct {
 	deleted    bool
 }
 
-// scorchConfig has scorch merge a tier of segments once it holds 30 of them (bleve's
-// default is 10): a refresh a second makes a small segment a second, and
-// with the default tiers a log document was merged two or three times
-// within its five-minute index, a tenth of the embedded stack's CPU at
-// 80 payments/s (issue 19). With 30 each is merged about once; a search
-// then reads up to ~30 more segments, and runs only in the checks and for
-// a user.
-func scorchConfig() map[string]any {
-	return map[string]any{
-		"scorchMergePlanOptions": map[string]any{"MaxSegmentsPerTier": 30, "SegmentsPerMergeTask": 30},
-	}
-}
-
 // newIndex creates an index over a scorch bleve index (several times faster
 // than bleve.NewMemOnly's upsidedown/gtreap store) under dir, or in memory
 // when dir is "".
@@ -274,7 +261,7 @@ func newIndex(name, dir string) (*index, error) {
 	if dir != "" {
 		path = filepath.Join(dir, uuid)
 	}
-	b, err := bleve.NewUsing(path, bleve.NewIndexMapping(), scorch.Name, scorch.Name, scorchConfig())
+	b, err := bleve.NewUsing(path, bleve.NewIndexMapping(), scorch.Name, scorch.Name, nil)
 	if err != nil {
 		return nil, fmt.Errorf("create bleve index: %w", err)
 	}
