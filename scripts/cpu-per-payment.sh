@@ -8,6 +8,8 @@
 # payment: load generator and, in embedded mode, the whole stack. Prints
 #   reference_cpu_ms=X payment_cpu_ms=Y ratio=Y/X verdict=V
 # Run it alone: anything else on the machine changes both figures.
+# PAYSIM_BIN=path measures that binary instead of building this tree (a
+# before/after pair, alternated, is the fair comparison).
 set -euo pipefail
 rate=${1:-500}
 duration=${2:-30s}
@@ -15,7 +17,7 @@ cd "$(dirname "$0")/.."
 for t in jq wrk /usr/bin/time; do command -v "$t" >/dev/null || { echo "cpu-per-payment.sh: $t is missing (apt-get install jq wrk time)" >&2; exit 3; }; done
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-go build -o "$tmp/paysim" ./cmd/paysim
+if [ -n "${PAYSIM_BIN:-}" ]; then cp "$PAYSIM_BIN" "$tmp/paysim"; else go build -o "$tmp/paysim" ./cmd/paysim; fi
 ref() { bash scripts/reference.sh | tee -a "$tmp/ref.txt"; }
 ref
 "$tmp/paysim" run baseline --rate "$rate" --duration "$duration" --ui plain --out "$tmp/run" >"$tmp/run.log" 2>&1 || true

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
@@ -16,6 +17,9 @@ import (
 )
 
 const relayLease = "outbox-relay"
+
+// relayBatch is the most outbox rows one relay cycle moves.
+const relayBatch = 500
 
 // errFencedWriter: what was read came from a read-only node (a fenced or
 // demoted writer), not the writer of record.
@@ -108,8 +112,13 @@ func eventRecords(ev Event, payload []byte) []*kgo.Record {
 func (s *Service) runRelay(ctx context.Context) {
 	var leaseUntil time.Time
 	for ctx.Err() == nil {
+		// Only a full batch is followed at once by the next: otherwise the
+		// relay waits an interval for rows to gather. Polling again at once
+		// moved two or three rows a cycle at 500 payments/s, and each cycle
+		// is an outbox read, a read-only check, a produce acknowledged by
+		// every in-sync replica and a DELETE committed on the ledger.
 		n, err := s.relayOnce(ctx, &leaseUntil)
-		if n == 0 || err != nil {
+		if n < relayBatch || err != nil {
 			wait := s.cfg.RelayInterval
 			if err != nil {
 				wait = 100 * time.Millisecond
@@ -159,7 +168,7 @@ func (s *Service) relayOnce(ctx context.Context, leaseUntil *time.Time) (int, er
 		}
 		*leaseUntil = asked.Add(s.cfg.LeaseTTL)
 	}
-	rows, err := s.db.QueryContext(ctx, "SELECT id, payload FROM outbox ORDER BY id LIMIT 500")
+	rows, err := s.db.QueryContext(ctx, "SELECT id, payload FROM outbox ORDER BY id LIMIT "+strconv.Itoa(relayBatch))
 	if err != nil {
 		return 0, fmt.Errorf("outbox read: %w", err)
 	}

@@ -91,7 +91,7 @@ type Config struct {
 	// alone: its writes would be lost with it.
 	CacheSoloAfter time.Duration
 	LeaseTTL       time.Duration
-	RelayInterval  time.Duration // outbox poll interval when idle
+	RelayInterval  time.Duration // outbox poll interval after a batch that was not full
 }
 
 // WithDefaults fills unset tuning fields.
