@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 
 	"paysim/sim"
 )
@@ -25,6 +26,11 @@ type (
 		DisableFailpoint(ctx context.Context, name string) error
 	}
 	topologied interface{ Topology() sim.Topology }
+	// replicaLagger makes a replica apply its primary's commits lag late
+	// (0: as soon as they arrive) and confirms the replica took it.
+	replicaLagger interface {
+		LagReplica(ctx context.Context, node string, lag time.Duration) error
+	}
 )
 
 // needsNothing is the Needs of a fault that asks only what every sim.Node
@@ -408,6 +414,45 @@ func (f Failover) Heal(ctx context.Context, c Cluster) error {
 		return nil
 	}
 	return NodeKill{Node: *f.killed}.Heal(ctx, c)
+}
+
+// ReplicaLag makes one MySQL replica apply the writer's commits Lag late:
+// the replica answers reads with the ledger as it was Lag ago, as a replica
+// that has fallen behind does. A reader that shares the writer's storage
+// (Aurora, the embedded ledger) cannot lag, so the fault needs the stack's
+// lag ability.
+type ReplicaLag struct {
+	Node string
+	Lag  time.Duration
+}
+
+// Name is the fault kind.
+func (f ReplicaLag) Name() string { return "replica-lag" }
+
+// Target is the replica's node id.
+func (f ReplicaLag) Target() string { return f.Node }
+
+// Needs is a stack whose MySQL replicas can be made to lag.
+func (f ReplicaLag) Needs() []sim.Need {
+	return []sim.Need{{Service: sim.ServiceMySQL, Ability: sim.AbilityLag}}
+}
+
+// Inject sets the replica's apply delay.
+func (f ReplicaLag) Inject(ctx context.Context, c Cluster) error {
+	l, ok := c.(replicaLagger)
+	if !ok {
+		return errors.New("replica-lag: this stack's replicas cannot lag")
+	}
+	return l.LagReplica(ctx, f.Node, f.Lag)
+}
+
+// Heal lets the replica apply at once again; it catches up on its own.
+func (f ReplicaLag) Heal(ctx context.Context, c Cluster) error {
+	l, ok := c.(replicaLagger)
+	if !ok {
+		return errors.New("replica-lag: this stack's replicas cannot lag")
+	}
+	return l.LagReplica(ctx, f.Node, 0)
 }
 
 // BrokerLoss kills Kafka brokers: the named ones, or the last Count in AZ

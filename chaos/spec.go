@@ -20,11 +20,12 @@ type Spec struct {
 
 	Latency   time.Duration
 	Jitter    time.Duration
-	Loss      float64 // packet-loss: 0..1
-	Bandwidth int64   // bandwidth: bytes per second
-	Count     int     // kafka-broker-loss: how many brokers
-	Failpoint string  // failpoint: the point (short or full name)
-	Term      string  // failpoint: the pingcap/failpoint term
+	Lag       time.Duration // replica-lag: how late the replica applies
+	Loss      float64       // packet-loss: 0..1
+	Bandwidth int64         // bandwidth: bytes per second
+	Count     int           // kafka-broker-loss: how many brokers
+	Failpoint string        // failpoint: the point (short or full name)
+	Term      string        // failpoint: the pingcap/failpoint term
 }
 
 // SpecError is a Spec rejected by Build; Field names the bad field.
@@ -62,6 +63,7 @@ func Kinds() []Kind {
 		{"kafka-broker-loss", "Kafka brokers die (by id, or count)", "broker ids or empty"},
 		{"kafka-leader-move", "every Kafka partition leader moves", "kafka"},
 		{"app-crash", "payment API instances crash mid-request and stay down for the fault's duration", "app instance or AZ"},
+		{"replica-lag", "a MySQL replica applies the writer's commits late (whole seconds), so reads there are stale; needs replicas with their own copy (containers mode)", "mysql replica"},
 		{"region-loss", "the primary region is lost for good; the DR copy of the ledger is promoted and the RPO measured", "the topology's region"},
 		{"failpoint", "a pingcap/failpoint term on the data path (crash between commit and publish, a stall before commit...)", "failpoint name"},
 	}
@@ -234,6 +236,16 @@ func Build(s Spec, topo sim.Topology, failpoints map[string]string) (Fault, erro
 		return BrokerLoss{Brokers: brokers, Count: s.Count}, nil
 	case "kafka-leader-move":
 		return LeaderMove{}, nil
+	case "replica-lag":
+		if n, ok := node(s.Target); !ok || n.Service != sim.ServiceMySQL {
+			return nil, specErr("target", "no MySQL node %q", s.Target)
+		} else if n.AZ == topo.AZs[0] {
+			return nil, specErr("target", "%s starts as the writer: name a replica", s.Target)
+		}
+		if s.Lag < time.Second || s.Lag%time.Second != 0 {
+			return nil, specErr("lag", "%v: want whole seconds, at least 1s (a replica's apply delay)", s.Lag)
+		}
+		return ReplicaLag{Node: s.Target, Lag: s.Lag}, nil
 	case "app-crash":
 		if isAZ(s.Target) {
 			return AppCrash{AZ: s.Target}, nil

@@ -99,6 +99,7 @@ type (
 		For       string `yaml:"for"`
 		Latency   string `yaml:"latency"`
 		Jitter    string `yaml:"jitter"`
+		Lag       string `yaml:"lag"`
 		Loss      string `yaml:"loss"`
 		Bandwidth string `yaml:"bandwidth"`
 		Count     int    `yaml:"count"`
@@ -154,7 +155,7 @@ func knownFields() []string {
 		"region", "azs", "app", "instances_per_az", "mysql", "engine", "failover_after", "redis", "replication_lag",
 		"kafka", "partitions", "replication_factor", "min_insync_replicas", "users", "merchants", "initial_balance",
 		"rate", "profile", "duration", "mix", "double_refund", "merchant_skew", "kind", "from", "to", "over", "step",
-		"every", "at", "rise", "hold", "decay", "target", "variant", "for", "latency", "jitter", "loss", "bandwidth",
+		"every", "at", "rise", "hold", "decay", "target", "variant", "for", "latency", "jitter", "lag", "loss", "bandwidth",
 		"count", "failpoint", "term", "kinds", "max_concurrent", "quiet", "availability", "ok_ratio", "p99", "rto", "rpo",
 		"error_rate", "dr", "promote_after", "name", "description", "faults", "nemesis", "stop", "failpoints", "scalable", "ci", "skip", "scale",
 	}
@@ -772,7 +773,7 @@ func (d *decoder) scenario(p string, fs fileScenario, def fileDefaults, baseTopo
 		fp := fmt.Sprintf("%s.faults[%d]", p, i)
 		spec := chaos.Spec{Kind: ff.Kind, Target: ff.Target, Variant: ff.Variant, Count: ff.Count, Failpoint: ff.Failpoint, Term: ff.Term,
 			Latency: d.duration(fp+".latency", ff.Latency, 0), Jitter: d.duration(fp+".jitter", ff.Jitter, 0),
-			Bandwidth: d.bandwidth(fp+".bandwidth", ff.Bandwidth)}
+			Lag: d.duration(fp+".lag", ff.Lag, 0), Bandwidth: d.bandwidth(fp+".bandwidth", ff.Bandwidth)}
 		if ff.Loss != "" {
 			spec.Loss = d.percent(fp+".loss", ff.Loss)
 		}

@@ -128,6 +128,8 @@ func TestCanRunIn(t *testing.T) {
 		{"db-slow-queries", "containers", ""},
 		{"slow-dependency", "containers", ""},
 		{"region-loss", "containers", "needs the stack: region-loss"},
+		{"db-replica-behind", "containers", ""},
+		{"db-replica-behind", "embedded", "needs mysql nodes: lag"},
 		{"nemesis", "containers", ""},
 		{"nemesis", "embedded", ""},
 		{"partition-minority", "embedded", ""},

@@ -18,6 +18,7 @@ const (
 	AbilityNetwork    Ability = "network"     // the stack impairs the links between AZs (a Network)
 	AbilityFailpoint  Ability = "failpoint"   // the app instances take failpoint terms
 	AbilityRegionLoss Ability = "region-loss" // the stack promotes a DR copy when the region is lost
+	AbilityLag        Ability = "lag"         // the stack makes one of the service's replicas apply commits late
 )
 
 // Need is an ability a fault needs: of the nodes of Service, or of the

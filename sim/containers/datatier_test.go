@@ -170,6 +170,68 @@ func TestDataTier(t *testing.T) {
 		}
 	})
 
+	t.Run("a lagging replica answers with the ledger as it was, then catches up", func(t *testing.T) {
+		mysqlNodes := d.MySQLNodes()
+		lagged, control := mysqlNodes[len(mysqlNodes)-1], mysqlNodes[1]
+		for _, bad := range []struct {
+			id   string
+			lag  time.Duration
+			want string
+		}{
+			{mysqlNodes[0].ID(), time.Second, "it is the writer"},
+			{d.RedisNodes()[0].ID(), time.Second, "no MySQL node"},
+			{lagged.ID(), 1500 * time.Millisecond, "whole seconds"},
+		} {
+			if err := d.LagReplica(ctx, bad.id, bad.lag); err == nil || !strings.Contains(err.Error(), bad.want) {
+				t.Errorf("LagReplica(%s, %v) = %v, want an error saying %q", bad.id, bad.lag, err, bad.want)
+			}
+		}
+		w, lr, cr := appDB(t, d, ep.Addr), appDB(t, d, lagged.Addr()), appDB(t, d, control.Addr())
+		balance := func(db *sql.DB) int64 {
+			var bal int64
+			if err := db.QueryRowContext(ctx, "SELECT balance FROM accounts WHERE id = 'lag-1'").Scan(&bal); err != nil {
+				return -1
+			}
+			return bal
+		}
+		if _, err := w.ExecContext(ctx, "INSERT INTO accounts (id, kind, balance) VALUES ('lag-1', 'user', 100)"); err != nil {
+			t.Fatal(err)
+		}
+		waitFor(t, 30*time.Second, "lag-1 on "+lagged.ID(), func(context.Context) (bool, error) { return balance(lr) == 100, nil })
+
+		if err := d.LagReplica(ctx, lagged.ID(), 3*time.Second); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = d.LagReplica(context.Background(), lagged.ID(), 0) })
+		if _, err := w.ExecContext(ctx, "UPDATE accounts SET balance = 200 WHERE id = 'lag-1'"); err != nil {
+			t.Fatal(err)
+		}
+		written := time.Now()
+		waitFor(t, 30*time.Second, "the update on "+control.ID(), func(context.Context) (bool, error) { return balance(cr) == 200, nil })
+		if got := balance(lr); got != 100 {
+			t.Fatalf("%s answered %d once %s had the update, want the stale 100", lagged.ID(), got, control.ID())
+		}
+		applied := written.Add(waitFor(t, 30*time.Second, "the update on "+lagged.ID(), func(context.Context) (bool, error) { return balance(lr) == 200, nil }))
+		// MASTER_DELAY counts from the event's timestamp, in whole seconds.
+		if late := applied.Sub(written); late < 2*time.Second {
+			t.Fatalf("%s applied the update %v after the commit, want about 3s", lagged.ID(), late)
+		} else {
+			t.Logf("%s applied the update %v after the commit (lag 3s)", lagged.ID(), late.Round(time.Millisecond))
+		}
+
+		if err := d.LagReplica(ctx, lagged.ID(), 0); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := w.ExecContext(ctx, "UPDATE accounts SET balance = 300 WHERE id = 'lag-1'"); err != nil {
+			t.Fatal(err)
+		}
+		late := waitFor(t, 30*time.Second, "the next update on "+lagged.ID(), func(context.Context) (bool, error) { return balance(lr) == 300, nil })
+		if late >= 3*time.Second {
+			t.Fatalf("healed, %s still applied the next update %v after the commit: the delay is in force", lagged.ID(), late)
+		}
+		t.Logf("healed: %s applied the next update %v after the commit", lagged.ID(), late.Round(time.Millisecond))
+	})
+
 	t.Run("Sentinel names the primary", func(t *testing.T) {
 		primary := d.RedisNodes()[0]
 		for _, addr := range d.SentinelAddrs() {

@@ -3,13 +3,17 @@ package containers
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/go-sql-driver/mysql"
 	"github.com/testcontainers/testcontainers-go"
 	"github.com/testcontainers/testcontainers-go/wait"
+
+	"paysim/sim"
 )
 
 // MariaDB accounts besides the application's (Topology.MySQL.User): the
@@ -259,4 +263,53 @@ func slaveStatus(ctx context.Context, db *sql.DB) (map[string]string, error) {
 		out[c] = vals[i].String
 	}
 	return out, rows.Err()
+}
+
+// LagReplica makes the MariaDB replica id apply its primary's events lag
+// after they were committed there (MASTER_DELAY, whole seconds; 0 applies
+// them as they arrive) and confirms that the replica reports the delay.
+// MariaDB takes the change only from a stopped replica; it then resumes
+// from its GTID position. While the delay holds it keeps receiving and
+// acknowledging the binary log (the writer's semi-sync waits on that, not
+// on the apply), so it catches up as soon as the delay is lifted.
+func (d *DataTier) LagReplica(ctx context.Context, id string, lag time.Duration) error {
+	n, ok := d.Node(id)
+	if !ok || n.service != sim.ServiceMySQL {
+		return fmt.Errorf("replica lag: no MySQL node %q", id)
+	}
+	if lag < 0 || lag%time.Second != 0 {
+		return fmt.Errorf("replica lag: %v: want whole seconds", lag)
+	}
+	db, err := openDB(dsn(adminUser, adminPass, n.addr, "", 5*time.Second))
+	if err != nil {
+		return fmt.Errorf("replica lag: %s: %w", id, err)
+	}
+	defer db.Close()
+	st, err := slaveStatus(ctx, db)
+	if err != nil {
+		return fmt.Errorf("replica lag: %s: %w", id, err)
+	}
+	if len(st) == 0 {
+		return fmt.Errorf("replica lag: %s replicates from nobody: it is the writer", id)
+	}
+	secs := strconv.Itoa(int(lag / time.Second))
+	if _, err := db.ExecContext(ctx, "STOP SLAVE"); err != nil {
+		return fmt.Errorf("replica lag: %s: STOP SLAVE: %w", id, err)
+	}
+	_, cerr := db.ExecContext(ctx, "CHANGE MASTER TO MASTER_DELAY = "+secs)
+	// Replication runs again whether or not the change took.
+	if _, err := db.ExecContext(context.WithoutCancel(ctx), "START SLAVE"); err != nil {
+		return fmt.Errorf("replica lag: %s: START SLAVE: %w", id, errors.Join(err, cerr))
+	}
+	if cerr != nil {
+		return fmt.Errorf("replica lag: %s: CHANGE MASTER: %w", id, cerr)
+	}
+	if st, err = slaveStatus(ctx, db); err != nil {
+		return fmt.Errorf("replica lag: %s: %w", id, err)
+	}
+	if st["SQL_Delay"] != secs || st["Slave_SQL_Running"] != "Yes" {
+		return fmt.Errorf("replica lag: %s reports SQL_Delay %q (want %s), SQL thread running %q (%s)",
+			id, st["SQL_Delay"], secs, st["Slave_SQL_Running"], st["Last_SQL_Error"])
+	}
+	return nil
 }

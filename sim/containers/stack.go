@@ -265,6 +265,11 @@ func (s *Stack) Switchover(ctx context.Context, svc sim.Service) error {
 	return fmt.Errorf("switchover: %s has no primary", svc)
 }
 
+// LagReplica makes the MySQL replica id apply commits lag late (0: at once).
+func (s *Stack) LagReplica(ctx context.Context, id string, lag time.Duration) error {
+	return s.tier.LagReplica(ctx, id, lag)
+}
+
 // MySQLEvents is what the MariaDB control plane did (promotions, fencing,
 // failures), oldest first.
 func (s *Stack) MySQLEvents() []string { return s.mysqlCtl.Events() }
@@ -509,7 +514,7 @@ func Abilities() sim.Abilities {
 	emb := embedded.Abilities()
 	ctr := []sim.Ability{sim.AbilityPause, sim.AbilityIsolate, sim.AbilityShape, sim.AbilitySwitchover}
 	return sim.Abilities{
-		sim.ServiceMySQL: ctr, sim.ServiceRedis: ctr,
+		sim.ServiceMySQL: append(slices.Clone(ctr), sim.AbilityLag), sim.ServiceRedis: ctr,
 		sim.ServiceKafka: emb[sim.ServiceKafka], sim.ServiceSearch: emb[sim.ServiceSearch],
 		"": {sim.AbilityLeaderMove, sim.AbilityNetwork},
 	}

@@ -56,7 +56,7 @@ func Bugs() []Bug {
 		{BugRefundExceeds, "a refund is checked against the payment amount but not against what was already refunded", "double-refund", "idempotency", embeddedOnly},
 		{BugOverdraft, "the debit has no balance guard: the ledger lacks the balance_nonnegative CHECK the debit relies on, so a payment or transfer larger than the balance commits and the account goes negative", "insufficient-funds", "no-negative-balance", embeddedOnly},
 		{BugRetryNewPayment, "a retry whose key the ledger already holds (its first attempt committed, the client timed out) is taken for a new request: applied again as a new payment under a derived key, and the client is told the new id", "client-timeouts", "unknown-outcomes", embeddedOnly},
-		{BugStaleReplicaRead, "the classic cache-aside: a write deletes the cached balances instead of caching the versions it committed, and balances for the cache are read from the AZ's asynchronous replica: one that has not yet applied the commit gives the version before it, and that version stays cached when no later event touches the account", "balance-reads", "cache-convergence", realOnly},
+		{BugStaleReplicaRead, "the classic cache-aside: a write deletes the cached balances instead of caching the versions it committed, and balances for the cache are read from the AZ's asynchronous replica: one that has not yet applied the commit gives the version before it, and that version stays cached when no later event touches the account", "db-replica-behind", "cache-convergence", realOnly},
 	}
 }
 

@@ -115,6 +115,11 @@ type switcher interface {
 	Switchover(ctx context.Context, svc sim.Service) error
 }
 
+// replicaLagger is a backend whose MySQL replicas can be made to apply late.
+type replicaLagger interface {
+	LagReplica(ctx context.Context, id string, lag time.Duration) error
+}
+
 // regional is a backend with a DR copy of the ledger in another region.
 type regional interface {
 	LoseRegion(ctx context.Context) error
@@ -511,6 +516,15 @@ func (s *Stack) Switchover(ctx context.Context, svc sim.Service) error {
 		return b.Switchover(ctx, svc)
 	}
 	return fmt.Errorf("switchover: not supported by this backend")
+}
+
+// LagReplica makes the MySQL replica id apply the writer's commits lag
+// late (0: as they arrive).
+func (s *Stack) LagReplica(ctx context.Context, id string, lag time.Duration) error {
+	if b, ok := s.backend.(replicaLagger); ok {
+		return b.LagReplica(ctx, id, lag)
+	}
+	return fmt.Errorf("replica lag: not supported by this backend")
 }
 
 // MoveKafkaLeaders re-elects every Kafka partition leader.
