@@ -2,8 +2,10 @@ package stack_test
 
 import (
 	"context"
+	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"paysim/sim"
 	"paysim/sim/stack"
@@ -30,7 +32,7 @@ func requireAbilitiesReal(t *testing.T, s *stack.Stack, mode string) {
 				_, ok = n.(sim.Isolator)
 			case sim.AbilityShape:
 				_, ok = n.(sim.Shaper)
-			case sim.AbilitySwitchover:
+			case sim.AbilitySwitchover, sim.AbilityLag:
 				ok = true // judged below, once per service
 			default:
 				t.Errorf("%s declares node ability %q that this test cannot check", svc, ab)
@@ -39,6 +41,21 @@ func requireAbilitiesReal(t *testing.T, s *stack.Stack, mode string) {
 			if !ok {
 				t.Errorf("%s mode declares %s nodes can %s, but %s cannot", mode, svc, ab, n.Status().ID)
 			}
+		}
+	}
+	if slices.Contains(declared[sim.ServiceMySQL], sim.AbilityLag) {
+		// A replica takes a lag and gives it back, through the stack.
+		var replica string
+		for _, n := range s.Registry().ByService(sim.ServiceMySQL) {
+			if n.Role == sim.RoleReplica {
+				replica = n.ID
+			}
+		}
+		ctx := context.Background()
+		if err := s.LagReplica(ctx, replica, time.Second); err != nil {
+			t.Errorf("%s mode declares mysql replicas can lag, but %s cannot: %v", mode, replica, err)
+		} else if err := s.LagReplica(ctx, replica, 0); err != nil {
+			t.Errorf("%s: the lag could not be lifted: %v", replica, err)
 		}
 	}
 	for _, ab := range declared[""] {
