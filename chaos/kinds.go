@@ -438,21 +438,17 @@ func (f ReplicaLag) Needs() []sim.Need {
 }
 
 // Inject sets the replica's apply delay.
-func (f ReplicaLag) Inject(ctx context.Context, c Cluster) error {
-	l, ok := c.(replicaLagger)
-	if !ok {
-		return errors.New("replica-lag: this stack's replicas cannot lag")
-	}
-	return l.LagReplica(ctx, f.Node, f.Lag)
-}
+func (f ReplicaLag) Inject(ctx context.Context, c Cluster) error { return f.set(ctx, c, f.Lag) }
 
 // Heal lets the replica apply at once again; it catches up on its own.
-func (f ReplicaLag) Heal(ctx context.Context, c Cluster) error {
+func (f ReplicaLag) Heal(ctx context.Context, c Cluster) error { return f.set(ctx, c, 0) }
+
+func (f ReplicaLag) set(ctx context.Context, c Cluster, lag time.Duration) error {
 	l, ok := c.(replicaLagger)
 	if !ok {
 		return errors.New("replica-lag: this stack's replicas cannot lag")
 	}
-	return l.LagReplica(ctx, f.Node, 0)
+	return l.LagReplica(ctx, f.Node, lag)
 }
 
 // BrokerLoss kills Kafka brokers: the named ones, or the last Count in AZ
