@@ -99,7 +99,7 @@ scenarios:
 		t.Fatalf("faults %+v", rep.Faults)
 	}
 	if rep.Verdict != report.VerdictPass && !rep.HostSaturatedOnly() {
-		t.Fatalf("verdict %s: %+v %+v", rep.Verdict, rep.Invariants, rep.SLOs)
+		t.Fatalf("verdict %s: %q\n%+v %+v", rep.Verdict, rep.Reasons, rep.Invariants, rep.SLOs)
 	}
 }
 

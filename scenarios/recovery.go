@@ -161,6 +161,9 @@ func analyseFaults(rep *report.Report, plan []chaos.Entry, recs []chaos.Record, 
 				rep.Inconclusive = fmt.Sprintf("%s starts at %.1fs: less than %v of traffic before it to compare with", r.Kind, r.Start.Seconds(), minBefore)
 			case f.Before.OKRPS < minBeforeRate*rate:
 				rep.Inconclusive = fmt.Sprintf("before %s the stack answered %.1f ok/s, under %.0f%% of the target %.0f/s: recovery cannot be judged", r.Kind, f.Before.OKRPS, minBeforeRate*100, rate)
+				if h := rep.Host; h != nil && h.Saturated { // the shortfall may be the host's
+					rep.Inconclusive += "; host saturated (" + h.Reason + ")"
+				}
 			}
 		}
 		rep.Faults = append(rep.Faults, f)

@@ -1,6 +1,7 @@
 package scenarios
 
 import (
+	"strings"
 	"testing"
 	"time"
 
@@ -60,18 +61,24 @@ func TestAnalyseFaults(t *testing.T) {
 		name             string
 		rate             float64
 		rec              chaos.Record
+		host             *report.Host
 		wantInconclusive bool
+		wantSaturated    bool // the reason names the saturated host
 	}{
-		{"judged", 100, rec, false},
-		{"pre-fault traffic under half the target", 400, rec, true},
-		{"fault too early to compare", 100, chaos.Record{Kind: "node-kill", Target: "x", Start: time.Second, End: 2 * time.Second}, true},
+		{"judged", 100, rec, nil, false, false},
+		{"pre-fault traffic under half the target", 400, rec, &report.Host{}, true, false},
+		{"pre-fault traffic short on a saturated host", 400, rec, &report.Host{Saturated: true, Reason: "host CPU 100%"}, true, true},
+		{"fault too early to compare", 100, chaos.Record{Kind: "node-kill", Target: "x", Start: time.Second, End: 2 * time.Second}, nil, true, false},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			rep := &report.Report{}
+			rep := &report.Report{Host: tc.host}
 			analyseFaults(rep, plan, []chaos.Record{tc.rec}, traffic(10*time.Second, bad), 10*time.Second, func(time.Duration) float64 { return tc.rate })
 			if got := rep.Inconclusive != ""; got != tc.wantInconclusive {
 				t.Fatalf("inconclusive %q, want %v", rep.Inconclusive, tc.wantInconclusive)
+			}
+			if got := strings.Contains(rep.Inconclusive, "host saturated (host CPU 100%)"); got != tc.wantSaturated {
+				t.Fatalf("inconclusive %q: names the saturated host %v, want %v", rep.Inconclusive, got, tc.wantSaturated)
 			}
 			f := rep.Faults[0]
 			if tc.wantInconclusive {
