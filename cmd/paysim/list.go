@@ -14,6 +14,7 @@ import (
 // scenarioEntry is one line of `paysim list --json`.
 type scenarioEntry struct {
 	Name        string   `json:"name"`
+	Mode        string   `json:"mode"` // the mode it runs in unless --mode says otherwise
 	Description string   `json:"description"`
 	Faults      []string `json:"faults"`
 	Duration    string   `json:"duration"`
@@ -46,7 +47,7 @@ func newListCmd() *cobra.Command {
 			}
 			entries := []scenarioEntry{}
 			for _, s := range cat.Scenarios {
-				e := scenarioEntry{Name: s.Name, Description: s.Description, Faults: []string{}, Duration: s.Load.Duration.String()}
+				e := scenarioEntry{Name: s.Name, Mode: s.Mode, Description: s.Description, Faults: []string{}, Duration: s.Load.Duration.String()}
 				for _, f := range s.Faults {
 					e.Faults = append(e.Faults, fmt.Sprintf("%s %s at %v for %v", f.Fault.Name(), f.Fault.Target(), f.At, f.For))
 				}
@@ -62,9 +63,9 @@ func newListCmd() *cobra.Command {
 				return writeJSONTo(w, entries)
 			}
 			tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "SCENARIO\tDURATION\tDESCRIPTION")
+			fmt.Fprintln(tw, "SCENARIO\tMODE\tDURATION\tDESCRIPTION")
 			for _, e := range entries {
-				fmt.Fprintf(tw, "%s\t%s\t%s\n", e.Name, e.Duration, e.Description)
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", e.Name, e.Mode, e.Duration, e.Description)
 			}
 			return tw.Flush()
 		},

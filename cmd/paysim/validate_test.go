@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -122,5 +123,37 @@ func TestRunWithBrokenFileExits2(t *testing.T) {
 	}
 	if !strings.HasPrefix(stderr.String(), path+":1:10: version:") {
 		t.Fatalf("stderr %q", stderr.String())
+	}
+}
+
+// TestListShowsEachScenariosMode: `paysim list` names the mode a scenario
+// runs in, so a drill that needs real servers is told apart.
+func TestListShowsEachScenariosMode(t *testing.T) {
+	var out, stderr bytes.Buffer
+	if code := executeIO(context.Background(), []string{"list", "--json"}, &out, &stderr); code != exitPass {
+		t.Fatalf("exit %d: %s", code, stderr.String())
+	}
+	var entries []scenarioEntry
+	if err := json.Unmarshal(out.Bytes(), &entries); err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]string{"baseline": "embedded", "db-replica-behind": "containers"}
+	for _, e := range entries {
+		if w, ok := want[e.Name]; ok {
+			if e.Mode != w {
+				t.Errorf("%s: mode %q, want %q", e.Name, e.Mode, w)
+			}
+			delete(want, e.Name)
+		}
+	}
+	if len(want) > 0 {
+		t.Errorf("not listed: %v", want)
+	}
+	out.Reset()
+	if code := executeIO(context.Background(), []string{"list"}, &out, &stderr); code != exitPass {
+		t.Fatalf("exit %d: %s", code, stderr.String())
+	}
+	if !regexp.MustCompile(`(?m)^db-replica-behind\s+containers\s+30s\s`).Match(out.Bytes()) {
+		t.Errorf("list does not show db-replica-behind's mode:\n%s", out.String())
 	}
 }
