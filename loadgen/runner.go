@@ -65,6 +65,9 @@ type Config struct {
 	// keep-alive http.Transport limited to MaxConnections per host (a custom
 	// Transport must set its own limits).
 	Transport http.RoundTripper
+	// Dial opens the default Transport's connections (default: a
+	// net.Dialer); a stack in this process passes its in-memory dialer.
+	Dial func(ctx context.Context, network, addr string) (net.Conn, error)
 }
 
 func (c Config) withDefaults() Config {
@@ -191,7 +194,7 @@ func (r *Runner) Run(ctx context.Context) (Summary, error) {
 	transport := cfg.Transport
 	var own *http.Transport
 	if transport == nil {
-		own = newTransport(cfg.MaxConnections)
+		own = newTransport(cfg.MaxConnections, cfg.Dial)
 		transport = own
 	}
 	abortCtx, abort := context.WithCancel(context.Background())
@@ -257,9 +260,12 @@ loop:
 	return sum, runErr
 }
 
-func newTransport(maxConns int) *http.Transport {
+func newTransport(maxConns int, dial func(ctx context.Context, network, addr string) (net.Conn, error)) *http.Transport {
+	if dial == nil {
+		dial = (&net.Dialer{KeepAlive: 30 * time.Second}).DialContext
+	}
 	return &http.Transport{
-		DialContext:         (&net.Dialer{KeepAlive: 30 * time.Second}).DialContext,
+		DialContext:         dial,
 		MaxIdleConnsPerHost: maxConns,
 		MaxConnsPerHost:     maxConns,
 		IdleConnTimeout:     90 * time.Second,

@@ -28,6 +28,9 @@ type Config struct {
 	// Dial opens connections to targets (default: a net.Dialer with a 2s
 	// timeout); the stack passes its proxies' direct dialer.
 	Dial func(ctx context.Context, network, addr string) (net.Conn, error)
+	// Listen opens the balancer's listener on Addr (default: TCP); the
+	// embedded stack passes one that also accepts its in-memory clients.
+	Listen func(addr string) (net.Listener, error)
 }
 
 func (c Config) withDefaults() Config {
@@ -54,6 +57,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.Dial == nil {
 		c.Dial = (&net.Dialer{Timeout: 2 * time.Second}).DialContext
+	}
+	if c.Listen == nil {
+		c.Listen = func(addr string) (net.Listener, error) { return net.Listen("tcp", addr) }
 	}
 	return c
 }
@@ -137,7 +143,7 @@ func Start(cfg Config, targets []Target) (*Balancer, error) {
 		tg.healthy.Store(true)
 		b.targets = append(b.targets, tg)
 	}
-	ln, err := net.Listen("tcp", cfg.Addr)
+	ln, err := cfg.Listen(cfg.Addr)
 	if err != nil {
 		return nil, fmt.Errorf("lb: listen: %w", err)
 	}

@@ -8,6 +8,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"net"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -316,6 +317,9 @@ func Up(ctx context.Context, cfg Config) (_ *Stack, err error) {
 	if lbCfg.Dial == nil {
 		lbCfg.Dial = s.px.DialContext // the app fronts' faults, without their hop
 	}
+	if lbCfg.Listen == nil && s.mem != nil {
+		lbCfg.Listen = s.mem.ListenWith(loopback.Listen) // the load generator's requests in memory too
+	}
 	if s.lb, err = lb.Start(lbCfg, targets); err != nil {
 		return nil, err
 	}
@@ -618,13 +622,25 @@ func (a *appNode) Resume(ctx context.Context) error {
 }
 
 // MemConns is how many connections the in-process clients opened in memory
-// (internal/memnet): the load balancer's to the app instances and the
-// instances' to the nodes. Containers mode opens none.
+// (internal/memnet): the load generator's to the load balancer, the
+// balancer's to the app instances and the instances' to the nodes.
+// Containers mode opens none.
 func (s *Stack) MemConns() uint32 {
 	if s.mem == nil {
 		return 0
 	}
 	return s.mem.Conns()
+}
+
+// DialContext connects an in-process client (the load generator) to one of
+// the stack's endpoints: in memory where the stack serves it in this
+// process, over TCP otherwise. It has net.Dialer's DialContext's shape.
+func (s *Stack) DialContext(ctx context.Context, network, addr string) (net.Conn, error) {
+	if s.mem != nil {
+		return s.mem.DialContext(ctx, network, addr)
+	}
+	var d net.Dialer
+	return d.DialContext(ctx, network, addr)
 }
 
 // Endpoints returns every client address, including the payment API.

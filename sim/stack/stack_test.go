@@ -286,6 +286,32 @@ func TestPaymentPathIsInMemory(t *testing.T) {
 	if st := snapshot(t, s.Ledger()); st.Committed == 0 {
 		t.Fatal("the ledger over TCP shows no committed payment")
 	}
+	// The load generator dials the balancer with the stack's DialContext:
+	// in memory, while TCP clients (post above, curl) still reach it.
+	var dialed []net.Conn
+	dial := func(ctx context.Context, network, addr string) (net.Conn, error) {
+		c, err := s.DialContext(ctx, network, addr)
+		if err == nil {
+			dialed = append(dialed, c)
+		}
+		return c, err
+	}
+	cl := &http.Client{Transport: &http.Transport{DialContext: dial}}
+	t.Cleanup(cl.CloseIdleConnections)
+	resp, err := cl.Get(s.Endpoints().API.URL + "/v1/accounts/u-5")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("balance read through DialContext: %s", resp.Status)
+	}
+	if len(dialed) != 1 {
+		t.Fatalf("%d connections dialed for one request, want 1", len(dialed))
+	}
+	if _, tcp := dialed[0].(*net.TCPConn); tcp {
+		t.Fatalf("DialContext reached the balancer over TCP (%s -> %s), want in memory", dialed[0].LocalAddr(), dialed[0].RemoteAddr())
+	}
 }
 
 // TestReleaseTearsDownOneTierAtATime: each released tier stops answering at
