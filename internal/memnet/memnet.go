@@ -95,8 +95,11 @@ func (n *Network) forget(l *Listener) {
 }
 
 // acceptBacklog is how many in-memory connections wait for Accept, as a
-// TCP listen backlog does.
-const acceptBacklog = 128
+// TCP listen backlog does: Linux's default somaxconn, which Go's listeners
+// ask for. The load generator opens up to 1,024 connections to the
+// balancer at once (a spike, or its pool refilling after a fault); a
+// smaller queue would refuse dials that TCP accepts.
+const acceptBacklog = 4096
 
 // Listener is a TCP listener that also accepts in-memory connections.
 type Listener struct {

@@ -32,6 +32,38 @@ func TestConnConformance(t *testing.T) {
 	})
 }
 
+// TestBurstOfDialsWaitsForAccept: as many dials as the load generator's
+// connection cap succeed before the server accepts any (a TCP listen queue
+// holds them), then each is accepted; a closed listener refuses.
+func TestBurstOfDialsWaitsForAccept(t *testing.T) {
+	n, ln := listen(t)
+	const burst = 1024
+	conns := make([]net.Conn, 0, burst)
+	t.Cleanup(func() {
+		for _, c := range conns {
+			c.Close()
+		}
+	})
+	for i := range burst {
+		c, err := n.DialContext(context.Background(), "tcp", ln.Addr().String())
+		if err != nil {
+			t.Fatalf("dial %d of %d before any accept: %v", i+1, burst, err)
+		}
+		conns = append(conns, c)
+	}
+	for i := range burst {
+		s, err := ln.Accept()
+		if err != nil {
+			t.Fatalf("accept %d: %v", i+1, err)
+		}
+		s.Close()
+	}
+	ln.Close()
+	if _, err := n.DialContext(context.Background(), "tcp", ln.Addr().String()); !errors.Is(err, syscall.ECONNREFUSED) {
+		t.Fatalf("dial after close: %v, want connection refused", err)
+	}
+}
+
 // listen returns a network with one listener on a loopback port.
 func listen(t *testing.T) (*Network, net.Listener) {
 	t.Helper()
