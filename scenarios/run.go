@@ -208,7 +208,7 @@ func Run(ctx context.Context, sc Scenario, opt Options) (rep *report.Report, err
 		OnTick:   onTick,
 		OnResult: opt.OnResult,
 		Epoch:    loadStart,
-		Dial:     st.DialContext,
+		Dial:     st.Dial(),
 	})
 	if err != nil {
 		return rep, fmt.Errorf("load: %w", err)

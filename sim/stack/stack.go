@@ -632,15 +632,14 @@ func (s *Stack) MemConns() uint32 {
 	return s.mem.Conns()
 }
 
-// DialContext connects an in-process client (the load generator) to one of
-// the stack's endpoints: in memory where the stack serves it in this
-// process, over TCP otherwise. It has net.Dialer's DialContext's shape.
-func (s *Stack) DialContext(ctx context.Context, network, addr string) (net.Conn, error) {
-	if s.mem != nil {
-		return s.mem.DialContext(ctx, network, addr)
+// Dial is how an in-process client (the load generator) reaches the
+// stack's endpoints in memory (internal/memnet, which dials TCP for what it
+// does not serve), or nil in containers mode: the client's own dialer then.
+func (s *Stack) Dial() func(ctx context.Context, network, addr string) (net.Conn, error) {
+	if s.mem == nil {
+		return nil
 	}
-	var d net.Dialer
-	return d.DialContext(ctx, network, addr)
+	return s.mem.DialContext
 }
 
 // Endpoints returns every client address, including the payment API.

@@ -286,11 +286,15 @@ func TestPaymentPathIsInMemory(t *testing.T) {
 	if st := snapshot(t, s.Ledger()); st.Committed == 0 {
 		t.Fatal("the ledger over TCP shows no committed payment")
 	}
-	// The load generator dials the balancer with the stack's DialContext:
-	// in memory, while TCP clients (post above, curl) still reach it.
+	// The load generator dials the balancer with the stack's Dial: in
+	// memory, while TCP clients (post above, curl) still reach it.
+	stackDial := s.Dial()
+	if stackDial == nil {
+		t.Fatal("an embedded stack has no in-memory Dial")
+	}
 	var dialed []net.Conn
 	dial := func(ctx context.Context, network, addr string) (net.Conn, error) {
-		c, err := s.DialContext(ctx, network, addr)
+		c, err := stackDial(ctx, network, addr)
 		if err == nil {
 			dialed = append(dialed, c)
 		}
@@ -304,13 +308,13 @@ func TestPaymentPathIsInMemory(t *testing.T) {
 	}
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("balance read through DialContext: %s", resp.Status)
+		t.Fatalf("balance read through Dial: %s", resp.Status)
 	}
 	if len(dialed) != 1 {
 		t.Fatalf("%d connections dialed for one request, want 1", len(dialed))
 	}
 	if _, tcp := dialed[0].(*net.TCPConn); tcp {
-		t.Fatalf("DialContext reached the balancer over TCP (%s -> %s), want in memory", dialed[0].LocalAddr(), dialed[0].RemoteAddr())
+		t.Fatalf("Dial reached the balancer over TCP (%s -> %s), want in memory", dialed[0].LocalAddr(), dialed[0].RemoteAddr())
 	}
 }
 
