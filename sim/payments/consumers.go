@@ -42,7 +42,7 @@ const consumerFetchBytes = 4 << 20
 // reads should be the commit's soon); the bonus and the log shipper wait up
 // to half a second, as a log line waits for Elasticsearch's one-second
 // refresh anyway. At 100 ms for every group, Kafka was a quarter of an
-// idle stack's CPU, nearly all of it the nine consumers' fetches.
+// idle stack's CPU, most of it the nine consumers' fetches.
 const (
 	consumerFetchMinBytes = 256 << 10
 	consumerFetchWait     = 100 * time.Millisecond
