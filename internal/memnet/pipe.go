@@ -196,9 +196,14 @@ func (c *conn) SetReadDeadline(t time.Time) error  { c.rdl.set(t); return nil }
 func (c *conn) SetWriteDeadline(t time.Time) error { c.wdl.set(t); return nil }
 
 // deadline is a settable point in time whose channel closes when it passes.
+// Its timer is made once and reset: clients set a deadline around every
+// request (go-redis, the MySQL driver), and a timer made for each was a
+// measurable share of a payment's CPU.
 type deadline struct {
 	mu     sync.Mutex
-	timer  *time.Timer
+	timer  *time.Timer   // runs fire; nil until a deadline in the future is set
+	at     time.Time     // the deadline armed is for
+	armed  chan struct{} // the channel fire closes; nil: none pending
 	cancel chan struct{} // closed once the deadline passed; nil: none set yet
 }
 
@@ -206,22 +211,44 @@ type deadline struct {
 func (d *deadline) set(t time.Time) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if d.timer != nil && !d.timer.Stop() {
-		<-d.cancel // the timer fired: wait for it to have closed cancel
+	if d.timer != nil {
+		d.timer.Stop() // a firing already under way finds armed changed (fire)
 	}
-	d.timer = nil
+	d.armed = nil
 	if d.cancel == nil || isClosed(d.cancel) {
 		d.cancel = make(chan struct{})
 	}
 	if t.IsZero() {
 		return
 	}
-	if dur := time.Until(t); dur > 0 {
-		ch := d.cancel
-		d.timer = time.AfterFunc(dur, func() { close(ch) })
+	dur := time.Until(t)
+	if dur <= 0 {
+		close(d.cancel)
 		return
 	}
-	close(d.cancel)
+	d.at, d.armed = t, d.cancel
+	if d.timer == nil {
+		d.timer = time.AfterFunc(dur, d.fire)
+	} else {
+		d.timer.Reset(dur)
+	}
+}
+
+// fire closes the armed channel once its deadline has passed. A firing for
+// a deadline since moved (it began before set stopped the timer), or one
+// early by the clock, arms the timer again for what is left.
+func (d *deadline) fire() {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.armed == nil {
+		return
+	}
+	if left := time.Until(d.at); left > 0 {
+		d.timer.Reset(left)
+		return
+	}
+	close(d.armed)
+	d.armed = nil
 }
 
 // wait returns a channel closed once the deadline has passed.

@@ -14,11 +14,14 @@ import (
 const (
 	idemPrefix = "idem:" // idempotency fast path: a hash of stored Results per IdemTTL window
 	balPrefix  = "bal:"  // balance cache: "version:balance"
-	ratePrefix = "rl:"   // rate limit counter per user per second
-	// rateSlots is how many per-second keys a user cycles through. Each
-	// lives rateTTL after its last INCR, so a slot has expired before its
-	// second comes round again; the key space stays users × rateSlots
-	// (miniredis keeps a version per key name it ever saw, even deleted).
+	ratePrefix = "rl:"   // rate limit: a hash per second of a counter per user
+	// rateSlots is how many per-second keys the counters cycle through.
+	// Each lives rateTTL after its second's first count, so a slot has
+	// expired before its second comes round again; the key space stays
+	// rateSlots keys (miniredis keeps a version per key name it ever saw,
+	// even deleted). One hash per second rather than a key per user and
+	// second: its EXPIRE NX is a no-op after the second's first count and is
+	// not replicated, where each user's key needed an EXPIRE of its own.
 	rateSlots = 4
 	rateTTL   = 2 * time.Second
 )
@@ -29,13 +32,16 @@ const (
 // the newest version with plain commands (no scripts). A key holds one
 // member per account, so the cache is bounded by the accounts and needs no
 // TTL: an EXPIRE after every write was a quarter of the Redis writes of a
-// payment, each applied on the primary and both replicas.
+// payment, each applied on the primary and both replicas. The add reports
+// changed members too (CH), so a rewrite of the version already there (the
+// cache updater after the request's own write) changes nothing and, as in
+// Redis, is not replicated.
 
 // queueBalance adds a versioned balance write to a pipeline.
 func queueBalance(ctx context.Context, pipe redis.Pipeliner, b AccountBalance) {
 	key := balPrefix + b.ID
 	member := strconv.FormatInt(b.Version, 10) + ":" + strconv.FormatInt(b.Balance, 10)
-	pipe.ZAdd(ctx, key, redis.Z{Score: float64(b.Version), Member: member})
+	pipe.ZAddArgs(ctx, key, redis.ZAddArgs{Ch: true, Members: []redis.Z{{Score: float64(b.Version), Member: member}}})
 	pipe.ZRemRangeByRank(ctx, key, 0, -2)
 }
 
@@ -52,9 +58,9 @@ func (s *Service) precheck(ctx context.Context, m Movement) (cached Result, hit,
 	getPrev := pipe.HGet(ctx, s.idemWindow(now, 1), m.Key)
 	var incr *redis.IntCmd
 	if m.From != "" && s.cfg.RateLimit > 0 {
-		key := ratePrefix + m.From + ":" + strconv.FormatInt(now.Unix()%rateSlots, 10)
-		incr = pipe.Incr(ctx, key)
-		pipe.Expire(ctx, key, rateTTL)
+		key := ratePrefix + strconv.FormatInt(now.Unix()%rateSlots, 10)
+		incr = pipe.HIncrBy(ctx, key, m.From, 1)
+		pipe.ExpireNX(ctx, key, rateTTL)
 	}
 	_, _ = pipe.Exec(ctx)
 	allowed = incr == nil || incr.Err() != nil || incr.Val() <= int64(s.cfg.RateLimit)

@@ -77,8 +77,8 @@ func TestIdempotencyAnswersByWindow(t *testing.T) {
 }
 
 // TestRateLimitPerUserPerSecond: a user gets RateLimit writes in one second
-// and others are unaffected; the counters cycle through rateSlots key names
-// per user, so the key space stays bounded however long a run lasts.
+// and others are unaffected; the counters live in rateSlots hashes that
+// expire, so the key space stays bounded however long a run lasts.
 func TestRateLimitPerUserPerSecond(t *testing.T) {
 	const limit = 3
 	s := redisService(t, Config{RateLimit: limit})
@@ -129,10 +129,13 @@ func TestRateLimitPerUserPerSecond(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	slot := regexp.MustCompile(fmt.Sprintf(`^%s[^:]+:[0-%d]$`, ratePrefix, rateSlots-1))
+	slot := regexp.MustCompile(fmt.Sprintf(`^%s[0-%d]$`, ratePrefix, rateSlots-1))
 	for _, k := range keys {
 		if !slot.MatchString(k) {
-			t.Errorf("rate key %q is not one of a user's %d slots", k, rateSlots)
+			t.Errorf("rate key %q is not one of the %d slots", k, rateSlots)
+		}
+		if ttl, err := rdb.TTL(ctx, k).Result(); err != nil || ttl <= 0 || ttl > rateTTL {
+			t.Errorf("rate key %q has TTL %v (%v), want at most %v", k, ttl, err, rateTTL)
 		}
 	}
 	if len(keys) == 0 {

@@ -188,6 +188,7 @@ func Seed(ctx context.Context, db *sql.DB, a Accounts) error {
 // MySQL error numbers the ledger reacts to.
 const (
 	errDuplicate = 1062
+	errNotNull   = 1048 // ER_BAD_NULL_ERROR: a ledger entry's account was not found
 	errDeadlock  = 1213
 	errLockWait  = 1205
 	errReadOnly  = 1290

@@ -162,17 +162,15 @@ func (s *Service) tryApply(ctx context.Context, m Movement) (Result, error) {
 	if err != nil {
 		return Result{}, fmt.Errorf("outbox encode: %w", err)
 	}
-	// Accounts never change kind and are never deleted, so their kinds are
-	// checked before the transaction, from a per-instance directory.
+	// The accounts' existence and kinds are checked inside the batch: a
+	// balance moves only on an account of the kind the operation needs, and
+	// each ledger entry takes its account id from a lookup of that account
+	// and kind, NULL when there is none, which fails the NOT NULL column
+	// (strict mode, set on every connection) before COMMIT. Checked apart,
+	// before the transaction, it was one more ledger round trip for nearly
+	// every movement of a 30 s run (a per-instance directory of 10,500
+	// accounts is mostly cold that long).
 	debitKind, creditKind := wantKind(m.Op, true), wantKind(m.Op, false)
-	if res.From != "" {
-		if err := s.checkKind(ctx, res.From, debitKind); err != nil {
-			return Result{}, err
-		}
-	}
-	if err := s.checkKind(ctx, res.To, creditKind); err != nil {
-		return Result{}, err
-	}
 	// The writer holds the ledger's lock from the transaction's first
 	// statement to its commit, so the whole movement travels as one
 	// multi-statement round trip: the lock is never held across the network.
@@ -185,8 +183,8 @@ func (s *Service) tryApply(ctx context.Context, m Movement) (Result, error) {
 	if m.Op == OpRefund {
 		batch = append(batch, stmt{"UPDATE payments SET refunded = refunded + ? WHERE id = ?", []any{m.Amount, m.PaymentID}})
 	}
-	debit := stmt{"UPDATE accounts SET balance = balance - ?, version = version + 1 WHERE id = ?", []any{m.Amount, res.From}}
-	credit := stmt{"UPDATE accounts SET balance = balance + ?, version = version + 1 WHERE id = ?", []any{m.Amount, res.To}}
+	debit := stmt{"UPDATE accounts SET balance = balance - ?, version = version + 1 WHERE id = ? AND kind = ?", []any{m.Amount, res.From, debitKind}}
+	credit := stmt{"UPDATE accounts SET balance = balance + ?, version = version + 1 WHERE id = ? AND kind = ?", []any{m.Amount, res.To, creditKind}}
 	if s.bug(BugRMWNoLock) {
 		// Seeded bug: read the balances first, outside the transaction, and
 		// write back absolute values computed in the app.
@@ -198,8 +196,13 @@ func (s *Service) tryApply(ctx context.Context, m Movement) (Result, error) {
 	if res.From != "" {
 		batch = append(batch, debit)
 	}
-	batch = append(batch, credit, stmt{"INSERT INTO ledger_entries (payment_id, account_id, amount) VALUES (?, ?, ?), (?, ?, ?)",
-		[]any{id, orFunding(res.From), -m.Amount, id, res.To, m.Amount}})
+	entries := stmt{"INSERT INTO ledger_entries (payment_id, account_id, amount) VALUES (?, " + accountOfKind + ", ?), (?, " + accountOfKind + ", ?)",
+		[]any{id, res.From, debitKind, -m.Amount, id, res.To, creditKind, m.Amount}}
+	if res.From == "" {
+		entries = stmt{"INSERT INTO ledger_entries (payment_id, account_id, amount) VALUES (?, ?, ?), (?, " + accountOfKind + ", ?)",
+			[]any{id, FundingAccount, -m.Amount, id, res.To, creditKind, m.Amount}}
+	}
+	batch = append(batch, credit, entries)
 	publishEarly := s.bug(BugPublishBeforeCommit)
 	if !publishEarly {
 		batch = append(batch, stmt{"INSERT INTO outbox (payment_id, payload, created_ns) VALUES (?, ?, ?)", []any{id, string(payload), now}})
@@ -267,6 +270,18 @@ func (s *Service) batchError(ctx context.Context, tx *ledgerTx, m Movement, res 
 	switch mysqlErrno(err) {
 	case errDuplicate:
 		return errReplay
+	case errNotNull:
+		// An account the movement names is missing or of the wrong kind:
+		// find out which, outside the (rolled back) transaction.
+		tx.close()
+		if res.From != "" {
+			if err := s.checkKind(ctx, res.From, wantKind(m.Op, true)); err != nil {
+				return err
+			}
+		}
+		if err := s.checkKind(ctx, res.To, wantKind(m.Op, false)); err != nil {
+			return err
+		}
 	case errCheck, errConstraint:
 		msg := err.Error()
 		switch {
@@ -281,6 +296,10 @@ func (s *Service) batchError(ctx context.Context, tx *ledgerTx, m Movement, res 
 
 // errReplay means the key already has a stored answer.
 var errReplay = errors.New("idempotency key already used")
+
+// accountOfKind is an account's id when it exists and is of a kind, else
+// NULL: a lookup by id and kind.
+const accountOfKind = "(SELECT id FROM accounts WHERE id = ? AND kind = ?)"
 
 // checkKind rejects an unknown account or one of the wrong kind. Kinds are
 // cached per instance: accounts never change kind.

@@ -192,6 +192,10 @@ func dsnConfig(user, pass, addr, db string, timeout time.Duration) *mysql.Config
 	c.ReadTimeout = timeout
 	c.WriteTimeout = timeout
 	c.ParseTime = false
+	// Strict mode on every connection, whatever the server's default: a
+	// movement relies on a NULL in a NOT NULL column failing its statement
+	// (its account checks), which outside strict mode only warns.
+	c.Params = map[string]string{"sql_mode": "'STRICT_ALL_TABLES,NO_ENGINE_SUBSTITUTION'"}
 	return c
 }
 

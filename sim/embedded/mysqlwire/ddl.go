@@ -175,6 +175,7 @@ func createTable(ts []token, i int) ([][]token, error) {
 		kept = append(kept, it)
 	}
 	items, kept = kept, nil
+	pk := false // a declared PRIMARY KEY (not the AUTO_INCREMENT column's)
 	for _, it := range items {
 		if len(it) == 0 {
 			kept = append(kept, it)
@@ -217,13 +218,19 @@ func createTable(ts []token, i int) ([][]token, error) {
 					}
 					item := append(append([]token{}, prefix...), word("PRIMARY"), word("KEY"))
 					kept = append(kept, append(item, cols...))
+					pk = true
 					continue
 				}
 			}
 		case "FOREIGN", "CHECK":
 		default:
 			if j == 0 {
-				kept = append(kept, columnDef(it))
+				col := columnDef(it)
+				if i := primaryKeyAt(col); i > 0 {
+					// A rowid alias ("INTEGER PRIMARY KEY") is already the table's key.
+					pk = pk || !(i == 2 && col[1].is("INTEGER"))
+				}
+				kept = append(kept, col)
 				continue
 			}
 		}
@@ -236,11 +243,29 @@ func createTable(ts []token, i int) ([][]token, error) {
 	// are dropped; a trailing AS SELECT is kept.
 	for k := end + 1; k < len(ts); k++ {
 		if ts[k].is("AS") || ts[k].is("SELECT") {
-			out = append(out, ts[k:]...)
-			break
+			return append([][]token{append(out, ts[k:]...)}, extra...), nil
 		}
 	}
+	if pk && autoCol == "" {
+		// InnoDB clusters rows on the primary key. SQLite does so only for a
+		// table WITHOUT ROWID; otherwise it keeps the rows under a hidden
+		// rowid and the key in an index beside them, and every lookup or
+		// insert by key walks two trees (and reads and writes their pages)
+		// instead of one.
+		out = append(out, word("WITHOUT"), word("ROWID"))
+	}
 	return append([][]token{out}, extra...), nil
+}
+
+// primaryKeyAt is the index of PRIMARY in a column definition's
+// "PRIMARY KEY", or -1.
+func primaryKeyAt(col []token) int {
+	for i := 1; i+1 < len(col); i++ {
+		if col[i].is("PRIMARY") && col[i+1].is("KEY") {
+			return i
+		}
+	}
+	return -1
 }
 
 // autoIncrementColumn reports whether a column definition carries

@@ -68,6 +68,21 @@ func hasWord(args []string, w string) bool {
 	return false
 }
 
+// zaddFlag reports whether ZADD's args (ZADD key flags... score member...)
+// carry flag f among the flags before the first score.
+func zaddFlag(args []string, f string) bool {
+	for _, a := range args[min(2, len(args)):] {
+		switch strings.ToUpper(a) {
+		case f:
+			return true
+		case "NX", "XX", "GT", "LT", "CH", "INCR":
+		default:
+			return false
+		}
+	}
+	return false
+}
+
 // streamForm turns a command that ran on the primary (cmd = args[0], upper
 // case) and its reply into the command the replica must apply, or false when
 // nothing changed on the primary (an error, SETNX on an existing key...).
@@ -86,6 +101,15 @@ func streamForm(args []string, r reply, now time.Time) ([]string, bool) {
 	case "SETNX", "DEL", "UNLINK", "EXPIRE", "PEXPIRE", "EXPIREAT", "PEXPIREAT", "PERSIST",
 		"HDEL", "HSETNX", "SADD", "SREM", "ZREM", "MSETNX", "RENAMENX", "LPUSHX", "RPUSHX":
 		if r.isInt(0) {
+			return nil, false
+		}
+	case "ZREMRANGEBYRANK", "ZREMRANGEBYSCORE", "ZREMRANGEBYLEX":
+		if r.isInt(0) {
+			return nil, false
+		}
+	case "ZADD":
+		// Without CH a 0 may hide changed scores; with it, 0 changed nothing.
+		if r.isInt(0) && zaddFlag(args, "CH") {
 			return nil, false
 		}
 	case "LPOP", "RPOP", "GETDEL", "RPOPLPUSH", "LMOVE", "LMPOP", "ZMPOP":

@@ -37,6 +37,13 @@ func TestStreamForm(t *testing.T) {
 		{"XADD auto id", []string{"XADD", "x", "MAXLEN", "~", "100", "*", "f", "v"}, reply{kind: '$', str: "5-0"}, []string{"XADD", "x", "MAXLEN", "~", "100", "5-0", "f", "v"}},
 		{"XADD explicit id", []string{"XADD", "x", "1-1", "f", "*"}, reply{kind: '$', str: "1-1"}, []string{"XADD", "x", "1-1", "f", "*"}},
 		{"LPOP empty", []string{"LPOP", "l"}, reply{kind: '_', null: true}, nil},
+		{"ZADD CH nothing changed", []string{"ZADD", "z", "CH", "3", "m"}, reply{kind: ':', str: "0"}, nil},
+		{"ZADD GT ch changed", []string{"ZADD", "z", "GT", "ch", "3", "m"}, reply{kind: ':', str: "1"}, []string{"ZADD", "z", "GT", "ch", "3", "m"}},
+		{"ZADD 0 without CH may have changed a score", []string{"ZADD", "z", "3", "m"}, reply{kind: ':', str: "0"}, []string{"ZADD", "z", "3", "m"}},
+		{"ZADD member named ch is no flag", []string{"ZADD", "z", "3", "CH"}, reply{kind: ':', str: "0"}, []string{"ZADD", "z", "3", "CH"}},
+		{"ZREMRANGEBYRANK nothing", []string{"ZREMRANGEBYRANK", "z", "0", "-2"}, reply{kind: ':', str: "0"}, nil},
+		{"ZREMRANGEBYRANK some", []string{"ZREMRANGEBYRANK", "z", "0", "-2"}, reply{kind: ':', str: "1"}, []string{"ZREMRANGEBYRANK", "z", "0", "-2"}},
+		{"ZREMRANGEBYSCORE nothing", []string{"ZREMRANGEBYSCORE", "z", "0", "1"}, reply{kind: ':', str: "0"}, nil},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
