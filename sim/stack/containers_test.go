@@ -154,7 +154,10 @@ func TestContainersStack(t *testing.T) {
 		{"replay of the payment", "/v1/payments", "c-pay", `{"user_id":"u-1","merchant_id":"m-1","amount":1000}`, http.StatusCreated},
 		{"insufficient funds (CHECK balance_nonnegative)", "/v1/payments", "c-broke", `{"user_id":"u-4","merchant_id":"m-1","amount":10001}`, http.StatusPaymentRequired},
 		{"refund above paid (CHECK refund_within_amount)", "/v1/refunds", "c-over", `{"payment_id":"` + p.ID + `","amount":601}`, http.StatusUnprocessableEntity},
-		{"unknown account", "/v1/payments", "c-nobody", `{"user_id":"u-999","merchant_id":"m-1","amount":1}`, http.StatusNotFound},
+		{"unknown account (a NULL entry account in strict mode)", "/v1/payments", "c-nobody", `{"user_id":"u-999","merchant_id":"m-1","amount":1}`, http.StatusNotFound},
+		{"unknown merchant", "/v1/payments", "c-nowhere", `{"user_id":"u-1","merchant_id":"m-999","amount":1}`, http.StatusNotFound},
+		{"a user paid as a merchant", "/v1/payments", "c-kind", `{"user_id":"u-1","merchant_id":"u-2","amount":1}`, http.StatusUnprocessableEntity},
+		{"top-up of a merchant", "/v1/topups", "c-topm", `{"account_id":"m-1","amount":5}`, http.StatusUnprocessableEntity},
 	}
 	for _, tc := range flows {
 		t.Run(tc.name, func(t *testing.T) {
