@@ -7,7 +7,9 @@
 // transactions are per wire connection; a dropped connection rolls back.
 // MySQL statements are rewritten into SQLite dialect by a small token-based
 // rewriter (FOR UPDATE, AUTO_INCREMENT, inline KEYs, table options, INSERT
-// IGNORE, ON DUPLICATE KEY UPDATE, NOW(), backslash escapes...). SQLite
+// IGNORE, ON DUPLICATE KEY UPDATE, NOW(), backslash escapes...); a table
+// keyed by a primary key other than an AUTO_INCREMENT column is created
+// WITHOUT ROWID, clustered on its key as InnoDB clusters rows. SQLite
 // errors are mapped to MySQL errors: busy/locked -> 1213 (retry as on a
 // deadlock), unique/primary key -> 1062, syntax -> 1064, others -> 1105.
 //
