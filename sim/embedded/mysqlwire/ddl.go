@@ -226,9 +226,9 @@ func createTable(ts []token, i int) ([][]token, error) {
 		default:
 			if j == 0 {
 				col := columnDef(it)
-				if i := primaryKeyAt(col); i > 0 {
+				if k := primaryKeyAt(col); k > 0 {
 					// A rowid alias ("INTEGER PRIMARY KEY") is already the table's key.
-					pk = pk || !(i == 2 && col[1].is("INTEGER"))
+					pk = pk || !(k == 2 && col[1].is("INTEGER"))
 				}
 				kept = append(kept, col)
 				continue
