@@ -168,8 +168,8 @@ func (s *Service) tryApply(ctx context.Context, m Movement) (Result, error) {
 	// and kind, NULL when there is none, which fails the NOT NULL column
 	// (strict mode, set on every connection) before COMMIT. Checked apart,
 	// before the transaction, it was one more ledger round trip for nearly
-	// every movement of a 30 s run (a per-instance directory of 10,500
-	// accounts is mostly cold that long).
+	// every movement of a 30 s run (a per-instance cache of 10,500 accounts'
+	// kinds is mostly cold that long).
 	debitKind, creditKind := wantKind(m.Op, true), wantKind(m.Op, false)
 	// The writer holds the ledger's lock from the transaction's first
 	// statement to its commit, so the whole movement travels as one
@@ -196,13 +196,12 @@ func (s *Service) tryApply(ctx context.Context, m Movement) (Result, error) {
 	if res.From != "" {
 		batch = append(batch, debit)
 	}
-	entries := stmt{"INSERT INTO ledger_entries (payment_id, account_id, amount) VALUES (?, " + accountOfKind + ", ?), (?, " + accountOfKind + ", ?)",
-		[]any{id, res.From, debitKind, -m.Amount, id, res.To, creditKind, m.Amount}}
+	payer, payerArgs := accountOfKind, []any{res.From, debitKind}
 	if res.From == "" {
-		entries = stmt{"INSERT INTO ledger_entries (payment_id, account_id, amount) VALUES (?, ?, ?), (?, " + accountOfKind + ", ?)",
-			[]any{id, FundingAccount, -m.Amount, id, res.To, creditKind, m.Amount}}
+		payer, payerArgs = "?", []any{FundingAccount} // not a row in accounts
 	}
-	batch = append(batch, credit, entries)
+	entryArgs := append(append([]any{id}, payerArgs...), -m.Amount, id, res.To, creditKind, m.Amount)
+	batch = append(batch, credit, stmt{"INSERT INTO ledger_entries (payment_id, account_id, amount) VALUES (?, " + payer + ", ?), (?, " + accountOfKind + ", ?)", entryArgs})
 	publishEarly := s.bug(BugPublishBeforeCommit)
 	if !publishEarly {
 		batch = append(batch, stmt{"INSERT INTO outbox (payment_id, payload, created_ns) VALUES (?, ?, ?)", []any{id, string(payload), now}})
@@ -301,23 +300,17 @@ var errReplay = errors.New("idempotency key already used")
 // NULL: a lookup by id and kind.
 const accountOfKind = "(SELECT id FROM accounts WHERE id = ? AND kind = ?)"
 
-// checkKind rejects an unknown account or one of the wrong kind. Kinds are
-// cached per instance: accounts never change kind.
+// checkKind rejects an unknown account or one of the wrong kind. It runs
+// only after a movement's batch failed its account checks, to say which.
 func (s *Service) checkKind(ctx context.Context, id, want string) error {
-	kind, ok := s.kinds.Load(id)
-	if !ok {
-		var k string
-		err := s.db.QueryRowContext(ctx, "SELECT kind FROM accounts WHERE id = ?", id).Scan(&k)
-		switch {
-		case errors.Is(err, sql.ErrNoRows):
-			return reject(http.StatusNotFound, "account %s not found", id)
-		case err != nil:
-			return fmt.Errorf("account lookup: %w", err)
-		}
-		s.kinds.Store(id, k)
-		kind = k
-	}
-	if kind != want {
+	var kind string
+	err := s.db.QueryRowContext(ctx, "SELECT kind FROM accounts WHERE id = ?", id).Scan(&kind)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return reject(http.StatusNotFound, "account %s not found", id)
+	case err != nil:
+		return fmt.Errorf("account lookup: %w", err)
+	case kind != want:
 		return reject(http.StatusUnprocessableEntity, "account %s is a %s, this operation needs a %s", id, kind, want)
 	}
 	return nil

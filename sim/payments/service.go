@@ -140,7 +140,6 @@ type Service struct {
 	logs    *appLog     // app log lines, best effort
 	es      *elasticsearch.Client
 	metrics *metrics
-	kinds   sync.Map // account id -> kind; accounts never change kind
 	// unreplicatedSince is when (unix ns) the Redis replica last began a run
 	// of unacknowledged cache batches; 0 while it acknowledges.
 	unreplicatedSince atomic.Int64

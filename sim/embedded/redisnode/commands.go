@@ -99,11 +99,8 @@ func streamForm(args []string, r reply, now time.Time) ([]string, bool) {
 	cmd := args[0]
 	switch cmd {
 	case "SETNX", "DEL", "UNLINK", "EXPIRE", "PEXPIRE", "EXPIREAT", "PEXPIREAT", "PERSIST",
-		"HDEL", "HSETNX", "SADD", "SREM", "ZREM", "MSETNX", "RENAMENX", "LPUSHX", "RPUSHX":
-		if r.isInt(0) {
-			return nil, false
-		}
-	case "ZREMRANGEBYRANK", "ZREMRANGEBYSCORE", "ZREMRANGEBYLEX":
+		"HDEL", "HSETNX", "SADD", "SREM", "ZREM", "MSETNX", "RENAMENX", "LPUSHX", "RPUSHX",
+		"ZREMRANGEBYRANK", "ZREMRANGEBYSCORE", "ZREMRANGEBYLEX":
 		if r.isInt(0) {
 			return nil, false
 		}
