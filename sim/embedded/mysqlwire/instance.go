@@ -11,8 +11,6 @@ import (
 
 	"github.com/go-mysql-org/go-mysql/mysql"
 	"github.com/go-mysql-org/go-mysql/server"
-	"modernc.org/sqlite"
-	sqlite3 "modernc.org/sqlite/lib"
 
 	"paysim/internal/loopback"
 )
@@ -263,14 +261,8 @@ func (i *Instance) serve(ctx context.Context, nc net.Conn) {
 	}
 	_ = nc.SetDeadline(time.Time{})
 	i.total.Add(1)
-	conn, err := i.st.db.Conn(ctx)
+	conn, err := newSQLConn(ctx, i.st.db)
 	if err != nil {
-		return
-	}
-	// Bound any single value (zeroblob(1e9), printf padding...) to
-	// max_allowed_packet so one query cannot exhaust memory.
-	if _, err := sqlite.Limit(conn, sqlite3.SQLITE_LIMIT_LENGTH, maxAllowedPacket); err != nil {
-		_ = conn.Close()
 		return
 	}
 	s.attach(sc, conn)

@@ -42,6 +42,7 @@ type statement struct {
 	locking  bool     // SELECT ... FOR UPDATE / LOCK IN SHARE MODE
 	insert   bool     // INSERT/REPLACE: report the last insert id
 	txnRO    bool     // START TRANSACTION READ ONLY
+	lastID   bool     // reads last_insert_rowid() (MySQL's LAST_INSERT_ID())
 	verbatim string   // the statement as the client wrote it (for errors)
 }
 
@@ -284,6 +285,7 @@ func finish(st statement, parts [][]token, env *rewriteEnv) (statement, error) {
 	if st.sql == "" {
 		st.kind = kindEmpty
 	}
+	st.lastID = strings.Contains(st.sql, "last_insert_rowid()")
 	return st, nil
 }
 

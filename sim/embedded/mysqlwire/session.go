@@ -10,14 +10,17 @@ import (
 	"net"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/go-mysql-org/go-mysql/mysql"
 	"github.com/go-mysql-org/go-mysql/server"
 )
 
 // session is one client connection: it owns a dedicated SQLite connection,
-// so transactions are per wire connection.
+// so transactions are per wire connection. While it holds the writer gate for
+// a transaction that began as a write, it runs on the storage's writer
+// connection instead (see sqlConn); a session that ran DDL or a PRAGMA
+// assignment, which may leave state on its own connection (a temporary
+// table), stays on its own.
 //
 // BEGIN only marks the session; the transaction starts in SQLite at its
 // first statement. On a writer it takes the storage's writer gate and runs
@@ -34,7 +37,8 @@ type session struct {
 	qctx context.Context // ctx, bounded by StatementTimeout while a statement runs
 	nc   net.Conn
 	sc   *server.Conn
-	conn *sql.Conn
+	own  *sqlConn // the session's own SQLite connection
+	cur  *sqlConn // the connection statements run on: own, or the storage's writer
 	env  rewriteEnv
 	db   string
 
@@ -44,11 +48,14 @@ type session struct {
 	begun      bool // BEGIN was sent to SQLite
 	gate       bool // holds the storage's writer gate
 	txnRO      bool // START TRANSACTION READ ONLY
+	pinned     bool // ran DDL: its transactions stay on its own connection
+
+	// lastInsertID is LAST_INSERT_ID(): the id the session's last insert
+	// generated, on whichever connection it ran.
+	lastInsertID int64
 
 	w       wire
 	handled *mysql.Result // tells go-mysql the response is already written
-
-	stmts map[string]*sql.Stmt // prepared DML shapes (statement.psql) on conn
 }
 
 // maxStmts bounds a session's prepared statements.
@@ -76,8 +83,8 @@ func newSession(inst *Instance, ctx context.Context, nc net.Conn) *session {
 	return s
 }
 
-func (s *session) attach(sc *server.Conn, conn *sql.Conn) {
-	s.sc, s.conn = sc, conn
+func (s *session) attach(sc *server.Conn, conn *sqlConn) {
+	s.sc, s.own, s.cur = sc, conn, conn
 	s.env.connID = sc.ConnectionID()
 }
 
@@ -87,57 +94,40 @@ func (s *session) close() {
 		s.inst.rollbacks.Add(1)
 	}
 	s.abort()
-	for _, ps := range s.stmts {
-		_ = ps.Close()
-	}
-	_ = s.conn.Close()
+	s.own.close(false)
 }
 
-// prepared returns the session's prepared statement for q, preparing it on
-// first use; nil if SQLite refuses it (the caller runs the literal text).
-func (s *session) prepared(q string) *sql.Stmt {
-	if ps, ok := s.stmts[q]; ok {
-		return ps
-	}
-	ps, err := s.conn.PrepareContext(s.qctx, q)
-	if err != nil {
-		return nil
-	}
-	if s.stmts == nil {
-		s.stmts = map[string]*sql.Stmt{}
-	}
-	if len(s.stmts) >= maxStmts {
-		for k, old := range s.stmts { // evict any one
-			_ = old.Close()
-			delete(s.stmts, k)
-			break
-		}
-	}
-	s.stmts[q] = ps
-	return ps
-}
+// prepared returns the statement prepared for q on the current connection,
+// preparing it on first use; nil if SQLite refuses it (the caller runs the
+// literal text).
+func (s *session) prepared(q string) *sql.Stmt { return s.cur.prepared(s.qctx, q) }
 
 // abort rolls back whatever SQLite transaction is open and forgets the
 // client transaction. A connection whose rollback fails is discarded so an
 // open transaction can never return to the pool.
 func (s *session) abort() {
-	if s.begun {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		_, err := s.conn.ExecContext(ctx, "ROLLBACK")
-		cancel()
-		if err != nil && !strings.Contains(err.Error(), "no transaction is active") {
-			_ = s.conn.Raw(func(any) error { return driver.ErrBadConn })
+	if s.begun && !s.cur.rollback() {
+		if s.cur == s.own {
+			_ = s.own.conn.Raw(func(any) error { return driver.ErrBadConn })
+		} else {
+			s.inst.st.dropWriter()
 		}
 	}
 	s.endTxn()
 }
 
 func (s *session) endTxn() {
+	s.releaseGate()
+	s.inTxn, s.begun, s.txnRO = false, false, false
+}
+
+// releaseGate gives the writer gate back, and with it the writer connection.
+func (s *session) releaseGate() {
 	if s.gate {
+		s.cur = s.own
 		s.inst.st.release()
 		s.gate = false
 	}
-	s.inTxn, s.begun, s.txnRO = false, false, false
 }
 
 func (s *session) status() uint16 {
@@ -319,7 +309,7 @@ func (s *session) HandleStmtPrepare(q string) (int, int, any, error) {
 	switch st.kind {
 	case kindQuery, kindDML, kindDDL, kindWriteOther, kindSavepoint:
 		// Let SQLite judge syntax and names now, as MySQL does at prepare.
-		ps, err := s.conn.PrepareContext(s.ctx, st.sql)
+		ps, err := s.cur.conn.PrepareContext(s.ctx, st.sql)
 		if err != nil {
 			return 0, 0, nil, toMySQL(err, s.db)
 		}
@@ -514,6 +504,13 @@ func (s *session) lockWait() error {
 		return err
 	}
 	s.gate = true
+	// A transaction already begun on its own connection (a snapshot read
+	// now writing) must finish there.
+	if !s.begun && !s.pinned {
+		if wc, err := s.inst.st.writerConn(s.qctx); err == nil {
+			s.cur = wc
+		}
+	}
 	return nil
 }
 
@@ -562,14 +559,17 @@ func (s *session) read(st *statement, args []any) (result, error) {
 			s.begun = true
 		}
 	}
+	if err := s.syncLastInsertID(st); err != nil {
+		return result{}, err
+	}
 	var rs *resultSet
 	var err error
 	if ps := s.preparedFor(st, args); ps != nil {
 		rs, err = s.result(ps.QueryContext(s.qctx, st.pargs...))
 	} else if st.sql == "" { // from the shape cache: the values are in pargs only
-		rs, err = s.result(s.conn.QueryContext(s.qctx, st.psql, st.pargs...))
+		rs, err = s.result(s.cur.conn.QueryContext(s.qctx, st.psql, st.pargs...))
 	} else {
-		rs, err = s.result(s.conn.QueryContext(s.qctx, st.sql, args...))
+		rs, err = s.result(s.cur.conn.QueryContext(s.qctx, st.sql, args...))
 	}
 	if err != nil {
 		if s.inTxn && isBusy(err) {
@@ -589,6 +589,7 @@ func (s *session) write(st *statement, args []any) (result, error) {
 		if err := s.commit(); err != nil {
 			return result{}, err
 		}
+		s.pinned = true
 		return s.autocommitWrite(st, args)
 	}
 	if !s.autocommit && !s.inTxn {
@@ -616,9 +617,8 @@ func (s *session) autocommitWrite(st *statement, args []any) (result, error) {
 		return result{}, err
 	}
 	defer func() {
-		if !s.inTxn && s.gate {
-			s.inst.st.release()
-			s.gate = false
+		if !s.inTxn {
+			s.releaseGate()
 		}
 	}()
 	if len(st.extra) == 0 {
@@ -643,14 +643,18 @@ func (s *session) autocommitWrite(st *statement, args []any) (result, error) {
 
 // execSQL runs a non-row statement (and its extra statements).
 func (s *session) execSQL(st *statement, args []any) (result, error) {
+	if err := s.syncLastInsertID(st); err != nil {
+		return result{}, err
+	}
+	c := s.cur
 	var r sql.Result
 	var err error
 	if ps := s.preparedFor(st, args); ps != nil {
 		r, err = ps.ExecContext(s.qctx, st.pargs...)
 	} else if st.sql == "" { // from the shape cache: the values are in pargs only
-		r, err = s.conn.ExecContext(s.qctx, st.psql, st.pargs...)
+		r, err = c.conn.ExecContext(s.qctx, st.psql, st.pargs...)
 	} else {
-		r, err = s.conn.ExecContext(s.qctx, st.sql, args...)
+		r, err = c.conn.ExecContext(s.qctx, st.sql, args...)
 	}
 	if err != nil {
 		return result{}, err
@@ -660,16 +664,32 @@ func (s *session) execSQL(st *statement, args []any) (result, error) {
 		res.affected = uint64(n)
 	}
 	if st.insert && res.affected > 0 {
-		if id, err := r.LastInsertId(); err == nil && id > 0 {
-			res.insertID = uint64(id)
+		// last_insert_rowid() changes only when an insert generated a
+		// rowid: unchanged, the table has no AUTO_INCREMENT column (the id
+		// MySQL reports is then 0).
+		if id, err := r.LastInsertId(); err == nil && id != c.rowid {
+			c.rowid = id
+			if id > 0 {
+				res.insertID = uint64(id)
+				s.lastInsertID = id
+			}
 		}
 	}
 	for _, x := range st.extra {
-		if _, err := s.conn.ExecContext(s.qctx, x); err != nil {
+		if _, err := c.conn.ExecContext(s.qctx, x); err != nil {
 			return result{}, err
 		}
 	}
 	return res, nil
+}
+
+// syncLastInsertID gives a statement that reads LAST_INSERT_ID() the
+// session's value, wherever its last insert ran.
+func (s *session) syncLastInsertID(st *statement) error {
+	if !st.lastID {
+		return nil
+	}
+	return s.cur.setLastInsertID(s.qctx, s.lastInsertID)
 }
 
 // execConst runs a constant statement (BEGIN, COMMIT) prepared once.
@@ -677,7 +697,7 @@ func (s *session) execConst(q string) (sql.Result, error) {
 	if ps := s.prepared(q); ps != nil {
 		return ps.ExecContext(s.qctx)
 	}
-	return s.conn.ExecContext(s.qctx, q)
+	return s.cur.conn.ExecContext(s.qctx, q)
 }
 
 // preparedFor is the prepared form of a literal DML or SELECT statement,

@@ -283,7 +283,7 @@ func (s *session) show(ts []token) (*resultSet, error) {
 		ref, _ := tableName(ts, i+2)
 		name := baseName(ref)
 		var ddl string
-		err := s.conn.QueryRowContext(s.qctx, "SELECT sql FROM sqlite_master WHERE type='table' AND name=?", name).Scan(&ddl)
+		err := s.cur.conn.QueryRowContext(s.qctx, "SELECT sql FROM sqlite_master WHERE type='table' AND name=?", name).Scan(&ddl)
 		if err == sql.ErrNoRows {
 			return nil, myErr(1146, "42S02", "Table '"+s.db+"."+name+"' doesn't exist")
 		}
@@ -344,7 +344,7 @@ func (s *session) show(ts []token) (*resultSet, error) {
 }
 
 func (s *session) showTables(rest []token, full bool) (*resultSet, error) {
-	rows, err := s.conn.QueryContext(s.qctx,
+	rows, err := s.cur.conn.QueryContext(s.qctx,
 		"SELECT name, type FROM sqlite_master WHERE type IN ('table','view') AND name NOT LIKE 'sqlite_%' ORDER BY name")
 	if err != nil {
 		return nil, err
@@ -389,7 +389,7 @@ type tableColumn struct {
 }
 
 func (s *session) tableColumns(table string) ([]tableColumn, error) {
-	rows, err := s.conn.QueryContext(s.qctx, "SELECT name, type, \"notnull\", dflt_value, pk FROM pragma_table_info(?)", table)
+	rows, err := s.cur.conn.QueryContext(s.qctx, "SELECT name, type, \"notnull\", dflt_value, pk FROM pragma_table_info(?)", table)
 	if err != nil {
 		return nil, err
 	}
@@ -417,7 +417,7 @@ func (s *session) describe(table string, full bool) (*resultSet, error) {
 		return nil, err
 	}
 	var ddl string
-	_ = s.conn.QueryRowContext(s.qctx, "SELECT sql FROM sqlite_master WHERE name=?", table).Scan(&ddl)
+	_ = s.cur.conn.QueryRowContext(s.qctx, "SELECT sql FROM sqlite_master WHERE name=?", table).Scan(&ddl)
 	auto := strings.Contains(strings.ToUpper(ddl), "AUTOINCREMENT")
 	var rows [][]any
 	for _, c := range cols {
@@ -456,7 +456,7 @@ func (s *session) showIndex(table string) (*resultSet, error) {
 	if _, err := s.tableColumns(table); err != nil {
 		return nil, err
 	}
-	rows, err := s.conn.QueryContext(s.qctx,
+	rows, err := s.cur.conn.QueryContext(s.qctx,
 		"SELECT il.name, il.\"unique\", il.origin, ii.seqno, ii.name FROM pragma_index_list(?) il, pragma_index_info(il.name) ii", table)
 	if err != nil {
 		return nil, err

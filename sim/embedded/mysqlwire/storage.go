@@ -23,6 +23,9 @@ type Storage struct {
 	// polling as SQLite's busy handler does) keeps throughput up under
 	// contention and makes lock waits cancellable.
 	gate chan struct{}
+	// writer is the connection write transactions run on (writerConn);
+	// only the gate's holder touches it.
+	writer *sqlConn
 	// shapes holds rewritten query shapes for every instance's sessions.
 	shapes shapeCache
 }
@@ -111,6 +114,13 @@ func (s *Storage) Path() string { return s.path }
 
 // Close closes the database. Instances using the storage must be closed first.
 func (s *Storage) Close() error {
+	if s.acquire(context.Background(), time.Second) == nil {
+		if s.writer != nil {
+			s.writer.close(false)
+			s.writer = nil
+		}
+		s.release()
+	}
 	if err := s.db.Close(); err != nil {
 		return fmt.Errorf("close storage: %w", err)
 	}
@@ -141,3 +151,26 @@ func (s *Storage) acquire(ctx context.Context, timeout time.Duration) error {
 
 // release gives the writer gate back.
 func (s *Storage) release() { <-s.gate }
+
+// writerConn returns the connection every write transaction runs on,
+// opening it on first use. Only the gate's holder may call it and use the
+// connection, until it releases the gate.
+func (s *Storage) writerConn(ctx context.Context) (*sqlConn, error) {
+	if s.writer == nil {
+		c, err := newSQLConn(ctx, s.db)
+		if err != nil {
+			return nil, fmt.Errorf("writer connection: %w", err)
+		}
+		s.writer = c
+	}
+	return s.writer, nil
+}
+
+// dropWriter discards the writer connection after a failed rollback; the
+// next writer opens a fresh one. Gate holder only.
+func (s *Storage) dropWriter() {
+	if s.writer != nil {
+		s.writer.close(true)
+		s.writer = nil
+	}
+}

@@ -1,0 +1,172 @@
+package mysqlwire
+
+import (
+	"context"
+	"database/sql"
+	"testing"
+
+	drv "github.com/go-sql-driver/mysql"
+)
+
+// conns opens n client connections (one session each) to inst.
+func conns(t *testing.T, inst *Instance, n int) []*sql.Conn {
+	t.Helper()
+	db := newClient(t, inst, func(c *drv.Config) { c.MultiStatements = true })
+	out := make([]*sql.Conn, n)
+	for i := range out {
+		c, err := db.Conn(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = c.Close() })
+		out[i] = c
+	}
+	return out
+}
+
+// lastID reads LAST_INSERT_ID() on c.
+func lastID(t *testing.T, c *sql.Conn, q string) int64 {
+	t.Helper()
+	var id int64
+	if err := c.QueryRowContext(context.Background(), q).Scan(&id); err != nil {
+		t.Fatalf("%s: %v", q, err)
+	}
+	return id
+}
+
+// TestLastInsertIDIsPerSession: write transactions share the storage's
+// writer connection, yet LAST_INSERT_ID() stays the session's own, as in
+// MySQL: after another session's insert, inside and outside a transaction,
+// in one multi-statement query, and unchanged by an insert into a table
+// without AUTO_INCREMENT (whose OK packet says 0).
+func TestLastInsertIDIsPerSession(t *testing.T) {
+	ctx := context.Background()
+	inst := newInstance(t, newStorage(t, StorageOptions{}), Config{})
+	c := conns(t, inst, 3)
+	a, b := c[0], c[1] // DDL keeps a session on its own connection: c[2] runs it
+	mustExec(t, c[2], "CREATE TABLE seq (id BIGINT NOT NULL PRIMARY KEY AUTO_INCREMENT, v INT)")
+	mustExec(t, c[2], "CREATE TABLE named (k VARCHAR(8) NOT NULL PRIMARY KEY)")
+
+	if got := lastID(t, b, "SELECT LAST_INSERT_ID()"); got != 0 {
+		t.Fatalf("a fresh session's LAST_INSERT_ID() = %d, want 0", got)
+	}
+	mustExec(t, a, "INSERT INTO seq (v) VALUES (1)") // id 1
+	mustExec(t, b, "INSERT INTO seq (v) VALUES (2)") // id 2
+	mustExec(t, b, "INSERT INTO seq (v) VALUES (3)") // id 3
+	if got := lastID(t, a, "SELECT LAST_INSERT_ID()"); got != 1 {
+		t.Errorf("a's LAST_INSERT_ID() after b's inserts = %d, want 1", got)
+	}
+	tx, err := a.BeginTx(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tx.ExecContext(ctx, "UPDATE seq SET v = v + 1 WHERE id = 1"); err != nil {
+		t.Fatal(err)
+	}
+	var inTxn int64
+	if err := tx.QueryRowContext(ctx, "SELECT LAST_INSERT_ID()").Scan(&inTxn); err != nil {
+		t.Fatal(err)
+	}
+	if err := tx.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	if inTxn != 1 {
+		t.Errorf("a's LAST_INSERT_ID() in a write transaction = %d, want 1 (b's 3 was last on the writer connection)", inTxn)
+	}
+	if got := lastID(t, b, "INSERT INTO seq (v) VALUES (4); SELECT LAST_INSERT_ID()"); got != 4 {
+		// go-sql-driver returns the first result set with rows.
+		t.Errorf("b's INSERT; SELECT LAST_INSERT_ID() = %d, want 4", got)
+	}
+	res, err := b.ExecContext(ctx, "INSERT INTO named (k) VALUES ('x')")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if id, _ := res.LastInsertId(); id != 0 {
+		t.Errorf("insert into a table without AUTO_INCREMENT reported id %d, want 0", id)
+	}
+	if got := lastID(t, b, "SELECT LAST_INSERT_ID()"); got != 4 {
+		t.Errorf("b's LAST_INSERT_ID() after an insert that generated none = %d, want 4", got)
+	}
+}
+
+// TestWriteTransactionsShareTheWriterConnection: write transactions and
+// autocommit writes of every session run on the storage's one writer
+// connection, whose page cache no other commit drops; a session that made a
+// temporary table (state on its own connection) keeps writing there, and
+// sees it.
+func TestWriteTransactionsShareTheWriterConnection(t *testing.T) {
+	ctx := context.Background()
+	st := newStorage(t, StorageOptions{})
+	inst := newInstance(t, st, Config{})
+	c := conns(t, inst, 3)
+	mustExec(t, c[0], "CREATE TABLE t (id BIGINT NOT NULL PRIMARY KEY AUTO_INCREMENT, v INT)")
+	for i, cn := range c[1:] {
+		tx, err := cn.BeginTx(ctx, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := tx.ExecContext(ctx, "INSERT INTO t (v) VALUES (?)", i); err != nil {
+			t.Fatal(err)
+		}
+		if err := tx.Commit(); err != nil {
+			t.Fatal(err)
+		}
+		mustExec(t, cn, "UPDATE t SET v = v + 1 WHERE id = 1")
+	}
+	const ins = "INSERT INTO t (v) VALUES (?)"
+	if !st.acquireForTest(t) {
+		return
+	}
+	w := st.writer
+	if w == nil {
+		st.release()
+		t.Fatal("no write ran on the storage's writer connection")
+	}
+	prepared := 0
+	for q := range w.stmts {
+		if q == ins || q == "UPDATE t SET v = v + ? WHERE id = ?" {
+			prepared++
+		}
+	}
+	st.release()
+	if prepared != 2 {
+		t.Errorf("the writer connection holds %d of the two write statements prepared, want both: %v", prepared, keys(w.stmts))
+	}
+
+	tmp := c[2]
+	mustExec(t, tmp, "CREATE TEMPORARY TABLE scratch (x INT)")
+	mustExec(t, tmp, "INSERT INTO scratch VALUES (1)")
+	tx, err := tmp.BeginTx(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tx.ExecContext(ctx, "INSERT INTO scratch VALUES (2)"); err != nil {
+		t.Fatalf("a write transaction after CREATE TEMPORARY TABLE: %v", err)
+	}
+	if err := tx.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	var n int64
+	if err := tmp.QueryRowContext(ctx, "SELECT COUNT(*) FROM scratch").Scan(&n); err != nil || n != 2 {
+		t.Errorf("the temporary table holds %d rows (%v), want 2", n, err)
+	}
+}
+
+// acquireForTest takes the writer gate, so the test may look at the writer
+// connection.
+func (s *Storage) acquireForTest(t *testing.T) bool {
+	t.Helper()
+	if err := s.acquire(context.Background(), 5e9); err != nil {
+		t.Errorf("writer gate: %v", err)
+		return false
+	}
+	return true
+}
+
+func keys[V any](m map[string]V) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	return out
+}
