@@ -392,12 +392,6 @@ func (s *Service) ship(ctx context.Context, recs []*kgo.Record) error {
 		}
 		return err
 	}
-	if !s.logTemplated.Load() {
-		if err := s.putLogTemplate(ctx); err != nil {
-			return err
-		}
-		s.logTemplated.Store(true)
-	}
 	resp, err := s.es.Bulk(bytes.NewReader(body.Bytes()), s.es.Bulk.WithContext(ctx))
 	if err != nil {
 		return fmt.Errorf("ship: %w", err)
@@ -417,46 +411,6 @@ func (s *Service) ship(ctx context.Context, recs []*kgo.Record) error {
 		return fmt.Errorf("ship: some bulk items failed")
 	}
 	s.metrics.shipped.Add(float64(n))
-	return nil
-}
-
-// LogTemplateName names the index template the log shipper installs.
-const LogTemplateName = "paysim-logs"
-
-// logTemplate maps the fields of a LogDoc, as a log shipper's own template
-// does (Filebeat and Logstash install theirs before they ship): ids, names
-// and codes are keywords, found by exact value and sortable; only the
-// message and the error are analysed text. Without it every string was
-// mapped dynamically, as text and a keyword subfield: the search tier
-// analysed nine ids as prose, and a 20,000-line bulk load into it took 25%
-// more CPU (ids have no words to search by anyway).
-func logTemplate() []byte {
-	kw := map[string]string{"type": "keyword"}
-	text := map[string]string{"type": "text"}
-	body, _ := json.Marshal(map[string]any{
-		"index_patterns": []string{sim.LogIndexPattern},
-		"priority":       100,
-		"template": map[string]any{"mappings": map[string]any{"properties": map[string]any{
-			"log_id": kw, "@timestamp": map[string]string{"type": "date"}, "level": kw, "message": text,
-			"instance": kw, "az": kw, "payment_id": kw, "idem_key": kw, "kind": kw,
-			"amount": map[string]string{"type": "long"}, "from": kw, "to": kw, "error": text,
-		}}},
-	})
-	return body
-}
-
-// putLogTemplate installs (or replaces) the log indices' template; the
-// shipper ships nothing before it holds, so every log index is mapped alike.
-func (s *Service) putLogTemplate(ctx context.Context) error {
-	resp, err := s.es.Indices.PutIndexTemplate(LogTemplateName, bytes.NewReader(logTemplate()), s.es.Indices.PutIndexTemplate.WithContext(ctx))
-	if err != nil {
-		return fmt.Errorf("ship: log template: %w", err)
-	}
-	defer resp.Body.Close()
-	_, _ = io.Copy(io.Discard, resp.Body)
-	if resp.IsError() {
-		return fmt.Errorf("ship: log template: %s", resp.Status())
-	}
 	return nil
 }
 

@@ -145,9 +145,6 @@ type Service struct {
 	unreplicatedSince atomic.Int64
 	// inFlight counts the write requests being handled (InFlight).
 	inFlight atomic.Int64
-	// logTemplated is set once the shipper has installed the log indices'
-	// template (see putLogTemplate).
-	logTemplated atomic.Bool
 
 	ln     net.Listener
 	srv    *http.Server
