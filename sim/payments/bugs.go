@@ -47,7 +47,7 @@ func Bugs() []Bug {
 	realOnly := []string{"containers"}
 	return []Bug{
 		{BugBonusDoubleApply, "the bonus consumer adds points for every delivery of an event, so a redelivered event pays twice", "redelivery", "event-delivery", embeddedOnly},
-		{BugIdempotencyRedisOnly, "idempotency is kept only in Redis: the ledger has no unique key, so a retry Redis has not seen moves money again", "commit-then-fail", "idempotency", embeddedOnly},
+		{BugIdempotencyRedisOnly, "idempotency is kept only in Redis: each attempt gets a new payment id, so a retry Redis has not seen moves money again", "commit-then-fail", "idempotency", embeddedOnly},
 		{BugRMWNoLock, "balances are read outside the transaction and written back as absolute values (read-modify-write without a lock): concurrent payments lose updates", "hot-merchant", "conservation", bothModes},
 		{BugAckBeforeCommit, "the client is told the payment succeeded before the commit, whose failure is then ignored", "commit-fails", "durability", embeddedOnly},
 		{BugPublishBeforeCommit, "the event is published to Kafka before the commit instead of through the outbox: rolled-back payments leave events (and consumers may act on state that is not committed yet)", "commits-rolled-back", "event-delivery", embeddedOnly},

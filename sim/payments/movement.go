@@ -484,7 +484,7 @@ func wantKind(op string, debit bool) string {
 func (s *Service) lookup(ctx context.Context, key string) (Result, error) {
 	var r Result
 	err := s.db.QueryRowContext(ctx, `SELECT id, kind, status, from_account, to_account, amount, refund_of, http_status, error
-		FROM payments WHERE idem_key = ?`, key).Scan(&r.ID, &r.Kind, &r.Status, &r.From, &r.To, &r.Amount, &r.RefundOf, &r.HTTPStatus, &r.Error)
+		FROM payments WHERE id = ? AND idem_key = ?`, PaymentID(key), key).Scan(&r.ID, &r.Kind, &r.Status, &r.From, &r.To, &r.Amount, &r.RefundOf, &r.HTTPStatus, &r.Error)
 	if err != nil {
 		return Result{}, fmt.Errorf("lookup key: %w", err)
 	}
