@@ -18,5 +18,9 @@
 // IMMEDIATE) and holds it until COMMIT/ROLLBACK; autocommit writes take it
 // per statement; reads outside write transactions never wait (WAL
 // snapshots). Isolation is therefore serializable: lost-update anomalies
-// that MySQL's REPEATABLE READ allows cannot happen here.
+// that MySQL's REPEATABLE READ allows cannot happen here. While a session
+// holds the gate for a transaction that began as a write, it runs on the
+// storage's one writer connection, whose page cache no other commit drops;
+// LAST_INSERT_ID() stays per session, and a session that ran DDL keeps
+// writing on its own connection (a temporary table lives there).
 package mysqlwire
