@@ -3,7 +3,6 @@ package mysqlwire
 import (
 	"context"
 	"database/sql"
-	"database/sql/driver"
 	"encoding/binary"
 	"fmt"
 	"math"
@@ -108,7 +107,7 @@ func (s *session) prepared(q string) *sql.Stmt { return s.cur.prepared(s.qctx, q
 func (s *session) abort() {
 	if s.begun && !s.cur.rollback() {
 		if s.cur == s.own {
-			_ = s.own.conn.Raw(func(any) error { return driver.ErrBadConn })
+			s.own.discard()
 		} else {
 			s.inst.st.dropWriter()
 		}

@@ -94,10 +94,14 @@ func (c *sqlConn) close(bad bool) {
 	}
 	c.stmts = nil
 	if bad {
-		_ = c.conn.Raw(func(any) error { return driver.ErrBadConn })
+		c.discard()
 	}
 	_ = c.conn.Close()
 }
+
+// discard tells the pool never to reuse the connection (it may hold an open
+// transaction); the session's later statements on it fail.
+func (c *sqlConn) discard() { _ = c.conn.Raw(func(any) error { return driver.ErrBadConn }) }
 
 // setLastInsertID makes last_insert_rowid() on this connection return id,
 // for a session whose last insert ran on another connection (LAST_INSERT_ID()
@@ -107,16 +111,15 @@ func (c *sqlConn) setLastInsertID(ctx context.Context, id int64) error {
 	if c.rowid == id {
 		return nil
 	}
-	for _, q := range []string{
-		"CREATE TEMP TABLE IF NOT EXISTS paysim_last_insert_id (x)",
-		"INSERT INTO temp.paysim_last_insert_id (rowid, x) VALUES (?, 0)",
-		"DELETE FROM temp.paysim_last_insert_id",
+	for _, st := range []struct {
+		q    string
+		args []any
+	}{
+		{"CREATE TEMP TABLE IF NOT EXISTS paysim_last_insert_id (x)", nil},
+		{"INSERT INTO temp.paysim_last_insert_id (rowid, x) VALUES (?, 0)", []any{id}},
+		{"DELETE FROM temp.paysim_last_insert_id", nil},
 	} {
-		var args []any
-		if strings.Contains(q, "?") {
-			args = []any{id}
-		}
-		if _, err := c.conn.ExecContext(ctx, q, args...); err != nil {
+		if _, err := c.conn.ExecContext(ctx, st.q, st.args...); err != nil {
 			return fmt.Errorf("last insert id: %w", err)
 		}
 	}
