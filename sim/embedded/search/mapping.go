@@ -502,14 +502,14 @@ func (b *docBuilder) leaf(path string, v any) *esError {
 		if d.typ == ftLong {
 			f = math.Trunc(f)
 		}
-		b.doc.AddField(document.NewNumericFieldWithIndexingOptions(path, nil, f, optsKeyword))
+		b.doc.AddField(newNumberPoint(path, f, optsKeyword))
 		b.markName(path)
 	case ftDate:
 		t, ok := toTime(v)
 		if !ok {
 			return fail()
 		}
-		f, err := document.NewDateTimeFieldWithIndexingOptions(path, nil, t, dateLayout, optsKeyword)
+		f, err := newDatePoint(path, t, dateLayout, optsKeyword)
 		if err != nil {
 			return fail()
 		}

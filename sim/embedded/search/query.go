@@ -317,19 +317,17 @@ func (c *compileCtx) exact(field string, v any) (query.Query, *esError) {
 		if !ok {
 			return c.fail(field, "failed to create query: For input string: \"%s\"", stringify(v))
 		}
-		incl := true
-		r := query.NewNumericRangeInclusiveQuery(&f, &f, &incl, &incl)
-		r.SetField(name)
-		return r, nil
+		return numberRange(name, &f, &f, true, true), nil
 	case ftDate:
 		t, err := parseDateMath(v, false, c.now)
 		if err != nil {
 			return c.fail(field, "failed to parse date field [%s]: %v", stringify(v), err)
 		}
 		end, _ := parseDateMath(v, true, c.now)
-		incl := true
-		r := query.NewDateRangeInclusiveQuery(t, end, &incl, &incl)
-		r.SetField(name)
+		r, err := dateRange(name, t, end, true, true)
+		if err != nil {
+			return c.fail(field, "failed to parse date field [%s]: %v", stringify(v), err)
+		}
 		return r, nil
 	case ftBoolean:
 		b, ok := toBool(v)
@@ -860,9 +858,7 @@ func (q rangeQ) compile(c *compileCtx) (query.Query, *esError) {
 			}
 			*b.dst = &f
 		}
-		r := query.NewNumericRangeInclusiveQuery(lo, hi, &lowerIncl, &upperIncl)
-		r.SetField(name)
-		out = r
+		out = numberRange(name, lo, hi, lowerIncl, upperIncl)
 	case ftDate:
 		var lo, hi time.Time
 		if lower != nil {
@@ -879,8 +875,10 @@ func (q rangeQ) compile(c *compileCtx) (query.Query, *esError) {
 			}
 			hi = t
 		}
-		r := query.NewDateRangeInclusiveQuery(lo, hi, &lowerIncl, &upperIncl)
-		r.SetField(name)
+		r, err := dateRange(name, lo, hi, lowerIncl, upperIncl)
+		if err != nil {
+			return c.fail(q.field, "failed to parse date field [%s] with format [strict_date_optional_time||epoch_millis]: %v", q.field, err)
+		}
 		out = r
 	case ftText, ftKeyword, ftBoolean:
 		if d.typ == ftText && d.kwSub != "" {
