@@ -18,5 +18,7 @@
 // memory. Document sources stay in memory for GET. Strings are mapped as
 // ES dynamic mapping does: an analysed text field plus an exact ".keyword"
 // subfield (ignore_above 256); RFC 3339 strings become dates; numbers are
-// numeric; nested objects become dotted field names.
+// numeric; nested objects become dotted field names. Numbers and dates are
+// indexed as Elasticsearch indexes points, one term a value (pointRange
+// answers range queries on them).
 package search
