@@ -24,55 +24,39 @@ import (
 // (issue 19). Range queries on them are pointRange queries, which read the
 // full-precision terms only.
 
-// pointTerms is the single term a point field indexes.
-func pointTerms(term []byte, opts bindex.FieldIndexingOptions) bindex.TokenFrequencies {
-	return analysis.TokenFrequency(analysis.TokenStream{{
-		End: len(term), Term: term, Position: 1, Type: analysis.Numeric,
-	}}, nil, opts)
+// point is a numeric or date field indexed as one term, the value's
+// full-precision prefix code.
+type point struct {
+	document.Field // *document.NumericField or *document.DateTimeField
+	term           []byte
+	freq           bindex.TokenFrequencies
 }
 
-// numberPoint is a numeric field indexed as one term.
-type numberPoint struct {
-	*document.NumericField
-	freq bindex.TokenFrequencies
+func newNumberPoint(name string, f float64, opts bindex.FieldIndexingOptions) *point {
+	nf := document.NewNumericFieldWithIndexingOptions(name, nil, f, opts)
+	return &point{Field: nf, term: nf.Value()}
 }
 
-func newNumberPoint(name string, f float64, opts bindex.FieldIndexingOptions) *numberPoint {
-	return &numberPoint{NumericField: document.NewNumericFieldWithIndexingOptions(name, nil, f, opts)}
-}
-
-// Analyze indexes the value's full-precision term only.
-func (p *numberPoint) Analyze() { p.freq = pointTerms(p.Value(), p.Options()) }
-
-// AnalyzedLength is the one term.
-func (p *numberPoint) AnalyzedLength() int { return 1 }
-
-// AnalyzedTokenFrequencies is the one term.
-func (p *numberPoint) AnalyzedTokenFrequencies() bindex.TokenFrequencies { return p.freq }
-
-// datePoint is a date field indexed as one term.
-type datePoint struct {
-	*document.DateTimeField
-	term numeric.PrefixCoded
-	freq bindex.TokenFrequencies
-}
-
-func newDatePoint(name string, t time.Time, layout string, opts bindex.FieldIndexingOptions) (*datePoint, error) {
+func newDatePoint(name string, t time.Time, layout string, opts bindex.FieldIndexingOptions) (*point, error) {
 	f, err := document.NewDateTimeFieldWithIndexingOptions(name, nil, t, layout, opts)
 	if err != nil {
 		return nil, err
 	}
-	return &datePoint{DateTimeField: f, term: numeric.MustNewPrefixCodedInt64(t.UnixNano(), 0)}, nil
+	return &point{Field: f, term: numeric.MustNewPrefixCodedInt64(t.UnixNano(), 0)}, nil
 }
 
 // Analyze indexes the value's full-precision term only.
-func (p *datePoint) Analyze() { p.freq = pointTerms(p.term, p.Options()) }
+func (p *point) Analyze() {
+	p.freq = analysis.TokenFrequency(analysis.TokenStream{{
+		End: len(p.term), Term: p.term, Position: 1, Type: analysis.Numeric,
+	}}, nil, p.Options())
+}
 
 // AnalyzedLength is the one term.
-func (p *datePoint) AnalyzedLength() int { return 1 }
+func (p *point) AnalyzedLength() int { return 1 }
 
 // AnalyzedTokenFrequencies is the one term.
-func (p *datePoint) AnalyzedTokenFrequencies() bindex.TokenFrequencies { return p.freq }
+func (p *point) AnalyzedTokenFrequencies() bindex.TokenFrequencies { return p.freq }
 
 // pointRange matches documents with a value of a point field in [lo, hi]
 // (sortable int64s: numeric.Float64ToInt64 of a number, UnixNano of a date).
