@@ -7,6 +7,9 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
+
+	"paysim/internal/testwait"
 )
 
 // newRecorder records into a buffer; the cleanup closes it if the test did not.
@@ -96,6 +99,44 @@ func TestRecorderConcurrentBackPressure(t *testing.T) {
 type failingWriter struct{}
 
 func (failingWriter) Write([]byte) (int, error) { return 0, errors.New("disk full") }
+
+// lockedBuffer is a bytes.Buffer safe to read while the recorder writes.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// TestRecorderFlushesWhileOpen: events reach the file within
+// historyFlushEvery while the recorder stays open (the file can be
+// followed during a run), not only at Close.
+func TestRecorderFlushesWhileOpen(t *testing.T) {
+	var out lockedBuffer
+	r := NewRecorder(&out, 0)
+	t.Cleanup(func() { r.Close() })
+	r.Record(Event{Type: EventInvoke, Op: "topup", Key: "k1"})
+	testwait.For(t, 5*time.Second, "the first event in the file", func() bool {
+		return strings.Count(out.String(), "\n") == 1
+	})
+	r.Record(Event{Type: EventOK, Op: "topup", Key: "k1"})
+	testwait.For(t, 5*time.Second, "the second event in the file", func() bool {
+		return strings.Count(out.String(), "\n") == 2
+	})
+	if got := out.String(); !strings.Contains(got, `"key":"k1"`) || !strings.HasPrefix(got, `{"type":"invoke"`) {
+		t.Fatalf("file = %q, want the invoke then the ok of k1", got)
+	}
+}
 
 func TestRecorderWriteError(t *testing.T) {
 	r := NewRecorder(failingWriter{}, 0)
