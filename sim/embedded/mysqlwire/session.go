@@ -9,6 +9,7 @@ import (
 	"net"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/go-mysql-org/go-mysql/mysql"
 	"github.com/go-mysql-org/go-mysql/server"
@@ -33,13 +34,22 @@ import (
 type session struct {
 	inst *Instance
 	ctx  context.Context // ends when the instance is killed
-	qctx context.Context // ctx, bounded by StatementTimeout while a statement runs
-	nc   net.Conn
-	sc   *server.Conn
-	own  *sqlConn // the session's own SQLite connection
-	cur  *sqlConn // the connection statements run on: own, or the storage's writer
-	env  rewriteEnv
-	db   string
+	// qctx is what SQLite statements run with: a context never done on a
+	// connection the interrupter can reach (see interrupt.go), else ctx,
+	// bounded by StatementTimeout while a statement runs.
+	qctx  context.Context
+	quiet context.Context // ctx without its cancellation
+	// wctx bounds Go-side waits (the writer gate) while a statement runs:
+	// ctx, bounded by StatementTimeout.
+	wctx      context.Context
+	intr      interrupter
+	stopWatch func() bool
+	nc        net.Conn
+	sc        *server.Conn
+	own       *sqlConn // the session's own SQLite connection
+	cur       *sqlConn // the connection statements run on: own, or the storage's writer
+	env       rewriteEnv
+	db        string
 
 	autocommit bool
 	multiOff   bool // COM_SET_OPTION turned multi-statements off
@@ -65,10 +75,13 @@ func newSession(inst *Instance, ctx context.Context, nc net.Conn) *session {
 		inst:       inst,
 		ctx:        ctx,
 		qctx:       ctx,
+		quiet:      context.WithoutCancel(ctx),
+		wctx:       ctx,
 		nc:         nc,
 		db:         inst.cfg.Database,
 		autocommit: true,
 	}
+	s.stopWatch = s.intr.watch(ctx)
 	s.env = rewriteEnv{database: s.db, user: inst.cfg.User, version: ServerVersion, sysVar: s.sysVar}
 	// A result set that is "done streaming multiple results" makes go-mysql
 	// write nothing: the session has written the response itself, in one
@@ -89,6 +102,7 @@ func (s *session) attach(sc *server.Conn, conn *sqlConn) {
 
 // close rolls back an open transaction and returns the SQLite connection.
 func (s *session) close() {
+	s.stopWatch()
 	if s.inTxn {
 		s.inst.rollbacks.Add(1)
 	}
@@ -124,6 +138,7 @@ func (s *session) endTxn() {
 func (s *session) releaseGate() {
 	if s.gate {
 		s.cur = s.own
+		s.intr.switchTo(s.own)
 		s.inst.st.release()
 		s.gate = false
 	}
@@ -193,17 +208,12 @@ type result struct {
 // the statement failed (the error is written).
 func (s *session) run(st *statement, args []any, more, binaryProto bool) bool {
 	s.inst.queries.Add(1)
-	var cancel context.CancelFunc
-	if d := s.inst.cfg.StatementTimeout; d > 0 {
-		s.qctx, cancel = context.WithTimeout(s.ctx, d)
-	}
-	res, err := s.exec(st, args)
-	if cancel != nil {
-		if err != nil && s.qctx.Err() == context.DeadlineExceeded && s.ctx.Err() == nil {
-			err = myErr(ErStatementTimeout, "HY000", "Query execution was interrupted, maximum statement execution time exceeded")
-		}
-		cancel()
-		s.qctx = s.ctx
+	var res result
+	var err error
+	if s.cur.handle != 0 {
+		res, err = s.runInterruptible(st, args)
+	} else {
+		res, err = s.runCancellable(st, args)
 	}
 	if err != nil {
 		s.fail(err)
@@ -494,20 +504,79 @@ func (s *session) commit() error {
 	return nil
 }
 
+// runInterruptible executes a statement with SQLite calls that only an
+// interrupt ends: the instance's kill, or StatementTimeout.
+func (s *session) runInterruptible(st *statement, args []any) (result, error) {
+	s.qctx = s.quiet
+	defer func() { s.qctx = s.ctx }()
+	seq := s.intr.begin(s.cur)
+	if s.ctx.Err() != nil { // killed before the watch could see this statement
+		s.intr.end()
+		return result{}, myErr(ErQueryInterrupted, "70100", "Query execution was interrupted")
+	}
+	var timer *time.Timer
+	if d := s.inst.cfg.StatementTimeout; d > 0 {
+		timer = time.AfterFunc(d, func() { s.intr.interrupt(seq, errTimedOut) })
+		var cancel context.CancelFunc
+		s.wctx, cancel = context.WithTimeout(s.ctx, d)
+		defer func() {
+			cancel()
+			s.wctx = s.ctx
+		}()
+	}
+	res, err := s.exec(st, args)
+	if timer != nil {
+		timer.Stop()
+	}
+	if why := s.intr.end(); err != nil && why == errTimedOut {
+		err = errStatementTimeout()
+	}
+	return res, err
+}
+
+// runCancellable executes a statement with SQLite calls under a context
+// that the instance's kill, or StatementTimeout, cancels.
+func (s *session) runCancellable(st *statement, args []any) (result, error) {
+	d := s.inst.cfg.StatementTimeout
+	if d <= 0 {
+		return s.exec(st, args)
+	}
+	var cancel context.CancelFunc
+	s.qctx, cancel = context.WithTimeout(s.ctx, d)
+	s.wctx = s.qctx
+	defer func() {
+		cancel()
+		s.qctx, s.wctx = s.ctx, s.ctx
+	}()
+	res, err := s.exec(st, args)
+	if err != nil && s.qctx.Err() == context.DeadlineExceeded && s.ctx.Err() == nil {
+		err = errStatementTimeout()
+	}
+	return res, err
+}
+
+func errStatementTimeout() error {
+	return myErr(ErStatementTimeout, "HY000", "Query execution was interrupted, maximum statement execution time exceeded")
+}
+
+// waitCtx is the context of Go-side waits in a statement.
+func (s *session) waitCtx() context.Context { return s.wctx }
+
 // lockWait takes the storage's writer gate for this session.
 func (s *session) lockWait() error {
 	if s.gate {
 		return nil
 	}
-	if err := s.inst.st.acquire(s.qctx, s.inst.cfg.LockWaitTimeout); err != nil {
+	if err := s.inst.st.acquire(s.waitCtx(), s.inst.cfg.LockWaitTimeout); err != nil {
 		return err
 	}
 	s.gate = true
 	// A transaction already begun on its own connection (a snapshot read
 	// now writing) must finish there.
 	if !s.begun && !s.pinned {
-		if wc, err := s.inst.st.writerConn(s.qctx); err == nil {
+		if wc, err := s.inst.st.writerConn(s.waitCtx()); err == nil {
 			s.cur = wc
+			s.intr.switchTo(wc)
 		}
 	}
 	return nil

@@ -29,6 +29,9 @@ type sqlConn struct {
 	// insert that leaves it unchanged generated no id (a table without an
 	// AUTO_INCREMENT column).
 	rowid int64
+	// handle is the connection's sqlite3*, for interrupts (0: unknown, and
+	// its statements take the cancellable context).
+	handle uintptr
 }
 
 // newSQLConn takes a connection from the storage's pool and bounds any
@@ -40,6 +43,13 @@ func newSQLConn(ctx context.Context, db *sql.DB) (*sqlConn, error) {
 		return nil, err
 	}
 	c := &sqlConn{conn: conn}
+	if err := conn.Raw(func(dc any) error {
+		c.handle = sqliteHandle(dc)
+		return nil
+	}); err != nil {
+		_ = conn.Close()
+		return nil, err
+	}
 	if _, err := sqlite.Limit(conn, sqlite3.SQLITE_LIMIT_LENGTH, maxAllowedPacket); err != nil {
 		_ = conn.Close()
 		return nil, err
