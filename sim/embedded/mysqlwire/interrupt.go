@@ -53,9 +53,10 @@ func interruptSQLite(h uintptr) {
 }
 
 // interrupter tracks the statement a session is running, so that another
-// goroutine can interrupt it. Its lock is held while the handle is used, and
-// the session marks the statement done under it before the connection can
-// change or close.
+// goroutine can interrupt it. The session marks the statement done, or
+// switches its connection, under the lock; a connection that closes while
+// the statement runs (a failed rollback discards it) forgets its handle
+// first (sqlConn.interrupt).
 type interrupter struct {
 	mu      sync.Mutex
 	running bool
@@ -105,7 +106,7 @@ func (in *interrupter) interrupt(seq uint64, why error) {
 				in.why = why
 			}
 		}
-		interruptSQLite(in.conn.handle)
+		in.conn.interrupt()
 		in.mu.Unlock()
 		time.Sleep(interruptRetry)
 	}

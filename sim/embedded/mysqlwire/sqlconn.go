@@ -6,6 +6,7 @@ import (
 	"database/sql/driver"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 
 	"modernc.org/sqlite"
@@ -29,8 +30,10 @@ type sqlConn struct {
 	// insert that leaves it unchanged generated no id (a table without an
 	// AUTO_INCREMENT column).
 	rowid int64
-	// handle is the connection's sqlite3*, for interrupts (0: unknown, and
-	// its statements take the cancellable context).
+	// handle is the connection's sqlite3*, for interrupts (0: unknown or
+	// closed, and its statements take the cancellable context). hmu guards
+	// it against the connection closing while another goroutine interrupts.
+	hmu    sync.Mutex
 	handle uintptr
 }
 
@@ -99,6 +102,7 @@ func (c *sqlConn) rollback() bool {
 // close releases the statements and returns the connection to the pool;
 // with bad, the pool discards it instead.
 func (c *sqlConn) close(bad bool) {
+	c.forgetHandle()
 	for _, ps := range c.stmts {
 		_ = ps.Close()
 	}
@@ -111,7 +115,28 @@ func (c *sqlConn) close(bad bool) {
 
 // discard tells the pool never to reuse the connection (it may hold an open
 // transaction); the session's later statements on it fail.
-func (c *sqlConn) discard() { _ = c.conn.Raw(func(any) error { return driver.ErrBadConn }) }
+func (c *sqlConn) discard() {
+	c.forgetHandle()
+	_ = c.conn.Raw(func(any) error { return driver.ErrBadConn })
+}
+
+// interrupt interrupts the statement running on the connection, unless its
+// handle is unknown or closed.
+func (c *sqlConn) interrupt() {
+	c.hmu.Lock()
+	defer c.hmu.Unlock()
+	if c.handle != 0 {
+		interruptSQLite(c.handle)
+	}
+}
+
+// forgetHandle drops the handle before the connection closes: SQLite frees
+// it, and an interrupt then would write to freed memory.
+func (c *sqlConn) forgetHandle() {
+	c.hmu.Lock()
+	c.handle = 0
+	c.hmu.Unlock()
+}
 
 // setLastInsertID makes last_insert_rowid() on this connection return id,
 // for a session whose last insert ran on another connection (LAST_INSERT_ID()
