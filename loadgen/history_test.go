@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"paysim/internal/syncbuf"
 	"paysim/internal/testwait"
 )
 
@@ -100,29 +101,11 @@ type failingWriter struct{}
 
 func (failingWriter) Write([]byte) (int, error) { return 0, errors.New("disk full") }
 
-// lockedBuffer is a bytes.Buffer safe to read while the recorder writes.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // TestRecorderFlushesWhileOpen: events reach the file within
 // historyFlushEvery while the recorder stays open (the file can be
 // followed during a run), not only at Close.
 func TestRecorderFlushesWhileOpen(t *testing.T) {
-	var out lockedBuffer
+	var out syncbuf.Buffer
 	r := NewRecorder(&out, 0)
 	t.Cleanup(func() { r.Close() })
 	r.Record(Event{Type: EventInvoke, Op: "topup", Key: "k1"})

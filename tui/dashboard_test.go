@@ -1,7 +1,6 @@
 package tui
 
 import (
-	"bytes"
 	"fmt"
 	"io"
 	"strings"
@@ -10,29 +9,12 @@ import (
 	"time"
 
 	"paysim/chaos"
+	"paysim/internal/syncbuf"
 	"paysim/internal/testwait"
 	"paysim/loadgen"
 	"paysim/report"
 	"paysim/sim"
 )
-
-// syncBuffer is a terminal stand-in the program and the test share.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 func (f *fakeControl) setNodes(n []sim.NodeStatus) {
 	f.mu.Lock()
@@ -43,7 +25,7 @@ func (f *fakeControl) setNodes(n []sim.NodeStatus) {
 // headless is a Dashboard on a fake terminal, with its keyboard.
 type headless struct {
 	d         *Dashboard
-	out       *syncBuffer
+	out       *syncbuf.Buffer
 	keys      *io.PipeWriter
 	ctl       *fakeControl
 	cancelled chan struct{}
@@ -54,7 +36,7 @@ type headless struct {
 func newHeadless(t *testing.T, hold bool) *headless {
 	t.Helper()
 	in, keys := io.Pipe()
-	h := &headless{out: &syncBuffer{}, keys: keys, ctl: &fakeControl{nodes: testNodes()},
+	h := &headless{out: &syncbuf.Buffer{}, keys: keys, ctl: &fakeControl{nodes: testNodes()},
 		cancelled: make(chan struct{}), finished: make(chan error, 1)}
 	var once sync.Once
 	h.d = NewDashboard(Options{

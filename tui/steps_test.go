@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"paysim/internal/syncbuf"
 	"paysim/loadgen"
 )
 
@@ -25,7 +26,7 @@ func TestSteps(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			var out syncBuffer
+			var out syncbuf.Buffer
 			s := NewSteps(&out, false)
 			s.Tick(loadgen.Tick{OK: 1}) // before any step: ignored
 			for i, label := range tc.steps {

@@ -1,35 +1,17 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"io"
 	"net/http"
 	"os"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"paysim/internal/syncbuf"
 )
-
-// lockedBuffer is a bytes.Buffer a command writes while the test reads.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
 
 // TestRunServesMetrics: `run --metrics` serves the live load, the fault in
 // force, the nodes' states and the app instances' own metrics while the
@@ -39,7 +21,7 @@ func TestRunServesMetrics(t *testing.T) {
 		t.Skip("runs the stack")
 	}
 	file := azOutageFile(t, "50/s", "16s", "4s", "8s")
-	var out lockedBuffer
+	var out syncbuf.Buffer
 	done := make(chan int, 1)
 	go func() {
 		done <- executeIO(context.Background(), []string{"run", "az-outage", "-f", file, "--ui", "plain", "--out", t.TempDir(), "--metrics", "127.0.0.1:0"}, &out, io.Discard)

@@ -1,37 +1,18 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"io"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
+	"paysim/internal/syncbuf"
 	"paysim/internal/testwait"
 	"paysim/report"
 	"paysim/scenarios"
 )
-
-// termBuffer stands in for the terminal the dashboard draws on.
-type termBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *termBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *termBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 func shortBaseline(t *testing.T, d time.Duration) scenarios.Scenario {
 	t.Helper()
@@ -66,7 +47,7 @@ func TestRunTUI(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			term := &termBuffer{}
+			term := &syncbuf.Buffer{}
 			keys, press := io.Pipe()
 			defer press.Close()
 			if tc.quit {

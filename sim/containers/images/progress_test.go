@@ -4,31 +4,14 @@ import (
 	"bytes"
 	"errors"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"paysim/internal/syncbuf"
 )
 
-// syncBuffer is a bytes.Buffer safe for mpb's writer goroutine.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 func TestBars(t *testing.T) {
-	var buf syncBuffer
+	var buf syncbuf.Buffer
 	b := NewBars(&buf)
 	ok, bad := b.Step("base"), b.Step("node")
 	ok.Status("debootstrap: Retrieving dpkg")
