@@ -114,6 +114,13 @@ func (r *Recorder) run(w io.Writer) {
 	bw := bufio.NewWriterSize(w, 64<<10)
 	enc := json.NewEncoder(bw)
 	enc.SetEscapeHTML(false)
+	flushNow := func() {
+		if r.err == nil {
+			if err := bw.Flush(); err != nil {
+				r.err = fmt.Errorf("history: flush: %w", err)
+			}
+		}
+	}
 	flush := time.NewTimer(time.Hour)
 	flush.Stop()
 	pending := false // written to bw, not yet flushed; the timer is armed
@@ -121,11 +128,7 @@ func (r *Recorder) run(w io.Writer) {
 		select {
 		case e, ok := <-r.ch:
 			if !ok {
-				if r.err == nil {
-					if err := bw.Flush(); err != nil {
-						r.err = fmt.Errorf("history: flush: %w", err)
-					}
-				}
+				flushNow()
 				return
 			}
 			if r.err == nil {
@@ -140,11 +143,7 @@ func (r *Recorder) run(w io.Writer) {
 			}
 		case <-flush.C:
 			pending = false
-			if r.err == nil {
-				if err := bw.Flush(); err != nil {
-					r.err = fmt.Errorf("history: flush: %w", err)
-				}
-			}
+			flushNow()
 		}
 	}
 }

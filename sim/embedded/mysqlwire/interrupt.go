@@ -2,7 +2,6 @@ package mysqlwire
 
 import (
 	"context"
-	"errors"
 	"reflect"
 	"sync"
 	"time"
@@ -18,11 +17,6 @@ import (
 // database/sql another for every query's rows): two goroutines a statement
 // for an event that happens once an instance's life, 2% of the process's
 // CPU at 500 payments/s (issue 19).
-
-var (
-	errKilled   = errors.New("instance killed")
-	errTimedOut = errors.New("statement timeout")
-)
 
 // interruptRetry is how often an interrupt is repeated until the statement
 // ends: SQLite forgets one that arrives before the statement's first step.
@@ -62,7 +56,7 @@ type interrupter struct {
 	running bool
 	seq     uint64   // the running (or last) statement
 	conn    *sqlConn // the connection the statement runs on
-	why     error    // set when the running statement was interrupted
+	timeout bool     // the running statement was interrupted for StatementTimeout
 }
 
 // begin marks a statement as running on c and returns its sequence number.
@@ -70,7 +64,7 @@ func (in *interrupter) begin(c *sqlConn) uint64 {
 	in.mu.Lock()
 	defer in.mu.Unlock()
 	in.seq++
-	in.running, in.conn, in.why = true, c, nil
+	in.running, in.conn, in.timeout = true, c, false
 	return in.seq
 }
 
@@ -82,17 +76,19 @@ func (in *interrupter) switchTo(c *sqlConn) {
 	in.mu.Unlock()
 }
 
-// end marks the statement done and returns why it was interrupted, if it was.
-func (in *interrupter) end() error {
+// end marks the statement done and reports whether StatementTimeout
+// interrupted it.
+func (in *interrupter) end() bool {
 	in.mu.Lock()
 	defer in.mu.Unlock()
 	in.running = false
-	return in.why
+	return in.timeout
 }
 
 // interrupt interrupts statement seq (0: whichever is running) until it
-// ends. It returns at once when no such statement is running.
-func (in *interrupter) interrupt(seq uint64, why error) {
+// ends, for StatementTimeout if timeout. It returns at once when no such
+// statement is running.
+func (in *interrupter) interrupt(seq uint64, timeout bool) {
 	first := true
 	for {
 		in.mu.Lock()
@@ -102,9 +98,7 @@ func (in *interrupter) interrupt(seq uint64, why error) {
 		}
 		if first {
 			seq, first = in.seq, false
-			if in.why == nil {
-				in.why = why
-			}
+			in.timeout = in.timeout || timeout
 		}
 		in.conn.interrupt()
 		in.mu.Unlock()
@@ -115,5 +109,5 @@ func (in *interrupter) interrupt(seq uint64, why error) {
 // watch interrupts the session's statements once ctx is done; stop ends
 // the watch.
 func (in *interrupter) watch(ctx context.Context) (stop func() bool) {
-	return context.AfterFunc(ctx, func() { in.interrupt(0, errKilled) })
+	return context.AfterFunc(ctx, func() { in.interrupt(0, false) })
 }

@@ -134,11 +134,16 @@ func (s *session) endTxn() {
 	s.inTxn, s.begun, s.txnRO = false, false, false
 }
 
+// use makes c the connection statements run on, for the interrupter too.
+func (s *session) use(c *sqlConn) {
+	s.cur = c
+	s.intr.switchTo(c)
+}
+
 // releaseGate gives the writer gate back, and with it the writer connection.
 func (s *session) releaseGate() {
 	if s.gate {
-		s.cur = s.own
-		s.intr.switchTo(s.own)
+		s.use(s.own)
 		s.inst.st.release()
 		s.gate = false
 	}
@@ -516,7 +521,7 @@ func (s *session) runInterruptible(st *statement, args []any) (result, error) {
 	}
 	var timer *time.Timer
 	if d := s.inst.cfg.StatementTimeout; d > 0 {
-		timer = time.AfterFunc(d, func() { s.intr.interrupt(seq, errTimedOut) })
+		timer = time.AfterFunc(d, func() { s.intr.interrupt(seq, true) })
 		var cancel context.CancelFunc
 		s.wctx, cancel = context.WithTimeout(s.ctx, d)
 		defer func() {
@@ -528,7 +533,7 @@ func (s *session) runInterruptible(st *statement, args []any) (result, error) {
 	if timer != nil {
 		timer.Stop()
 	}
-	if why := s.intr.end(); err != nil && why == errTimedOut {
+	if timedOut := s.intr.end(); err != nil && timedOut {
 		err = errStatementTimeout()
 	}
 	return res, err
@@ -559,24 +564,20 @@ func errStatementTimeout() error {
 	return myErr(ErStatementTimeout, "HY000", "Query execution was interrupted, maximum statement execution time exceeded")
 }
 
-// waitCtx is the context of Go-side waits in a statement.
-func (s *session) waitCtx() context.Context { return s.wctx }
-
 // lockWait takes the storage's writer gate for this session.
 func (s *session) lockWait() error {
 	if s.gate {
 		return nil
 	}
-	if err := s.inst.st.acquire(s.waitCtx(), s.inst.cfg.LockWaitTimeout); err != nil {
+	if err := s.inst.st.acquire(s.wctx, s.inst.cfg.LockWaitTimeout); err != nil {
 		return err
 	}
 	s.gate = true
 	// A transaction already begun on its own connection (a snapshot read
 	// now writing) must finish there.
 	if !s.begun && !s.pinned {
-		if wc, err := s.inst.st.writerConn(s.waitCtx()); err == nil {
-			s.cur = wc
-			s.intr.switchTo(wc)
+		if wc, err := s.inst.st.writerConn(s.wctx); err == nil {
+			s.use(wc)
 		}
 	}
 	return nil
