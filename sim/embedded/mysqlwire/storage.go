@@ -85,12 +85,9 @@ func OpenStorageWith(path string, opt StorageOptions) (*Storage, error) {
 	// holds a transaction's pages.
 	q.Add("_pragma", fmt.Sprintf("cache_size(%d)", -cacheKiB))
 	q.Set("_journal_mode", "WAL")
-	// Only this process opens the file: unix-excl holds one lock on it for
-	// good and keeps the WAL index in this process's memory, so the
-	// connections' read and write marks are taken in memory, not with two
-	// fcntl calls each on a -shm file (2% of the stack's CPU at 500
-	// payments/s, every transaction taking and dropping them).
-	q.Set("vfs", "unix-excl")
+	if ledgerVFS != "" {
+		q.Set("vfs", ledgerVFS)
+	}
 	db, err := sql.Open("sqlite", path+"?"+q.Encode())
 	if err != nil {
 		return nil, fmt.Errorf("open storage: %w", err)
