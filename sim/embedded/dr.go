@@ -38,9 +38,11 @@ type drCopy struct {
 	copyErr  error
 }
 
-func startDR(reg *sim.Registry, px *netproxy.Server, topo sim.Topology, dir, src string, listen listenFunc) (*drCopy, error) {
+func startDR(reg *sim.Registry, px *netproxy.Server, topo sim.Topology, dir string, memory bool, src string, listen listenFunc) (*drCopy, error) {
 	d := &drCopy{topo: *topo.DR, src: src, stop: make(chan struct{}), done: make(chan struct{})}
-	st, err := mysqlwire.OpenStorage(filepath.Join(dir, "ledger-dr.db"))
+	// The copy's connection attaches the primary's file with its own VFS,
+	// so both storages hold their files the same way.
+	st, err := mysqlwire.OpenStorageWith(filepath.Join(dir, "ledger-dr.db"), mysqlwire.StorageOptions{Memory: memory})
 	if err != nil {
 		return nil, fmt.Errorf("mysql dr: storage: %w", err)
 	}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -18,6 +19,8 @@ import (
 type Storage struct {
 	db   *sql.DB
 	path string
+	// memPath is the file's name in the memory VFS, when it holds it.
+	memPath string
 	// gate serialises writers across every instance on this storage. SQLite
 	// has one write lock per file; waiting for it in Go (FIFO-ish, no sleep
 	// polling as SQLite's busy handler does) keeps throughput up under
@@ -45,6 +48,12 @@ type StorageOptions struct {
 	// never calls fsync: under NORMAL a checkpoint's fsync ran inside the
 	// writer gate and stalled every payment for up to 0.5 s on ext4.
 	SyncFull bool
+	// Memory holds the database and its WAL in this process's memory (the
+	// memory VFS, on Unix) rather than in the file, which stays empty: for
+	// a file on a memory file system anyway, whose every page read and
+	// write would otherwise be a system call. What it holds is gone when
+	// the storage closes.
+	Memory bool
 }
 
 // cacheKiB is each SQLite connection's page cache.
@@ -85,8 +94,14 @@ func OpenStorageWith(path string, opt StorageOptions) (*Storage, error) {
 	// holds a transaction's pages.
 	q.Add("_pragma", fmt.Sprintf("cache_size(%d)", -cacheKiB))
 	q.Set("_journal_mode", "WAL")
-	if ledgerVFS != "" {
-		q.Set("vfs", ledgerVFS)
+	vfs, memory := ledgerVFS, false
+	if opt.Memory {
+		if m := registerMemVFS(); m != "" {
+			vfs, memory = m, true
+		}
+	}
+	if vfs != "" {
+		q.Set("vfs", vfs)
 	}
 	db, err := sql.Open("sqlite", path+"?"+q.Encode())
 	if err != nil {
@@ -105,7 +120,11 @@ func OpenStorageWith(path string, opt StorageOptions) (*Storage, error) {
 		_ = db.Close()
 		return nil, fmt.Errorf("open storage: journal_mode is %q, want wal", mode)
 	}
-	return &Storage{db: db, path: path, gate: make(chan struct{}, 1)}, nil
+	st := &Storage{db: db, path: path, gate: make(chan struct{}, 1)}
+	if memory {
+		st.memPath = sqlitePath(path)
+	}
+	return st, nil
 }
 
 // DB gives direct access to the database, for checkers and tests. Writes
@@ -124,10 +143,27 @@ func (s *Storage) Close() error {
 		}
 		s.release()
 	}
-	if err := s.db.Close(); err != nil {
+	err := s.db.Close()
+	if s.memPath != "" {
+		releaseMemFiles(s.memPath)
+	}
+	if err != nil {
 		return fmt.Errorf("close storage: %w", err)
 	}
 	return nil
+}
+
+// sqlitePath is path as SQLite names the file to its VFS: absolute, its
+// directory's symbolic links resolved.
+func sqlitePath(path string) string {
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return path
+	}
+	if dir, err := filepath.EvalSymlinks(filepath.Dir(abs)); err == nil {
+		return filepath.Join(dir, filepath.Base(abs))
+	}
+	return abs
 }
 
 // errLockWait is returned when the writer gate could not be acquired in time.
