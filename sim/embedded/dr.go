@@ -38,11 +38,11 @@ type drCopy struct {
 	copyErr  error
 }
 
-func startDR(reg *sim.Registry, px *netproxy.Server, topo sim.Topology, dir string, memory bool, src string, listen listenFunc) (*drCopy, error) {
+func startDR(reg *sim.Registry, px *netproxy.Server, topo sim.Topology, dir, src string, listen listenFunc) (*drCopy, error) {
 	d := &drCopy{topo: *topo.DR, src: src, stop: make(chan struct{}), done: make(chan struct{})}
-	// The copy's connection attaches the primary's file with its own VFS,
-	// so both storages hold their files the same way.
-	st, err := mysqlwire.OpenStorageWith(filepath.Join(dir, "ledger-dr.db"), mysqlwire.StorageOptions{Memory: memory})
+	// The copy's connection attaches the primary's file with its own VFS:
+	// both storages hold their WAL the same way.
+	st, err := mysqlwire.OpenStorageWith(filepath.Join(dir, "ledger-dr.db"), mysqlwire.StorageOptions{MemoryWAL: true})
 	if err != nil {
 		return nil, fmt.Errorf("mysql dr: storage: %w", err)
 	}

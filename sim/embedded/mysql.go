@@ -29,8 +29,8 @@ type auroraCluster struct {
 	dr      *drCopy    // nil without topology.dr
 }
 
-func startAurora(reg *sim.Registry, px *netproxy.Server, topo sim.Topology, dir string, memory bool, listen listenFunc) (*auroraCluster, error) {
-	st, err := mysqlwire.OpenStorageWith(filepath.Join(dir, "ledger.db"), mysqlwire.StorageOptions{Memory: memory})
+func startAurora(reg *sim.Registry, px *netproxy.Server, topo sim.Topology, dir string, listen listenFunc) (*auroraCluster, error) {
+	st, err := mysqlwire.OpenStorageWith(filepath.Join(dir, "ledger.db"), mysqlwire.StorageOptions{MemoryWAL: true})
 	if err != nil {
 		return nil, fmt.Errorf("mysql: storage: %w", err)
 	}
@@ -66,7 +66,7 @@ func startAurora(reg *sim.Registry, px *netproxy.Server, topo sim.Topology, dir 
 		return nil, fmt.Errorf("mysql: writer endpoint: %w", err)
 	}
 	if topo.DR != nil {
-		if a.dr, err = startDR(reg, px, topo, dir, memory, st.Path(), listen); err != nil {
+		if a.dr, err = startDR(reg, px, topo, dir, st.Path(), listen); err != nil {
 			a.close()
 			return nil, err
 		}

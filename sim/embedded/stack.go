@@ -122,7 +122,7 @@ func Start(ctx context.Context, topo sim.Topology, opts Options) (_ *Stack, err 
 		groups = append(groups, s.kafka.brokers)
 	}
 	if opts.runs(sim.ServiceMySQL) {
-		if s.mysql, err = startAurora(s.reg, s.px, topo, dirs.ledger, dirs.inMemory(), listen); err != nil {
+		if s.mysql, err = startAurora(s.reg, s.px, topo, dirs.ledger, listen); err != nil {
 			return nil, err
 		}
 		groups = append(groups, s.mysql.nodes)

@@ -45,11 +45,6 @@ func makeStateDirs() (stateDirs, error) {
 	return dirs, nil
 }
 
-// inMemory reports whether the ledger's directory is on a memory file
-// system; the ledger is then held in the process's memory (mysqlwire's
-// StorageOptions.Memory), sparing SQLite a system call per page.
-func (d stateDirs) inMemory() bool { return d.ledger != d.bulk }
-
 // remove deletes the directories.
 func (d stateDirs) remove() error {
 	var err error

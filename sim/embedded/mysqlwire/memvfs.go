@@ -11,19 +11,21 @@ import (
 	sqlite3 "modernc.org/sqlite/lib"
 )
 
-// The memory VFS ("paysim-mem") is unix-excl with the contents of the main
-// database and its WAL held in this process's memory: SQLite's page reads
-// and writes become copies instead of pread and pwrite calls (each WAL
-// frame is two writes; at 500 payments/s they, the checkpoints and the
-// re-reads were 6% of the stack's CPU even with the file on tmpfs). Opening,
-// locking and the WAL index stay unix-excl's, on the real (empty) files, so
-// SQLite's concurrency is untouched; temporary files and journals are
-// unix-excl's own. Written by hand: modernc's only Go VFS (modernc.org/
-// sqlite/vfs) serves a read-only fs.FS.
+// The memory VFS ("paysim-mem") is unix-excl with the contents of each WAL
+// held in this process's memory: the frames a commit appends and the pages
+// readers find there are copies instead of pwrite and pread calls (two
+// writes a frame; at 500 payments/s the ledger's file calls were 6% of the
+// stack's CPU even on tmpfs). Opening, locking and the WAL index stay
+// unix-excl's, on the real (empty) WAL file, so SQLite's concurrency is
+// untouched; the database file, journals and temporary files are
+// unix-excl's own. Only the WAL: it is bounded (checkpoints restart it),
+// where the database grows with every payment and would grow the
+// process's resident memory with it. Written by hand: modernc's only Go
+// VFS (modernc.org/sqlite/vfs) serves a read-only fs.FS.
 //
-// The contents live in anonymous mappings, outside the Go heap (a long
-// run's ledger would otherwise count against the GC's memory limit), and
-// are released when the storage closes and SQLite has closed every handle.
+// The contents live in anonymous mappings, outside the Go heap, released
+// when SQLite deletes the WAL (its last connection closed) or the storage
+// closes, and SQLite has closed every handle.
 //
 // A VFS is registered with SQLite once per process and SQLite calls it
 // with no context of ours, so its files are process-wide state (memVFS).
@@ -103,17 +105,14 @@ func registerMemVFS() string {
 	return memVFS.name
 }
 
-// releaseMemFiles drops the named memory files of a database at path (the
-// database and its WAL); their memory goes when SQLite closes its last
-// handle on them.
-func releaseMemFiles(path string) {
+// releaseMemFile drops the memory file named name; its memory goes when
+// SQLite closes its last handle on it.
+func releaseMemFile(name string) {
 	memVFS.mu.Lock()
 	defer memVFS.mu.Unlock()
-	for _, name := range []string{path, path + "-wal"} {
-		if f := memVFS.files[name]; f != nil {
-			delete(memVFS.files, name)
-			f.unref()
-		}
+	if f := memVFS.files[name]; f != nil {
+		delete(memVFS.files, name)
+		f.unref()
 	}
 }
 
@@ -129,11 +128,11 @@ func baseOpen(tls *libc.TLS, zName, pFile uintptr, flags int32, pOutFlags uintpt
 	return (*(*func(*libc.TLS, uintptr, uintptr, uintptr, int32, uintptr) int32)(unsafe.Pointer(&struct{ uintptr }{xOpen})))(tls, memVFS.base, zName, pFile, flags, pOutFlags)
 }
 
-// memOpen opens the file with unix-excl, then serves a main database's or
-// WAL's contents from memory.
+// memOpen opens the file with unix-excl, then serves a WAL's contents from
+// memory.
 func memOpen(tls *libc.TLS, _ uintptr, zName, pFile uintptr, flags int32, pOutFlags uintptr) int32 {
 	rc := baseOpen(tls, zName, pFile, flags, pOutFlags)
-	if rc != sqlite3.SQLITE_OK || zName == 0 || flags&(sqlite3.SQLITE_OPEN_MAIN_DB|sqlite3.SQLITE_OPEN_WAL) == 0 {
+	if rc != sqlite3.SQLITE_OK || zName == 0 || flags&sqlite3.SQLITE_OPEN_WAL == 0 {
 		return rc
 	}
 	file := (*sqlite3.Tsqlite3_file)(cptr(pFile))
@@ -169,7 +168,7 @@ func memOpen(tls *libc.TLS, _ uintptr, zName, pFile uintptr, flags int32, pOutFl
 // memDelete forgets the memory file (SQLite deletes a WAL when its last
 // connection closes) and deletes the real one.
 func memDelete(tls *libc.TLS, _ uintptr, zName uintptr, syncDir int32) int32 {
-	releaseMemFiles(libc.GoString(zName))
+	releaseMemFile(libc.GoString(zName))
 	xDelete := (*sqlite3.Tsqlite3_vfs)(cptr(memVFS.base)).FxDelete
 	return (*(*func(*libc.TLS, uintptr, uintptr, int32) int32)(unsafe.Pointer(&struct{ uintptr }{xDelete})))(tls, memVFS.base, zName, syncDir)
 }

@@ -5,4 +5,4 @@ package mysqlwire
 // registerMemVFS has no memory VFS to offer off Unix (it wraps unix-excl).
 func registerMemVFS() string { return "" }
 
-func releaseMemFiles(string) {}
+func releaseMemFile(string) {}

@@ -19,8 +19,8 @@ import (
 type Storage struct {
 	db   *sql.DB
 	path string
-	// memPath is the file's name in the memory VFS, when it holds it.
-	memPath string
+	// walName is the WAL's name in the memory VFS, when it holds it.
+	walName string
 	// gate serialises writers across every instance on this storage. SQLite
 	// has one write lock per file; waiting for it in Go (FIFO-ish, no sleep
 	// polling as SQLite's busy handler does) keeps throughput up under
@@ -48,12 +48,14 @@ type StorageOptions struct {
 	// never calls fsync: under NORMAL a checkpoint's fsync ran inside the
 	// writer gate and stalled every payment for up to 0.5 s on ext4.
 	SyncFull bool
-	// Memory holds the database and its WAL in this process's memory (the
-	// memory VFS, on Unix) rather than in the file, which stays empty: for
-	// a file on a memory file system anyway, whose every page read and
-	// write would otherwise be a system call. What it holds is gone when
-	// the storage closes.
-	Memory bool
+	// MemoryWAL holds the write-ahead log in this process's memory (the
+	// memory VFS, on Unix) instead of its file, which stays empty: every
+	// page a commit writes and a reader finds there is then a copy, not a
+	// system call. Checkpoints still write the pages into the database
+	// file. The WAL does not outlive the process: for a database that need
+	// not survive a crash of it (the embedded stack's, in a directory
+	// removed on exit).
+	MemoryWAL bool
 }
 
 // cacheKiB is each SQLite connection's page cache.
@@ -95,7 +97,7 @@ func OpenStorageWith(path string, opt StorageOptions) (*Storage, error) {
 	q.Add("_pragma", fmt.Sprintf("cache_size(%d)", -cacheKiB))
 	q.Set("_journal_mode", "WAL")
 	vfs, memory := ledgerVFS, false
-	if opt.Memory {
+	if opt.MemoryWAL {
 		if m := registerMemVFS(); m != "" {
 			vfs, memory = m, true
 		}
@@ -122,7 +124,7 @@ func OpenStorageWith(path string, opt StorageOptions) (*Storage, error) {
 	}
 	st := &Storage{db: db, path: path, gate: make(chan struct{}, 1)}
 	if memory {
-		st.memPath = sqlitePath(path)
+		st.walName = sqlitePath(path) + "-wal"
 	}
 	return st, nil
 }
@@ -144,8 +146,8 @@ func (s *Storage) Close() error {
 		s.release()
 	}
 	err := s.db.Close()
-	if s.memPath != "" {
-		releaseMemFiles(s.memPath)
+	if s.walName != "" {
+		releaseMemFile(s.walName)
 	}
 	if err != nil {
 		return fmt.Errorf("close storage: %w", err)
