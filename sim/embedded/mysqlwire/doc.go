@@ -1,6 +1,9 @@
 // Package mysqlwire is a MySQL wire-protocol server over SQLite, modelled on
 // Aurora MySQL: one shared storage volume (a SQLite database file in WAL
-// mode) served by several DB instances, one writer and readers.
+// mode) served by several DB instances, one writer and readers. Only this
+// process opens the file (SQLite's unix-excl VFS); with
+// StorageOptions.MemoryWAL its WAL lives in the process's memory
+// (memvfs.go).
 //
 // Clients speak the real MySQL protocol (go-sql-driver/mysql, the mysql and
 // mariadb CLIs). Each client connection gets its own SQLite connection, so
