@@ -24,11 +24,18 @@ import (
 // VFS (modernc.org/sqlite/vfs) serves a read-only fs.FS.
 //
 // The contents live in anonymous mappings, outside the Go heap, released
-// when SQLite deletes the WAL (its last connection closed) or the storage
-// closes, and SQLite has closed every handle.
+// when SQLite deletes the WAL (its last connection closed, the storage
+// closed) and has closed every handle on it.
 //
 // A VFS is registered with SQLite once per process and SQLite calls it
 // with no context of ours, so its files are process-wide state (memVFS).
+
+// ledgerVFS is the SQLite VFS the storage opens its file with. Only this
+// process opens the file: unix-excl holds one lock on it for good and keeps
+// the WAL index in this process's memory, so the connections' read and
+// write marks are taken in memory, not with two fcntl calls each on a -shm
+// file (2% of the stack's CPU at 500 payments/s).
+const ledgerVFS = "unix-excl"
 
 const (
 	memVFSName = "paysim-mem"

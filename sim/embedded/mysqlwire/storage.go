@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
-	"path/filepath"
 	"strings"
 	"time"
 
@@ -19,8 +18,6 @@ import (
 type Storage struct {
 	db   *sql.DB
 	path string
-	// walName is the WAL's name in the memory VFS, when it holds it.
-	walName string
 	// gate serialises writers across every instance on this storage. SQLite
 	// has one write lock per file; waiting for it in Go (FIFO-ish, no sleep
 	// polling as SQLite's busy handler does) keeps throughput up under
@@ -96,10 +93,10 @@ func OpenStorageWith(path string, opt StorageOptions) (*Storage, error) {
 	// holds a transaction's pages.
 	q.Add("_pragma", fmt.Sprintf("cache_size(%d)", -cacheKiB))
 	q.Set("_journal_mode", "WAL")
-	vfs, memory := ledgerVFS, false
+	vfs := ledgerVFS
 	if opt.MemoryWAL {
 		if m := registerMemVFS(); m != "" {
-			vfs, memory = m, true
+			vfs = m
 		}
 	}
 	if vfs != "" {
@@ -122,11 +119,7 @@ func OpenStorageWith(path string, opt StorageOptions) (*Storage, error) {
 		_ = db.Close()
 		return nil, fmt.Errorf("open storage: journal_mode is %q, want wal", mode)
 	}
-	st := &Storage{db: db, path: path, gate: make(chan struct{}, 1)}
-	if memory {
-		st.walName = sqlitePath(path) + "-wal"
-	}
-	return st, nil
+	return &Storage{db: db, path: path, gate: make(chan struct{}, 1)}, nil
 }
 
 // DB gives direct access to the database, for checkers and tests. Writes
@@ -145,27 +138,10 @@ func (s *Storage) Close() error {
 		}
 		s.release()
 	}
-	err := s.db.Close()
-	if s.walName != "" {
-		releaseMemFile(s.walName)
-	}
-	if err != nil {
+	if err := s.db.Close(); err != nil {
 		return fmt.Errorf("close storage: %w", err)
 	}
 	return nil
-}
-
-// sqlitePath is path as SQLite names the file to its VFS: absolute, its
-// directory's symbolic links resolved.
-func sqlitePath(path string) string {
-	abs, err := filepath.Abs(path)
-	if err != nil {
-		return path
-	}
-	if dir, err := filepath.EvalSymlinks(filepath.Dir(abs)); err == nil {
-		return filepath.Join(dir, filepath.Base(abs))
-	}
-	return abs
 }
 
 // errLockWait is returned when the writer gate could not be acquired in time.

@@ -1,7 +1,0 @@
-//go:build !unix
-
-package mysqlwire
-
-// ledgerVFS is the SQLite VFS the storage opens its file with: the
-// platform's default (unix-excl exists only on Unix).
-const ledgerVFS = ""
