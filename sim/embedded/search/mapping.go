@@ -1,6 +1,7 @@
 package search
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"math"
@@ -354,10 +355,54 @@ func buildDocument(m *mapping, an analyzers, id string, src map[string]any) (*do
 	if err := b.object("", src, 1); err != nil {
 		return nil, nil, err
 	}
-	for n := range b.names {
-		b.doc.AddField(document.NewTextFieldCustom(fieldNamesField, nil, []byte(n), optsNames, an.keyword))
-	}
+	b.addNames()
 	return b.doc, b.added, nil
+}
+
+// addNames indexes the document's field names for exists queries: one
+// _field_names field holding every name, which namesAnalyzer splits into
+// one term each. A field per name cost bleve a field's analysis and
+// frequency map per name, about as many again as the document's own
+// fields (a log line has 13). A name holding the separator gets a field of
+// its own.
+func (b *docBuilder) addNames() {
+	var joined []byte
+	for n := range b.names {
+		if strings.IndexByte(n, namesSep) >= 0 {
+			b.doc.AddField(document.NewTextFieldCustom(fieldNamesField, nil, []byte(n), optsNames, b.an.keyword))
+			continue
+		}
+		if len(joined) > 0 {
+			joined = append(joined, namesSep)
+		}
+		joined = append(joined, n...)
+	}
+	if len(joined) > 0 {
+		b.doc.AddField(document.NewTextFieldCustom(fieldNamesField, nil, joined, optsNames, namesAnalyzer{}))
+	}
+}
+
+// namesSep separates the names in a document's _field_names value.
+const namesSep = 0
+
+// namesAnalyzer splits a _field_names value at namesSep: each name is one
+// term, as the keyword analyser makes of a name on its own.
+type namesAnalyzer struct{}
+
+// Analyze returns one token per name.
+func (namesAnalyzer) Analyze(in []byte) analysis.TokenStream {
+	ts := make(analysis.TokenStream, 0, bytes.Count(in, []byte{namesSep})+1)
+	start := 0
+	for i := 0; i <= len(in); i++ {
+		if i < len(in) && in[i] != namesSep {
+			continue
+		}
+		if i > start {
+			ts = append(ts, &analysis.Token{Term: in[start:i], Start: start, End: i, Position: len(ts) + 1, Type: analysis.AlphaNumeric})
+		}
+		start = i + 1
+	}
+	return ts
 }
 
 // commit records mapping additions made by a successfully indexed document.
