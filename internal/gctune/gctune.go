@@ -21,9 +21,9 @@ import (
 // maxPercent bounds the GOGC Floor sets, whatever the live heap.
 const maxPercent = 10_000
 
-// Percent is the GOGC whose heap goal for a live heap of live bytes is at
+// percent is the GOGC whose heap goal for a live heap of live bytes is at
 // least floor bytes, and never below base.
-func Percent(live, floor uint64, base int) int {
+func percent(live, floor uint64, base int) int {
 	if live == 0 || live >= floor {
 		return base
 	}
@@ -51,7 +51,7 @@ func (t *tuner) observe(cycles, live uint64, gogc int) (int, bool) {
 	if gogc != t.last {
 		return 0, false
 	}
-	want := Percent(live, t.floor, t.base)
+	want := percent(live, t.floor, t.base)
 	if want == t.last {
 		return 0, false
 	}
@@ -60,7 +60,7 @@ func (t *tuner) observe(cycles, live uint64, gogc int) (int, bool) {
 
 // Floor keeps the heap goal at least floor bytes until ctx ends: after each
 // collection (the runtime's metrics are read every poll) it sets GOGC to
-// Percent(live heap, floor, base). A GOGC set by someone else since Floor
+// percent(live heap, floor, base). A GOGC set by someone else since Floor
 // last set it (the checks' low GOGC) is theirs: Floor leaves it alone until
 // it is back to Floor's. Floor starts by setting base and, when ctx ends,
 // puts back the GOGC it found, unless GOGC is someone else's by then.

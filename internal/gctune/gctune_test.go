@@ -26,8 +26,8 @@ func TestPercent(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			if got := Percent(tc.live, tc.floor, tc.base); got != tc.wantPercent {
-				t.Fatalf("Percent(%d, %d, %d) = %d, want %d", tc.live, tc.floor, tc.base, got, tc.wantPercent)
+			if got := percent(tc.live, tc.floor, tc.base); got != tc.wantPercent {
+				t.Fatalf("percent(%d, %d, %d) = %d, want %d", tc.live, tc.floor, tc.base, got, tc.wantPercent)
 			}
 		})
 	}
