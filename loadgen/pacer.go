@@ -105,15 +105,21 @@ func (p StepPacer) Rate(elapsed time.Duration) float64 {
 // Pace returns how long to wait before the next hit; it stops on an invalid
 // configuration.
 func (p StepPacer) Pace(elapsed time.Duration, hits uint64) (time.Duration, bool) {
+	return p.until(elapsed, float64(hits+1))
+}
+
+// until returns how long after elapsed the expected hits reach target (0
+// when they already have); it stops on an invalid configuration.
+func (p StepPacer) until(elapsed time.Duration, target float64) (time.Duration, bool) {
 	if p.invalid() {
 		return 0, true
 	}
 	expected := p.hits(elapsed)
-	if hits < uint64(expected) {
+	if target <= expected {
 		return 0, false // running behind
 	}
 	e, kc := float64(p.Every), p.kcap()
-	rem := float64(hits+1) - expected
+	rem := target - expected
 	t := float64(elapsed)
 	for range maxPaceSegments {
 		k := math.Floor(t / e)
@@ -237,14 +243,21 @@ func (p SpikePacer) Rate(elapsed time.Duration) float64 {
 // Pace returns how long to wait before the next hit; it stops on an invalid
 // configuration or when the rate is zero for ever after.
 func (p SpikePacer) Pace(elapsed time.Duration, hits uint64) (time.Duration, bool) {
+	return p.until(elapsed, float64(hits+1))
+}
+
+// until returns how long after elapsed the expected hits reach target (0
+// when they already have); it stops on an invalid configuration or when the
+// rate is zero for ever after.
+func (p SpikePacer) until(elapsed time.Duration, target float64) (time.Duration, bool) {
 	if p.invalid() {
 		return 0, true
 	}
 	expected := p.hits(elapsed)
-	if hits < uint64(expected) {
+	if target <= expected {
 		return 0, false // running behind
 	}
-	rem := float64(hits+1) - expected
+	rem := target - expected
 	t := float64(elapsed)
 	for _, s := range p.segments() {
 		if t >= s.end || s.end <= s.start {

@@ -78,6 +78,7 @@ type (
 		Mix          map[string]float64 `yaml:"mix"`
 		DoubleRefund string             `yaml:"double_refund"`
 		MerchantSkew float64            `yaml:"merchant_skew"`
+		Arrivals     string             `yaml:"arrivals"` // even (default) or poisson
 	}
 	fileProfile struct {
 		Kind  string `yaml:"kind"`  // ramp|step|spike
@@ -154,7 +155,7 @@ func knownFields() []string {
 		"version", "defaults", "scenarios", "mode", "seed", "topology", "accounts", "load", "slos",
 		"region", "azs", "app", "instances_per_az", "mysql", "engine", "failover_after", "redis", "replication_lag",
 		"kafka", "partitions", "replication_factor", "min_insync_replicas", "users", "merchants", "initial_balance",
-		"rate", "profile", "duration", "mix", "double_refund", "merchant_skew", "kind", "from", "to", "over", "step",
+		"rate", "profile", "duration", "mix", "double_refund", "merchant_skew", "arrivals", "kind", "from", "to", "over", "step",
 		"every", "at", "rise", "hold", "decay", "target", "variant", "for", "latency", "jitter", "lag", "loss", "bandwidth",
 		"count", "failpoint", "term", "kinds", "max_concurrent", "quiet", "availability", "ok_ratio", "p99", "rto", "rpo",
 		"error_rate", "dr", "promote_after", "name", "description", "faults", "nemesis", "stop", "failpoints", "scalable", "ci", "skip", "scale",
@@ -668,6 +669,18 @@ func (d *decoder) load(path string, l Load, fl *fileLoad) Load {
 			d.errorf(path+".merchant_skew", "%v: a Zipf exponent must be > 1", fl.MerchantSkew)
 		}
 		l.MerchantSkew = fl.MerchantSkew
+	}
+	switch fl.Arrivals {
+	case "":
+	case "even":
+		l.Poisson = false
+	case "poisson":
+		l.Poisson = true
+		if _, err := l.arrivals(0); err != nil {
+			d.errorf(path+".arrivals", "%v", err)
+		}
+	default:
+		d.errorf(path+".arrivals", "unknown arrivals %q (want even or poisson)", fl.Arrivals)
 	}
 	if l.Duration <= 0 {
 		d.errorf(path+".duration", "missing or zero: how long does the load run?")

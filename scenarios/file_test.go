@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"paysim/loadgen"
 	"paysim/report"
 	"paysim/sim"
 )
@@ -164,5 +165,40 @@ func TestDecodeImages(t *testing.T) {
 		if sc.Images[sim.ServiceMySQL] != "mariadb:10.11" || sc.Images[sim.ServiceRedis] != "registry.example/redis:7.0" || len(sc.Images) != 2 {
 			t.Errorf("%s: images %v", sc.Name, sc.Images)
 		}
+	}
+}
+
+// TestArrivals: a load's arrivals are even unless the file asks for poisson,
+// and then the load generator gets a seeded Poisson pacer at the same rate.
+func TestArrivals(t *testing.T) {
+	tests := []struct {
+		name     string
+		arrivals string
+		poisson  bool
+	}{
+		{"default", "", false},
+		{"even", "arrivals: even, ", false},
+		{"poisson", "arrivals: poisson, ", true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			body := "version: 1\nscenarios:\n  - name: a\n    description: b\n    load: {" + tt.arrivals + "rate: 50/s, duration: 1s}\n"
+			cat, err := Decode("arrivals.yaml", []byte(body))
+			if err != nil {
+				t.Fatal(err)
+			}
+			l := cat.Scenarios[0].Load
+			p, err := l.arrivals(1)
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, isPoisson := p.(*loadgen.Poisson)
+			if l.Poisson != tt.poisson || isPoisson != tt.poisson {
+				t.Fatalf("Poisson = %v, pacer %T; want poisson %v", l.Poisson, p, tt.poisson)
+			}
+			if got := p.Rate(0); got != 50 {
+				t.Fatalf("mean rate %v, want 50", got)
+			}
+		})
 	}
 }

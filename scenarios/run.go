@@ -192,10 +192,14 @@ func Run(ctx context.Context, sc Scenario, opt Options) (rep *report.Report, err
 			}
 		}
 	}
+	pacer, err := sc.Load.arrivals(sc.Seed)
+	if err != nil {
+		return rep, fmt.Errorf("load: %w", err)
+	}
 	loadStart := time.Now()
 	runner, err := loadgen.NewRunner(loadgen.Config{
 		Targets:  []string{st.Endpoints().API.URL},
-		Pacer:    sc.Load.pacer(),
+		Pacer:    pacer,
 		Duration: sc.Load.Duration,
 		Mix: loadgen.MixConfig{
 			Weights: sc.Load.Mix, Users: sc.Accounts.Users, Merchants: sc.Accounts.Merchants,

@@ -58,6 +58,9 @@ type Load struct {
 	// MerchantSkew is the Zipf exponent over merchants (> 1); 0 keeps the
 	// load generator's default.
 	MerchantSkew float64
+	// Poisson makes requests arrive at random (exponential gaps at the same
+	// mean rate) rather than evenly spaced.
+	Poisson bool
 }
 
 // SLOs are the objectives a run is judged by; zero values are not checked.
@@ -103,12 +106,21 @@ func (l *Load) Scale(f float64) {
 	}
 }
 
-// Pacer is the load's pacer.
+// pacer is the load's schedule of mean rates.
 func (l Load) pacer() vegeta.Pacer {
 	if l.Pacer != nil {
 		return l.Pacer
 	}
 	return l.Rate
+}
+
+// arrivals is the pacer the load generator follows: the schedule itself, or
+// random arrivals around it drawn from seed.
+func (l Load) arrivals(seed int64) (vegeta.Pacer, error) {
+	if !l.Poisson {
+		return l.pacer(), nil
+	}
+	return loadgen.NewPoisson(l.pacer(), uint64(seed))
 }
 
 // Builtin decodes the catalogue compiled into the binary (the repo-root

@@ -92,6 +92,7 @@ func TestBrokenFilesExit2WithPosition(t *testing.T) {
 			`^13:\d+: scenarios\[0\]\.faults\[0\]\.target: mysql-ap-northeast-1a starts as the writer: name a replica`},
 		{"replica lag not in whole seconds", sub("{kind: az-outage, target: ap-northeast-1a,", "{kind: replica-lag, target: mysql-ap-northeast-1d, lag: 1500ms,"),
 			`^13:\d+: scenarios\[0\]\.faults\[0\]\.lag: 1\.5s: want whole seconds`},
+		{"unknown arrivals", sub("duration: 60s", "duration: 60s\n      arrivals: sometimes"), `^11:\d+: scenarios\[0\]\.load\.arrivals: unknown arrivals "sometimes" \(want even or poisson\)`},
 		{"empty file", "", `^1:1: \$: empty file`},
 		{"image for an unknown service", sub("  topology:\n", "  images: {mysql: mariadb:10.11, postgres: postgres:16}\n  topology:\n"), `^3:44: defaults\.images\.postgres: image for "postgres": unknown service \(want one of mysql, redis, kafka, elasticsearch, app\)`},
 		{"image reference Docker refuses", sub("  topology:\n", "  images:\n    redis: Redis:7.0\n  topology:\n"), `^4:12: defaults\.images\.redis: image for redis: "Redis:7.0": .*must be lowercase`},
