@@ -10,19 +10,15 @@ import (
 	vegeta "github.com/tsenart/vegeta/v12/lib"
 )
 
-// timetable is a pacer that can say when its expected hits reach any count,
-// fractional too: the pacers Poisson can randomise.
+// timetable is a rate schedule that can say when its expected hits reach
+// any count, fractional too: the pacers Poisson can randomise.
 type timetable interface {
-	vegeta.Pacer
+	Rate(elapsed time.Duration) float64
 	until(elapsed time.Duration, target float64) (time.Duration, bool)
 }
 
 // constant is vegeta's constant rate as a timetable.
 type constant struct{ r vegeta.Rate }
-
-func (c constant) Pace(elapsed time.Duration, hits uint64) (time.Duration, bool) {
-	return c.r.Pace(elapsed, hits)
-}
 
 func (c constant) Rate(elapsed time.Duration) float64 { return c.r.Rate(elapsed) }
 
