@@ -769,13 +769,21 @@ func (s *session) execConst(q string) (sql.Result, error) {
 	return s.cur.conn.ExecContext(s.qctx, q)
 }
 
-// preparedFor is the prepared form of a literal DML or SELECT statement,
-// or nil.
+// preparedFor is the prepared form of a statement that takes no values of
+// the client's: a literal DML or SELECT statement's parametrized form, or,
+// for a query whose literals must stay (a LIMIT, a constant column), its
+// exact text (the relay's outbox poll and its read-only check were prepared
+// anew on every run, over a tenth of the ledger's queries); or nil.
 func (s *session) preparedFor(st *statement, args []any) *sql.Stmt {
-	if st.psql == "" || len(args) > 0 {
+	switch {
+	case len(args) > 0:
 		return nil
+	case st.psql != "":
+		return s.prepared(st.psql)
+	case st.kind == kindQuery && st.sql != "" && st.params == 0 && len(st.extra) == 0:
+		return s.prepared(st.sql)
 	}
-	return s.prepared(st.psql)
+	return nil
 }
 
 // result reads the rows of a statement that may return some. It returns

@@ -3,6 +3,7 @@ package mysqlwire
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"testing"
 
 	drv "github.com/go-sql-driver/mysql"
@@ -169,4 +170,66 @@ func keys[V any](m map[string]V) []string {
 		out = append(out, k)
 	}
 	return out
+}
+
+// TestLiteralQueriesPreparedOnce: a query whose literals cannot become
+// placeholders (a LIMIT, a constant column) is prepared once per connection
+// by its exact text, and each run still reads the data as it is then.
+func TestLiteralQueriesPreparedOnce(t *testing.T) {
+	ctx := context.Background()
+	st := newStorage(t, StorageOptions{})
+	inst := newInstance(t, st, Config{})
+	c := conns(t, inst, 2)
+	mustExec(t, c[1], "CREATE TABLE t (id BIGINT NOT NULL PRIMARY KEY AUTO_INCREMENT, v INT)")
+	tests := []struct {
+		name  string
+		query string
+		want  []int64 // after each of three inserts
+	}{
+		{"limit", "SELECT v FROM t ORDER BY id DESC LIMIT 1", []int64{10, 11, 12}},
+		{"limit and offset", "SELECT v FROM t ORDER BY id LIMIT 1 OFFSET 1", []int64{-1, 11, 11}},
+		{"constant column", "SELECT 7 AS seven, COUNT(*) FROM t", []int64{1, 2, 3}},
+	}
+	for i := range 3 {
+		if _, err := c[0].ExecContext(ctx, "INSERT INTO t (v) VALUES (?)", 10+i); err != nil {
+			t.Fatal(err)
+		}
+		for _, tc := range tests {
+			// In a write transaction the read runs on the writer connection,
+			// whose prepared statements the test can see.
+			tx, err := c[0].BeginTx(ctx, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			mustExec(t, tx, "UPDATE t SET v = v WHERE id = 1")
+			var got, seven int64 = -1, 0
+			var err2 error
+			if tc.name == "constant column" {
+				err2 = tx.QueryRowContext(ctx, tc.query).Scan(&seven, &got)
+				if err2 == nil && seven != 7 {
+					t.Errorf("%s: constant column = %d, want 7", tc.name, seven)
+				}
+			} else {
+				err2 = tx.QueryRowContext(ctx, tc.query).Scan(&got)
+			}
+			if err2 != nil && !errors.Is(err2, sql.ErrNoRows) {
+				t.Fatalf("%s: %v", tc.name, err2)
+			}
+			if err := tx.Commit(); err != nil {
+				t.Fatal(err)
+			}
+			if got != tc.want[i] {
+				t.Errorf("%s after insert %d: got %d, want %d", tc.name, i+1, got, tc.want[i])
+			}
+		}
+	}
+	if !st.acquireForTest(t) {
+		return
+	}
+	defer st.release()
+	for _, tc := range tests {
+		if _, ok := st.writer.stmts[tc.query]; !ok {
+			t.Errorf("%s: %q is not prepared on the writer connection: %v", tc.name, tc.query, keys(st.writer.stmts))
+		}
+	}
 }
