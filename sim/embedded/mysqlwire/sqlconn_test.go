@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"strings"
 	"testing"
 
 	drv "github.com/go-sql-driver/mysql"
@@ -172,15 +173,17 @@ func keys[V any](m map[string]V) []string {
 	return out
 }
 
-// TestLiteralQueriesPreparedOnce: a query whose literals cannot become
+// TestLiteralQueriesPreparedOnce: a SELECT whose literals cannot become
 // placeholders (a LIMIT, a constant column) is prepared once per connection
-// by its exact text, and each run still reads the data as it is then.
+// by its exact text, and each run still reads the data as it is then; a
+// PRAGMA is not kept prepared.
 func TestLiteralQueriesPreparedOnce(t *testing.T) {
 	ctx := context.Background()
 	st := newStorage(t, StorageOptions{})
 	inst := newInstance(t, st, Config{})
 	c := conns(t, inst, 2)
 	mustExec(t, c[1], "CREATE TABLE t (id BIGINT NOT NULL PRIMARY KEY AUTO_INCREMENT, v INT)")
+	const pragma = "PRAGMA table_info(t)"
 	tests := []struct {
 		name  string
 		query string
@@ -215,6 +218,13 @@ func TestLiteralQueriesPreparedOnce(t *testing.T) {
 			if err2 != nil && !errors.Is(err2, sql.ErrNoRows) {
 				t.Fatalf("%s: %v", tc.name, err2)
 			}
+			if i == 0 && tc.name == "limit" {
+				rows, err := tx.QueryContext(ctx, pragma)
+				if err != nil {
+					t.Fatalf("%s: %v", pragma, err)
+				}
+				_ = rows.Close()
+			}
 			if err := tx.Commit(); err != nil {
 				t.Fatal(err)
 			}
@@ -230,6 +240,11 @@ func TestLiteralQueriesPreparedOnce(t *testing.T) {
 	for _, tc := range tests {
 		if _, ok := st.writer.stmts[tc.query]; !ok {
 			t.Errorf("%s: %q is not prepared on the writer connection: %v", tc.name, tc.query, keys(st.writer.stmts))
+		}
+	}
+	for q := range st.writer.stmts {
+		if strings.HasPrefix(q, "PRAGMA") {
+			t.Errorf("%q is kept prepared: some pragmas act when prepared", q)
 		}
 	}
 }
