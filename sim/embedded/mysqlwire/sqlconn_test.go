@@ -26,6 +26,16 @@ func conns(t *testing.T, inst *Instance, n int) []*sql.Conn {
 	return out
 }
 
+// withTableT is a storage with table t (an AUTO_INCREMENT id and an int v),
+// created on the first of n client connections to one instance over it.
+func withTableT(t *testing.T, n int) (*Storage, []*sql.Conn) {
+	t.Helper()
+	st := newStorage(t, StorageOptions{})
+	c := conns(t, newInstance(t, st, Config{}), n)
+	mustExec(t, c[0], "CREATE TABLE t (id BIGINT NOT NULL PRIMARY KEY AUTO_INCREMENT, v INT)")
+	return st, c
+}
+
 // lastID reads LAST_INSERT_ID() on c.
 func lastID(t *testing.T, c *sql.Conn, q string) int64 {
 	t.Helper()
@@ -98,10 +108,7 @@ func TestLastInsertIDIsPerSession(t *testing.T) {
 // sees it.
 func TestWriteTransactionsShareTheWriterConnection(t *testing.T) {
 	ctx := context.Background()
-	st := newStorage(t, StorageOptions{})
-	inst := newInstance(t, st, Config{})
-	c := conns(t, inst, 3)
-	mustExec(t, c[0], "CREATE TABLE t (id BIGINT NOT NULL PRIMARY KEY AUTO_INCREMENT, v INT)")
+	st, c := withTableT(t, 3)
 	for i, cn := range c[1:] {
 		tx, err := cn.BeginTx(ctx, nil)
 		if err != nil {
@@ -179,10 +186,7 @@ func keys[V any](m map[string]V) []string {
 // PRAGMA is not kept prepared.
 func TestLiteralQueriesPreparedOnce(t *testing.T) {
 	ctx := context.Background()
-	st := newStorage(t, StorageOptions{})
-	inst := newInstance(t, st, Config{})
-	c := conns(t, inst, 2)
-	mustExec(t, c[1], "CREATE TABLE t (id BIGINT NOT NULL PRIMARY KEY AUTO_INCREMENT, v INT)")
+	st, c := withTableT(t, 2)
 	const pragma = "PRAGMA table_info(t)"
 	tests := []struct {
 		name  string
@@ -194,13 +198,14 @@ func TestLiteralQueriesPreparedOnce(t *testing.T) {
 		{"constant column", "SELECT 7 AS seven, COUNT(*) FROM t", []int64{1, 2, 3}},
 	}
 	for i := range 3 {
-		if _, err := c[0].ExecContext(ctx, "INSERT INTO t (v) VALUES (?)", 10+i); err != nil {
+		if _, err := c[1].ExecContext(ctx, "INSERT INTO t (v) VALUES (?)", 10+i); err != nil {
 			t.Fatal(err)
 		}
 		for _, tc := range tests {
 			// In a write transaction the read runs on the writer connection,
-			// whose prepared statements the test can see.
-			tx, err := c[0].BeginTx(ctx, nil)
+			// whose prepared statements the test can see (c[0] made the
+			// table: DDL keeps its session on its own connection).
+			tx, err := c[1].BeginTx(ctx, nil)
 			if err != nil {
 				t.Fatal(err)
 			}
