@@ -242,6 +242,9 @@ func TestLiteralQueriesPreparedOnce(t *testing.T) {
 		return
 	}
 	defer st.release()
+	if st.writer == nil {
+		t.Fatal("no write ran on the storage's writer connection")
+	}
 	for _, tc := range tests {
 		if _, ok := st.writer.stmts[tc.query]; !ok {
 			t.Errorf("%s: %q is not prepared on the writer connection: %v", tc.name, tc.query, keys(st.writer.stmts))
