@@ -43,6 +43,7 @@ type statement struct {
 	insert   bool     // INSERT/REPLACE: report the last insert id
 	txnRO    bool     // START TRANSACTION READ ONLY
 	lastID   bool     // reads last_insert_rowid() (MySQL's LAST_INSERT_ID())
+	selects  bool     // a SELECT (not a PRAGMA or EXPLAIN): its text may stay prepared
 	verbatim string   // the statement as the client wrote it (for errors)
 }
 
@@ -130,7 +131,7 @@ func rewriteStmt(ts []token, env *rewriteEnv) (statement, error) {
 	next := wordAt(ts, fw+1)
 	switch w {
 	case "SELECT", "VALUES", "TABLE":
-		st.kind = kindQuery
+		st.kind, st.selects = kindQuery, w == "SELECT"
 	case "WITH":
 		st.kind = kindQuery
 		depth := 0

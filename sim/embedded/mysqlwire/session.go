@@ -781,15 +781,10 @@ func (s *session) preparedFor(st *statement, args []any) *sql.Stmt {
 		return nil
 	case st.psql != "":
 		return s.prepared(st.psql)
-	case st.kind == kindQuery && st.params == 0 && len(st.extra) == 0 && hasPrefixFold(st.sql, "SELECT "):
+	case st.selects && st.sql != "" && st.params == 0 && len(st.extra) == 0:
 		return s.prepared(st.sql)
 	}
 	return nil
-}
-
-// hasPrefixFold reports whether s begins with prefix, ignoring case.
-func hasPrefixFold(s, prefix string) bool {
-	return len(s) >= len(prefix) && strings.EqualFold(s[:len(prefix)], prefix)
 }
 
 // result reads the rows of a statement that may return some. It returns
