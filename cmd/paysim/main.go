@@ -194,6 +194,7 @@ func newRoot() (*cobra.Command, func()) {
 			mux := http.NewServeMux()
 			mux.HandleFunc("/debug/pprof/", httppprof.Index)
 			mux.HandleFunc("/debug/pprof/profile", httppprof.Profile)
+			mux.HandleFunc("/debug/pprof/trace", httppprof.Trace)
 			go func() { _ = http.Serve(ln, mux) }()
 		}
 		if cpuProfile == "" {
