@@ -24,9 +24,9 @@ import (
 // Options tunes how the embedded stack starts.
 type Options struct {
 	// Dir holds the state files (the SQLite ledger, Kafka's log, the search
-	// indices). Empty means fresh temporary directories, the ledger's
-	// memory-backed where the system has one (see stateDirs), removed on
-	// Close.
+	// indices). Empty means fresh temporary directories, the ledger's and
+	// Kafka's memory-backed where the system has one (see stateDirs),
+	// removed on Close.
 	Dir string
 	// Services are the services to run; empty means every one. Containers
 	// mode runs only Kafka and search from here, beside the real MariaDB and
@@ -105,7 +105,7 @@ func Start(ctx context.Context, topo sim.Topology, opts Options) (_ *Stack, err 
 			s.Close()
 		}
 	}()
-	dirs := stateDirs{bulk: opts.Dir, ledger: opts.Dir}
+	dirs := stateDirs{bulk: opts.Dir, mem: opts.Dir}
 	if opts.Dir == "" {
 		if dirs, err = makeStateDirs(); err != nil {
 			return nil, err
@@ -116,13 +116,13 @@ func Start(ctx context.Context, topo sim.Topology, opts Options) (_ *Stack, err 
 	}
 	var groups [][]*netproxy.Node
 	if opts.runs(sim.ServiceKafka) {
-		if s.kafka, err = startKafka(ctx, s.reg, s.px, topo, filepath.Join(dirs.bulk, "kafka"), opts.Kafka, listen); err != nil {
+		if s.kafka, err = startKafka(ctx, s.reg, s.px, topo, filepath.Join(dirs.mem, "kafka"), opts.Kafka, listen); err != nil {
 			return nil, err
 		}
 		groups = append(groups, s.kafka.brokers)
 	}
 	if opts.runs(sim.ServiceMySQL) {
-		if s.mysql, err = startAurora(s.reg, s.px, topo, dirs.ledger, listen); err != nil {
+		if s.mysql, err = startAurora(s.reg, s.px, topo, dirs.mem, listen); err != nil {
 			return nil, err
 		}
 		groups = append(groups, s.mysql.nodes)

@@ -14,16 +14,18 @@ const statePrefix = "paysim-"
 
 // stateDirs are the directories a stack keeps its files in.
 type stateDirs struct {
-	// bulk holds Kafka's log and the search indices: written off the
-	// payment path, and large (a 10-minute run at 1,000/s writes about
-	// 0.8 GB), so on disk.
+	// bulk holds the search indices: written off the payment path, and
+	// large (they keep every log line of a run), so on disk.
 	bulk string
-	// ledger holds the SQLite ledger. Its writes happen under the writer
-	// lock, so it goes to a memory-backed file system where there is one:
-	// on a disk the kernel throttles writers whenever the machine writes a
-	// lot (a build, another run), and that stalled every payment for up
-	// to half a second. Otherwise it is bulk.
-	ledger string
+	// mem holds the SQLite ledger and Kafka's log. Both are written on the
+	// payment path (the ledger under its writer lock; Kafka by one loop
+	// that serves every broker request), so they go to a memory-backed file
+	// system where there is one: on a disk the kernel throttles writers
+	// whenever the machine writes a lot (a build, another run), and that
+	// stalled every payment for up to half a second. Both stay small: the
+	// ledger of a 10-minute run at 1,000/s is about 0.2 GB, and retention
+	// keeps Kafka's log to its last few minutes. Otherwise it is bulk.
+	mem string
 }
 
 // makeStateDirs creates fresh state directories, first removing any that
@@ -35,11 +37,11 @@ func makeStateDirs() (stateDirs, error) {
 	if err != nil {
 		return stateDirs{}, fmt.Errorf("state dir: %w", err)
 	}
-	dirs := stateDirs{bulk: bulk, ledger: bulk}
+	dirs := stateDirs{bulk: bulk, mem: bulk}
 	if base, ok := memDir(); ok {
 		sweepStale(base)
 		if dir, err := os.MkdirTemp(base, pattern); err == nil {
-			dirs.ledger = dir
+			dirs.mem = dir
 		}
 	}
 	return dirs, nil
@@ -48,7 +50,7 @@ func makeStateDirs() (stateDirs, error) {
 // remove deletes the directories.
 func (d stateDirs) remove() error {
 	var err error
-	for _, dir := range []string{d.bulk, d.ledger} {
+	for _, dir := range []string{d.bulk, d.mem} {
 		if dir != "" {
 			if rerr := os.RemoveAll(dir); rerr != nil && err == nil {
 				err = fmt.Errorf("remove state dir: %w", rerr)

@@ -82,15 +82,15 @@ func TestStartKeepsStateInItsOwnDirsAndRemovesThem(t *testing.T) {
 	t.Cleanup(func() { _ = s.Close() })
 	dirs := s.owned
 	mine := statePrefix + strconv.Itoa(os.Getpid()) + "-"
-	for _, dir := range []string{dirs.bulk, dirs.ledger} {
+	for _, dir := range []string{dirs.bulk, dirs.mem} {
 		if !strings.HasPrefix(filepath.Base(dir), mine) {
 			t.Errorf("state dir %s is not named for this process", dir)
 		}
 	}
-	if base, ok := memDir(); ok && filepath.Dir(dirs.ledger) != base {
-		t.Errorf("ledger dir %s is not under the memory-backed %s", dirs.ledger, base)
+	if base, ok := memDir(); ok && filepath.Dir(dirs.mem) != base {
+		t.Errorf("ledger and Kafka dir %s is not under the memory-backed %s", dirs.mem, base)
 	}
-	for _, f := range []string{filepath.Join(dirs.ledger, "ledger.db"), filepath.Join(dirs.bulk, "kafka")} {
+	for _, f := range []string{filepath.Join(dirs.mem, "ledger.db"), filepath.Join(dirs.mem, "kafka")} {
 		if _, err := os.Stat(f); err != nil {
 			t.Errorf("state file missing: %v", err)
 		}
@@ -98,7 +98,7 @@ func TestStartKeepsStateInItsOwnDirsAndRemovesThem(t *testing.T) {
 	if err := s.Close(); err != nil {
 		t.Fatalf("close stack: %v", err)
 	}
-	for _, dir := range []string{dirs.bulk, dirs.ledger} {
+	for _, dir := range []string{dirs.bulk, dirs.mem} {
 		if _, err := os.Stat(dir); !os.IsNotExist(err) {
 			t.Errorf("state dir %s still there after Close (err %v)", dir, err)
 		}

@@ -7,6 +7,8 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -186,5 +188,88 @@ func TestSettingsValidate(t *testing.T) {
 				t.Errorf("Validate() = %v, want %q", err, tt.want)
 			}
 		})
+	}
+}
+
+// TestRetentionFreesOldSegments: records past retention leave the disk,
+// not only the index, once newer records follow them. Before segmentBytes a
+// partition's one 100 MB segment kept every byte of a run.
+func TestRetentionFreesOldSegments(t *testing.T) {
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := ln.Addr().(*net.TCPAddr).Port
+	ln.Close()
+	dir := t.TempDir()
+	c, err := Start(Config{
+		Settings: Settings{ClusterID: "test", Brokers: 1, Topics: []string{"payments"}, Partitions: 1,
+			Retention: time.Minute, MinInsyncReplicas: 1},
+		DataDir: dir, Ports: []int{port},
+		Listen: func(_ int32, port int) (net.Listener, error) {
+			return net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	broker := kgo.SeedBrokers(fmt.Sprintf("127.0.0.1:%d", port))
+	cl, err := kgo.NewClient(broker, kgo.ProducerBatchCompression(kgo.NoCompression()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(cl.Close)
+	// 1.5 MiB of records an hour old (their own timestamps, which retention
+	// goes by), one batch each, then one record of now.
+	old := time.Now().Add(-time.Hour)
+	value := make([]byte, 64<<10)
+	for range 24 {
+		if err := cl.ProduceSync(ctx, &kgo.Record{Topic: "payments", Value: value, Timestamp: old}).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := cl.ProduceSync(ctx, &kgo.Record{Topic: "payments", Value: []byte("fresh")}).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	logBytes := func() int64 {
+		t.Helper()
+		var n int64
+		segs, err := filepath.Glob(filepath.Join(dir, "partitions", "payments-0", "*.dat"))
+		if err != nil || len(segs) == 0 {
+			t.Fatalf("no segment files (%v)", err)
+		}
+		for _, f := range segs {
+			st, err := os.Stat(f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			n += st.Size()
+		}
+		return n
+	}
+	if before := logBytes(); before < 3<<19 {
+		t.Fatalf("log holds %d bytes before retention, want the 1.5 MiB produced", before)
+	}
+	c.c.ApplyRetention()
+	if after := logBytes(); after >= 1<<20 {
+		t.Errorf("log holds %d bytes after retention, want under 1 MiB (the expired segment freed)", after)
+	}
+	// What is kept reads from the new log start: the fresh record, and none
+	// of the expired ones kept in its segment.
+	cons, err := kgo.NewClient(broker, kgo.ConsumeTopics("payments"), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(cons.Close)
+	fs := cons.PollFetches(ctx)
+	if err := fs.Err(); err != nil {
+		t.Fatal(err)
+	}
+	recs := fs.Records()
+	if len(recs) != 1 || string(recs[0].Value) != "fresh" {
+		t.Fatalf("read %d records after retention, want only the fresh one", len(recs))
 	}
 }
