@@ -146,8 +146,8 @@ func Start(cfg Config) (*Cluster, error) {
 // segmentBytes is the size at which a partition's log rolls to a new
 // segment file. Retention frees whole segments only: with kfake's default
 // (100 MB) a partition's file kept every record of a run shorter than about
-// 45 minutes at 1,000 payments/s, so the log on disk grew for as long as
-// the run. A 1 MiB segment fills in about 30 s there.
+// 40 minutes at 1,000 payments/s (some 40 KB/s a partition), so the log on
+// disk grew for as long as the run. A 1 MiB segment fills in about 30 s.
 const segmentBytes = 1 << 20
 
 // retentionEvery is how often expired records are trimmed.
