@@ -17,12 +17,12 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
-// startCluster runs a three-broker cluster on loopback, each broker
-// advertising where it listens, and its control API; it returns the API's
-// client and the brokers' addresses.
-func startCluster(t *testing.T) (*Client, []string) {
+// startLocal runs a cluster of s's shape on loopback, each broker
+// advertising where it listens, and returns it and the brokers' addresses.
+func startLocal(t *testing.T, s Settings) (*Cluster, []string) {
 	t.Helper()
-	ports := make([]int, 3)
+	ports := make([]int, s.Brokers)
+	var addrs []string
 	for i := range ports {
 		ln, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
@@ -30,11 +30,10 @@ func startCluster(t *testing.T) (*Client, []string) {
 		}
 		ports[i] = ln.Addr().(*net.TCPAddr).Port
 		ln.Close()
+		addrs = append(addrs, fmt.Sprintf("127.0.0.1:%d", ports[i]))
 	}
 	c, err := Start(Config{
-		Settings: Settings{ClusterID: "test", Brokers: 3, Topics: []string{"payments"}, Partitions: 6,
-			Retention: time.Minute, MinInsyncReplicas: 2},
-		DataDir: t.TempDir(), Ports: ports,
+		Settings: s, DataDir: t.TempDir(), Ports: ports,
 		Listen: func(_ int32, port int) (net.Listener, error) {
 			return net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
 		},
@@ -43,12 +42,17 @@ func startCluster(t *testing.T) (*Client, []string) {
 		t.Fatal(err)
 	}
 	t.Cleanup(c.Close)
+	return c, addrs
+}
+
+// startCluster runs a three-broker cluster on loopback and its control API;
+// it returns the API's client and the brokers' addresses.
+func startCluster(t *testing.T) (*Client, []string) {
+	t.Helper()
+	c, addrs := startLocal(t, Settings{ClusterID: "test", Brokers: 3, Topics: []string{"payments"}, Partitions: 6,
+		Retention: time.Minute, MinInsyncReplicas: 2})
 	srv := httptest.NewServer(Handler(c))
 	t.Cleanup(srv.Close)
-	var addrs []string
-	for _, p := range ports {
-		addrs = append(addrs, fmt.Sprintf("127.0.0.1:%d", p))
-	}
 	return NewClient(strings.TrimPrefix(srv.URL, "http://")), addrs
 }
 
@@ -197,26 +201,10 @@ func TestSettingsValidate(t *testing.T) {
 func TestRetentionFreesOldSegments(t *testing.T) {
 	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
 	defer cancel()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := ln.Addr().(*net.TCPAddr).Port
-	ln.Close()
-	dir := t.TempDir()
-	c, err := Start(Config{
-		Settings: Settings{ClusterID: "test", Brokers: 1, Topics: []string{"payments"}, Partitions: 1,
-			Retention: time.Minute, MinInsyncReplicas: 1},
-		DataDir: dir, Ports: []int{port},
-		Listen: func(_ int32, port int) (net.Listener, error) {
-			return net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
-		},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(c.Close)
-	broker := kgo.SeedBrokers(fmt.Sprintf("127.0.0.1:%d", port))
+	c, addrs := startLocal(t, Settings{ClusterID: "test", Brokers: 1, Topics: []string{"payments"}, Partitions: 1,
+		Retention: time.Minute, MinInsyncReplicas: 1})
+	dir := c.cfg.DataDir
+	broker := kgo.SeedBrokers(addrs...)
 	cl, err := kgo.NewClient(broker, kgo.ProducerBatchCompression(kgo.NoCompression()))
 	if err != nil {
 		t.Fatal(err)
