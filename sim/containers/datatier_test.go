@@ -328,6 +328,65 @@ func TestDataTier(t *testing.T) {
 		t.Logf("%s caught up %v after reconnecting", n.ID(), time.Since(reconnected).Round(time.Millisecond))
 	})
 
+	// What the embedded Redis models and the cache updater relies on: a
+	// client's WAIT covers the stream up to where it was after the client's
+	// previous command, a read or a write that changed nothing (and was
+	// not replicated) too.
+	t.Run("WAIT covers the stream up to the client's last command", func(t *testing.T) {
+		n := d.RedisNodes()[1]
+		client := func() *redis.Client {
+			c := redis.NewClient(&redis.Options{Addr: d.Redis().Addr, PoolSize: 1, MaxRetries: -1})
+			t.Cleanup(func() { _ = c.Close() })
+			return c
+		}
+		a, noop, reader := client(), client(), client()
+		zadd := func() (int64, error) {
+			return noop.ZAddArgs(ctx, "paysim:z", redis.ZAddArgs{Ch: true, Members: []redis.Z{{Score: 1, Member: "m"}}}).Result()
+		}
+		if got, err := zadd(); err != nil || got != 1 {
+			t.Fatalf("ZADD before the pause: %d, %v", got, err)
+		}
+		if err := n.Pause(ctx); err != nil {
+			t.Fatal(err)
+		}
+		resumed := false
+		resume := func() {
+			if !resumed {
+				resumed = true
+				if err := n.Resume(ctx); err != nil {
+					t.Error(err)
+				}
+			}
+		}
+		defer resume()
+		// Within RedisMaxLag of the replica's last acknowledgement, before
+		// the primary refuses writes: each WAIT below waits 100 ms at most.
+		const wait = 100 * time.Millisecond
+		steps := []struct {
+			name string
+			do   func() (int64, error)
+			want int64
+		}{
+			{"a writes", func() (int64, error) { return a.Incr(ctx, "paysim:a").Result() }, 1},
+			{"a's WAIT: its write is not acknowledged", func() (int64, error) { return a.Wait(ctx, 1, wait).Result() }, 0},
+			{"a write that changes nothing", zadd, 0},
+			{"its WAIT covers a's earlier write", func() (int64, error) { return noop.Wait(ctx, 1, wait).Result() }, 0},
+			{"a read", func() (int64, error) { return reader.Get(ctx, "paysim:a").Int64() }, 1},
+			{"its WAIT covers a's earlier write", func() (int64, error) { return reader.Wait(ctx, 1, wait).Result() }, 0},
+		}
+		for _, s := range steps {
+			if got, err := s.do(); err != nil || got != s.want {
+				t.Fatalf("%s: %d, %v; want %d", s.name, got, err, s.want)
+			}
+		}
+		resume()
+		for name, c := range map[string]*redis.Client{"writer": a, "no-op writer": noop, "reader": reader} {
+			if got, err := c.Wait(ctx, 1, 10*time.Second).Result(); err != nil || got != 1 {
+				t.Fatalf("%s's WAIT after resume: %d, %v", name, got, err)
+			}
+		}
+	})
+
 	t.Run("pause and resume the Redis replica: the primary takes no write it cannot replicate", func(t *testing.T) {
 		n := d.RedisNodes()[1]
 		p := redis.NewClient(&redis.Options{Addr: d.Redis().Addr, MaxRetries: -1})

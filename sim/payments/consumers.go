@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/redis/go-redis/v9"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"paysim/sim"
@@ -278,14 +279,7 @@ func (s *Service) applyCache(ctx context.Context, recs []*kgo.Record) error {
 	if err != nil {
 		return fmt.Errorf("cache: read balances: %w", err)
 	}
-	pipe := s.rdb.Pipeline()
-	for _, b := range bs {
-		queueBalance(ctx, pipe, b)
-	}
-	if _, err := pipe.Exec(ctx); err != nil {
-		return fmt.Errorf("cache: %w", err)
-	}
-	return s.waitReplicated(ctx)
+	return s.cacheReplicated(ctx, bs)
 }
 
 // Cache writes are acknowledged to Kafka only once the replica has them, so
@@ -295,8 +289,33 @@ func (s *Service) applyCache(ctx context.Context, recs []*kgo.Record) error {
 // happened, and a primary cut off from the region cannot be reached any more.
 const replicaWait = 200 * time.Millisecond
 
-func (s *Service) waitReplicated(ctx context.Context) error {
-	n, err := s.rdb.Wait(ctx, 1, replicaWait).Result()
+// cacheReplicated writes bs to the cache and waits for a replica to have
+// the stream up to the end of the batch. The WAIT goes on the batch's own
+// connection: Redis's WAIT covers the stream up to where it was after the
+// waiting connection's previous command, so on another pooled connection,
+// idle since before the batch, it could answer without waiting for the
+// batch. Most of a batch's writes change nothing (the request cached that
+// version already, on its own connection) and are not replicated; the
+// batch's commands still move its connection's offset past the request's
+// write, so the WAIT covers that write too.
+func (s *Service) cacheReplicated(ctx context.Context, bs []AccountBalance) error {
+	conn := s.rdb.Conn()
+	defer conn.Close()
+	if _, err := conn.Pipelined(ctx, func(pipe redis.Pipeliner) error {
+		for _, b := range bs {
+			queueBalance(ctx, pipe, b)
+		}
+		return nil
+	}); err != nil {
+		return fmt.Errorf("cache: %w", err)
+	}
+	return s.waitReplicated(ctx, conn)
+}
+
+// waitReplicated waits for a replica to acknowledge what conn wrote, and
+// applies the CacheSoloAfter rule to a replica that stays silent.
+func (s *Service) waitReplicated(ctx context.Context, conn *redis.Conn) error {
+	n, err := conn.Wait(ctx, 1, replicaWait).Result()
 	if err != nil {
 		return fmt.Errorf("cache: wait for the replica: %w", err)
 	}

@@ -54,32 +54,56 @@ func TestCacheWaitsForTheReplicaUntilSoloAfter(t *testing.T) {
 			link.Hold(tc.hold)
 			ctx := context.Background()
 			start := time.Now()
-			if err := s.rdb.Set(ctx, "bal:u-1", "1:100", 0).Err(); err != nil {
-				t.Fatal(err)
-			}
-			err := s.waitReplicated(ctx)
+			err := s.cacheReplicated(ctx, []AccountBalance{{ID: "u-1", Balance: 100, Version: 1}})
 			if (err != nil) != tc.wantErr {
-				t.Fatalf("first wait: err %v, want error %v", err, tc.wantErr)
+				t.Fatalf("first batch: err %v, want error %v", err, tc.wantErr)
 			}
 			if !tc.soloOnly {
 				return
 			}
-			testwait.For(t, 10*time.Second, "the updater to go on alone", func() bool { return s.waitReplicated(ctx) == nil })
+			testwait.For(t, 10*time.Second, "the updater to go on alone", func() bool {
+				return s.cacheReplicated(ctx, []AccountBalance{{ID: "u-1", Balance: 100, Version: 1}}) == nil
+			})
 			if took := time.Since(start); took < soloAfter {
 				t.Fatalf("went on alone after %v, before CacheSoloAfter %v", took, soloAfter)
 			}
 			// The replica comes back: the next batch waits for it again.
 			link.Hold(false)
-			if err := s.waitReplicated(ctx); err != nil || s.unreplicatedSince.Load() != 0 {
+			if err := s.cacheReplicated(ctx, []AccountBalance{{ID: "u-1", Balance: 50, Version: 2}}); err != nil || s.unreplicatedSince.Load() != 0 {
 				t.Fatalf("after the replica came back: err %v, since %d", err, s.unreplicatedSince.Load())
 			}
 			link.Hold(true)
-			if err := s.rdb.Set(ctx, "bal:u-1", "2:50", 0).Err(); err != nil {
-				t.Fatal(err)
-			}
-			if err := s.waitReplicated(ctx); err == nil {
+			if err := s.cacheReplicated(ctx, []AccountBalance{{ID: "u-1", Balance: 20, Version: 3}}); err == nil {
 				t.Fatal("a new silent run went on alone at once")
 			}
 		})
+	}
+}
+
+// TestCacheBatchCoversTheRequestsWrite: the request caches a balance on its
+// own connection; the updater's batch then writes the same version, which
+// changes nothing and, as in Redis, is not replicated. The batch must still
+// count as done only once the replica has the request's write: a WAIT
+// covers only the waiting connection's own replicated writes, and a batch
+// acknowledged before would let a Redis failover roll the balance back for
+// good.
+func TestCacheBatchCoversTheRequestsWrite(t *testing.T) {
+	s, link := replicatedRedis(t, time.Hour)
+	ctx := context.Background()
+	request := redis.NewClient(&redis.Options{Addr: s.rdb.Options().Addr})
+	t.Cleanup(func() { _ = request.Close() })
+	b := AccountBalance{ID: "u-1", Balance: 100, Version: 7}
+	link.Hold(true)
+	pipe := request.Pipeline()
+	queueBalance(ctx, pipe, b)
+	if _, err := pipe.Exec(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.cacheReplicated(ctx, []AccountBalance{b}); err == nil {
+		t.Fatal("the batch counted as done while the replica lacked the request's write")
+	}
+	link.Hold(false)
+	if err := s.cacheReplicated(ctx, []AccountBalance{b}); err != nil {
+		t.Fatalf("after the replica caught up: %v", err)
 	}
 }

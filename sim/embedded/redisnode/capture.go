@@ -10,10 +10,13 @@ import (
 )
 
 // peerState is what a node tracks about one client connection: its
-// selected database and its open MULTI. Only the connection's own goroutine
-// touches it (the hook and the disconnect callback both run there).
+// selected database, its open MULTI and the replication offset its WAIT
+// covers. Only the
+// connection's own goroutine touches it (the hook and the disconnect
+// callback both run there).
 type peerState struct {
 	db     int
+	woff   uint64 // the replication offset after its last command (WAIT's)
 	inTx   bool
 	dirty  bool       // a command was refused while queuing: EXEC aborts
 	queued [][]string // commands answered QUEUED, in order
@@ -30,11 +33,14 @@ func (in *instance) hook(p *server.Peer, cmd string, args ...string) bool {
 	if p == in.capPeer || p == in.replPeer || in.nested(p) {
 		return false // our own dispatches, or redis.call from a Lua script
 	}
-	var st *peerState
-	if in.txPeers.Load() > 0 {
-		st = in.peerState(p, false)
+	st := in.peerState(p, true)
+	if cmd != "WAIT" {
+		// As Redis 7.0 does after every command, reads and writes that
+		// changed nothing too: a WAIT then covers the stream up to here.
+		// A write moves it past its own entry (wrote).
+		st.woff = in.offset.Load()
 	}
-	inTx := st != nil && st.inTx
+	inTx := st.inTx
 	switch cmd {
 	case "ROLE":
 		return false
@@ -48,7 +54,7 @@ func (in *instance) hook(p *server.Peer, cmd string, args ...string) bool {
 		return in.selectDB(p, args, st)
 	case "WAIT":
 		if !inTx {
-			in.wait(p, args)
+			in.wait(p, args, st)
 			return true
 		}
 	case "TTL", "PTTL", "EXPIRETIME", "PEXPIRETIME":
@@ -152,6 +158,7 @@ func (in *instance) write(p *server.Peer, cmd string, args []string) {
 		if len(in.links) > 0 {
 			if a, ok := streamForm(full, r, now); ok {
 				in.emit([]command{{db: db, args: a}}, false)
+				in.wrote(p)
 			}
 		}
 	}
@@ -159,12 +166,13 @@ func (in *instance) write(p *server.Peer, cmd string, args []string) {
 	p.WriteRaw(rep)
 }
 
-// emit hands an entry to every live link. Callers hold execMu.
+// emit hands an entry to every live link and advances the replication
+// offset. Callers hold execMu.
 func (in *instance) emit(cmds []command, tx bool) {
 	if len(cmds) == 0 {
 		return
 	}
-	in.offset++
+	in.offset.Add(1)
 	e := entry{at: time.Now(), cmds: cmds, tx: tx}
 	live := in.links[:0]
 	for _, l := range in.links {
@@ -176,6 +184,12 @@ func (in *instance) emit(cmds []command, tx bool) {
 	in.links = live
 }
 
+// wrote moves p's WAIT offset past the write of p's just streamed.
+// Callers hold execMu.
+func (in *instance) wrote(p *server.Peer) {
+	in.peerState(p, true).woff = in.offset.Load()
+}
+
 func (in *instance) multi(p *server.Peer) bool {
 	in.execMu.Lock()
 	rep := in.run(p, []string{"MULTI"})
@@ -183,7 +197,6 @@ func (in *instance) multi(p *server.Peer) bool {
 	if rep == "+OK\r\n" {
 		st := in.peerState(p, true)
 		st.inTx, st.dirty, st.queued = true, false, nil
-		in.txPeers.Add(1)
 	}
 	p.WriteRaw(rep)
 	return true
@@ -192,7 +205,6 @@ func (in *instance) multi(p *server.Peer) bool {
 func (in *instance) endTx(st *peerState) {
 	if st.inTx {
 		st.inTx, st.dirty, st.queued = false, false, nil
-		in.txPeers.Add(-1)
 	}
 }
 
@@ -269,7 +281,10 @@ func (in *instance) exec(p *server.Peer, st *peerState) bool {
 				cmds = append(cmds, command{db: st.db, args: a})
 			}
 		}
-		in.emit(cmds, true)
+		if len(cmds) > 0 {
+			in.emit(cmds, true)
+			st.woff = in.offset.Load()
+		}
 	}
 	in.execMu.Unlock()
 	p.WriteRaw(rep)
@@ -325,9 +340,15 @@ func (in *instance) peerState(p *server.Peer, create bool) *peerState {
 }
 
 // wait implements WAIT numreplicas timeout-ms: it blocks until that many
-// links applied every write streamed before it, or the timeout passes, and
-// answers how many did. 0 means no timeout (until the node is killed).
-func (in *instance) wait(p *server.Peer, args []string) {
+// links applied the stream up to where it was after the client's previous
+// command, or the timeout passes, and answers how many did. 0 means no
+// timeout (until the node is killed). As in Redis 7.0 (measured against
+// redis-server 7.0.15, sim/containers' TestDataTier): a command that
+// streamed nothing, a read or a write that changed nothing, still moves
+// the client's offset to the stream's end, so its WAIT covers other
+// clients' writes before it; a client idle since before a write is
+// answered without waiting for it.
+func (in *instance) wait(p *server.Peer, args []string, st *peerState) {
 	if in.node.Role() != Primary {
 		p.WriteError("ERR WAIT cannot be used with replica instances.")
 		return
@@ -346,12 +367,10 @@ func (in *instance) wait(p *server.Peer, args []string) {
 		p.WriteError("ERR timeout is negative")
 		return
 	}
+	target := st.woff
+	defer func() { st.woff = in.offset.Load() }()
 	in.execMu.Lock()
 	links := append([]*Link(nil), in.links...)
-	targets := make([]uint64, len(links))
-	for i, l := range links {
-		targets[i] = l.enqueued()
-	}
 	in.execMu.Unlock()
 
 	in.waiters.Add(1)
@@ -364,8 +383,8 @@ func (in *instance) wait(p *server.Peer, args []string) {
 	}
 	count := func() int {
 		acked := 0
-		for i, l := range links {
-			if l.acked(targets[i]) {
+		for _, l := range links {
+			if l.acked(target) {
 				acked++
 			}
 		}

@@ -29,7 +29,8 @@ type LinkStats struct {
 	Lag            time.Duration
 	Held           bool
 	Pending        int    // write commands not yet applied on the replica
-	AppliedEntries uint64 // writes or transactions applied (the replication offset)
+	AppliedEntries uint64 // writes or transactions applied since the link started
+	Offset         uint64 // the primary's replication offset the replica has applied up to
 	Applied        uint64 // write commands applied
 	ReplicaErrors  uint64 // applied commands the replica answered with an error
 	Dropped        uint64 // write commands discarded by Stop or a kill
@@ -42,6 +43,7 @@ type Link struct {
 	primary, replica *Node
 	pin              *instance // the primary incarnation streaming into it
 	rgen             uint64    // the replica incarnation it feeds
+	base             uint64    // the primary's offset its full sync covered
 
 	mu       sync.Mutex
 	q        []entry
@@ -52,7 +54,6 @@ type Link struct {
 	syncing  bool // full sync in progress: nothing is applied yet
 	stopped  bool
 	err      error
-	enq      uint64
 	appliedE uint64
 	applied  uint64
 	errs     uint64
@@ -118,6 +119,9 @@ func Replicate(primary, replica *Node, lag time.Duration) (*Link, error) {
 		return nil, fmt.Errorf("redisnode replicate %s->%s: %s: %w", primary.name, replica.name, primary.name, ErrNotRunning)
 	}
 	snap := takeSnapshot(pin)
+	l.mu.Lock()
+	l.base = pin.offset.Load()
+	l.mu.Unlock()
 	pin.links = append(pin.links, l)
 	pin.execMu.Unlock()
 
@@ -191,7 +195,7 @@ func (l *Link) Stats() LinkStats {
 	defer l.mu.Unlock()
 	return LinkStats{
 		Lag: l.lag, Held: l.held, Pending: l.pending,
-		AppliedEntries: l.appliedE, Applied: l.applied,
+		AppliedEntries: l.appliedE, Offset: l.base + l.appliedE, Applied: l.applied,
 		ReplicaErrors: l.errs, Dropped: l.dropped,
 	}
 }
@@ -244,7 +248,6 @@ func (l *Link) enqueue(e entry) bool {
 	wasEmpty := l.head == len(l.q)
 	l.q = append(l.q, e)
 	l.pending += len(e.cmds)
-	l.enq++
 	l.mu.Unlock()
 	if wasEmpty {
 		l.signal()
@@ -252,18 +255,12 @@ func (l *Link) enqueue(e entry) bool {
 	return true
 }
 
-// enqueued returns how many entries were queued so far (for WAIT).
-func (l *Link) enqueued() uint64 {
+// acked reports whether the replica applied the primary's stream up to
+// offset off (for WAIT).
+func (l *Link) acked(off uint64) bool {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return l.enq
-}
-
-// acked reports whether the first n entries were applied (for WAIT).
-func (l *Link) acked(n uint64) bool {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return !l.stopped && l.appliedE >= n
+	return !l.stopped && l.base+l.appliedE >= off
 }
 
 // next pops the head entry when it is due. Otherwise it returns how long to

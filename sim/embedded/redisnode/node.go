@@ -294,12 +294,12 @@ type instance struct {
 
 	// execMu serialises every captured command, so that the order writes
 	// are streamed in is the order they ran in. It guards the capture peer,
-	// links, offset and dead.
+	// links and dead, and every change of offset.
 	execMu  sync.Mutex
 	capBuf  bytes.Buffer
 	capPeer *server.Peer
 	links   []*Link
-	offset  int64
+	offset  atomic.Uint64 // entries streamed: the replication offset
 	dead    bool
 
 	nestedIdx int // index of connCtx.nested, see nestedField
@@ -311,7 +311,6 @@ type instance struct {
 
 	peersMu sync.Mutex
 	peers   map[*server.Peer]*peerState
-	txPeers atomic.Int32 // connections inside MULTI
 
 	ackMu   sync.Mutex
 	ackCh   chan struct{} // closed when a link applies an entry and WAITs wait
@@ -447,7 +446,7 @@ func (in *instance) cmdRole(c *server.Peer, _ string, _ []string) {
 	if n.Role() == Primary {
 		in.execMu.Lock()
 		links := append([]*Link(nil), in.links...)
-		off := in.offset
+		off := in.offset.Load()
 		in.execMu.Unlock()
 		c.WriteLen(3)
 		c.WriteBulk("master")
@@ -458,7 +457,7 @@ func (in *instance) cmdRole(c *server.Peer, _ string, _ []string) {
 			c.WriteLen(3)
 			c.WriteBulk(host)
 			c.WriteBulk(port)
-			c.WriteBulk(strconv.FormatUint(l.Stats().AppliedEntries, 10))
+			c.WriteBulk(strconv.FormatUint(l.Stats().Offset, 10))
 		}
 		return
 	}
@@ -468,7 +467,7 @@ func (in *instance) cmdRole(c *server.Peer, _ string, _ []string) {
 		host = h
 		port, _ = strconv.Atoi(p)
 		st := up.Stats()
-		off = int64(st.AppliedEntries)
+		off = int64(st.Offset)
 		if !st.Held {
 			state = "connected"
 		}

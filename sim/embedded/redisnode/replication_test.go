@@ -751,3 +751,57 @@ func TestDemoteAbortsOpenTransaction(t *testing.T) {
 		})
 	}
 }
+
+// TestWaitCoversTheStreamUpToTheClientsLastCommand: as in Redis 7.0, a
+// client's WAIT covers the replication stream up to where it was after the
+// client's previous command, of any kind: a read, or a write that changed
+// nothing (and was not streamed), still covers other clients' earlier
+// writes, and a client idle since before a write is answered without
+// waiting for it. sim/containers' TestDataTier checks the same on
+// redis-server.
+func TestWaitCoversTheStreamUpToTheClientsLastCommand(t *testing.T) {
+	p, _, l := newPair(t, 0)
+	a, idle, noop, reader := newRawConn(t, p), newRawConn(t, p), newRawConn(t, p), newRawConn(t, p)
+	if got := a.do(t, "ZADD", "z", "CH", "1", "m"); got != "1" {
+		t.Fatalf("ZADD: %q", got)
+	}
+	drained(t, l)
+	l.Hold(true)
+	steps := []struct {
+		name string
+		c    *rawConn
+		args []string
+		want string
+	}{
+		{"a writes", a, []string{"SET", "k", "1"}, "OK"},
+		{"a's WAIT: its write is not applied", a, []string{"WAIT", "1", "50"}, "0"},
+		{"a client idle since before the write: answered at once", idle, []string{"WAIT", "1", "50"}, "1"},
+		{"a write that changes nothing", noop, []string{"ZADD", "z", "CH", "1", "m"}, "0"},
+		{"its WAIT covers a's earlier write", noop, []string{"WAIT", "1", "50"}, "0"},
+		{"a read", reader, []string{"GET", "k"}, "1"},
+		{"its WAIT covers a's earlier write", reader, []string{"WAIT", "1", "50"}, "0"},
+	}
+	for _, s := range steps {
+		if got := s.c.do(t, s.args...); got != s.want {
+			t.Fatalf("%s: %v = %q, want %q", s.name, s.args, got, s.want)
+		}
+	}
+	l.Hold(false)
+	for _, c := range []*rawConn{a, idle, noop, reader} {
+		if got := c.do(t, "WAIT", "1", "5000"); got != "1" {
+			t.Fatalf("WAIT after the replica caught up: %q", got)
+		}
+	}
+	if st := l.Stats(); st.Offset != 2 || st.AppliedEntries != 2 {
+		t.Fatalf("link offset %d, applied entries %d, want 2 and 2", st.Offset, st.AppliedEntries)
+	}
+	// A replica that joins later starts at the offset its full sync covered.
+	l2 := must(Replicate(p, newNode(t, "redis-az3"), 0))(t)
+	t.Cleanup(l2.Stop)
+	if st := l2.Stats(); st.Offset != 2 || st.AppliedEntries != 0 {
+		t.Fatalf("new link offset %d, applied entries %d, want 2 and 0", st.Offset, st.AppliedEntries)
+	}
+	if got := a.do(t, "WAIT", "2", "5000"); got != "2" {
+		t.Fatalf("WAIT for both replicas: %q", got)
+	}
+}
