@@ -87,7 +87,7 @@ func Run(ctx context.Context, sc Scenario, opt Options) (rep *report.Report, err
 	started := time.Now()
 	rep = &report.Report{
 		Scenario: sc.Name, Mode: orDefault(sc.Mode, stack.ModeEmbedded), Seed: sc.Seed, StartedAt: started.UTC(),
-		TargetRate: sc.Load.pacer().Rate(0), Faults: []report.Fault{}, Invariants: []report.Invariant{}, SLOs: []report.SLO{}, Timeline: []report.Point{},
+		TargetRate: sc.Load.pacer().Rate(0), Arrivals: sc.Load.arrivalsName(), Faults: []report.Fault{}, Invariants: []report.Invariant{}, SLOs: []report.SLO{}, Timeline: []report.Point{},
 	}
 	if err := os.MkdirAll(opt.Out, 0o755); err != nil {
 		return rep, fmt.Errorf("out dir: %w", err)

@@ -32,6 +32,7 @@ func smallBaseline(t *testing.T, name string, rate int, d time.Duration) Scenari
 // stop condition ends the run early, heals the fault and still reports.
 func TestStopConditionAbortsHealsAndReports(t *testing.T) {
 	sc := smallBaseline(t, "stop-test", 100, 40*time.Second)
+	sc.Load.Poisson = true
 	sc.Faults = []chaos.Entry{{Fault: chaos.Failpoint{Point: payments.FPBeforeCommit, Term: "return(true)"}, At: 3 * time.Second, For: 30 * time.Second}}
 	sc.Stop = &chaos.StopCondition{MaxErrorRate: 0.5, For: 2 * time.Second}
 	out := t.TempDir()
@@ -56,8 +57,8 @@ func TestStopConditionAbortsHealsAndReports(t *testing.T) {
 		t.Fatal(err)
 	}
 	var onDisk report.Report
-	if err := json.Unmarshal(raw, &onDisk); err != nil || onDisk.StoppedBy == "" || len(onDisk.Invariants) == 0 {
-		t.Fatalf("report.json: err %v, stopped_by %q, %d invariants", err, onDisk.StoppedBy, len(onDisk.Invariants))
+	if err := json.Unmarshal(raw, &onDisk); err != nil || onDisk.StoppedBy == "" || len(onDisk.Invariants) == 0 || onDisk.Arrivals != "poisson" {
+		t.Fatalf("report.json: err %v, stopped_by %q, %d invariants, arrivals %q", err, onDisk.StoppedBy, len(onDisk.Invariants), onDisk.Arrivals)
 	}
 	for _, inv := range rep.Invariants {
 		if !inv.OK {

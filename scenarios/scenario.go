@@ -63,6 +63,15 @@ type Load struct {
 	Poisson bool
 }
 
+// arrivalsName is how the load's requests arrive, as the scenario file and
+// report.json name it.
+func (l Load) arrivalsName() string {
+	if l.Poisson {
+		return "poisson"
+	}
+	return "even"
+}
+
 // SLOs are the objectives a run is judged by; zero values are not checked.
 type SLOs struct {
 	Availability float64       // fraction of operations with a definite answer (not 5xx/timeout)
