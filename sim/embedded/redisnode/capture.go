@@ -11,9 +11,8 @@ import (
 
 // peerState is what a node tracks about one client connection: its
 // selected database, its open MULTI and the replication offset its WAIT
-// covers. Only the
-// connection's own goroutine touches it (the hook and the disconnect
-// callback both run there).
+// covers. Only the connection's own goroutine touches it (the hook and the
+// disconnect callback both run there).
 type peerState struct {
 	db     int
 	woff   uint64 // the replication offset after its last command (WAIT's)
@@ -37,7 +36,7 @@ func (in *instance) hook(p *server.Peer, cmd string, args ...string) bool {
 	if cmd != "WAIT" {
 		// As Redis 7.0 does after every command, reads and writes that
 		// changed nothing too: a WAIT then covers the stream up to here.
-		// A write moves it past its own entry (wrote).
+		// A streamed write moves it past its own entry (write, exec).
 		st.woff = in.offset.Load()
 	}
 	inTx := st.inTx
@@ -78,7 +77,7 @@ func (in *instance) hook(p *server.Peer, cmd string, args ...string) bool {
 	if !primary || cl&(write|replicated) == 0 || cl&blocking != 0 {
 		return false
 	}
-	in.write(p, cmd, args)
+	in.write(p, cmd, args, st)
 	return true
 }
 
@@ -138,12 +137,9 @@ func (in *instance) ttl(p *server.Peer, cmd, key string) bool {
 
 // write runs one write outside MULTI, updates the expiry index and streams
 // the write if it changed anything.
-func (in *instance) write(p *server.Peer, cmd string, args []string) {
+func (in *instance) write(p *server.Peer, cmd string, args []string, st *peerState) {
 	full := append([]string{cmd}, args...)
-	db := 0
-	if st := in.peerState(p, false); st != nil {
-		db = st.db
-	}
+	db := st.db
 	in.execMu.Lock()
 	if in.node.Role() != Primary { // demoted since the hook looked
 		in.execMu.Unlock()
@@ -158,7 +154,7 @@ func (in *instance) write(p *server.Peer, cmd string, args []string) {
 		if len(in.links) > 0 {
 			if a, ok := streamForm(full, r, now); ok {
 				in.emit([]command{{db: db, args: a}}, false)
-				in.wrote(p)
+				st.woff = in.offset.Load()
 			}
 		}
 	}
@@ -182,12 +178,6 @@ func (in *instance) emit(cmds []command, tx bool) {
 	}
 	clear(in.links[len(live):])
 	in.links = live
-}
-
-// wrote moves p's WAIT offset past the write of p's just streamed.
-// Callers hold execMu.
-func (in *instance) wrote(p *server.Peer) {
-	in.peerState(p, true).woff = in.offset.Load()
 }
 
 func (in *instance) multi(p *server.Peer) bool {
