@@ -83,10 +83,10 @@ func TestCacheWaitsForTheReplicaUntilSoloAfter(t *testing.T) {
 // TestCacheBatchCoversTheRequestsWrite: the request caches a balance on its
 // own connection; the updater's batch then writes the same version, which
 // changes nothing and, as in Redis, is not replicated. The batch must still
-// count as done only once the replica has the request's write: a WAIT
-// covers only the waiting connection's own replicated writes, and a batch
-// acknowledged before would let a Redis failover roll the balance back for
-// good.
+// count as done only once the replica has the request's write (its WAIT, on
+// the batch's connection, covers the stream up to the batch's commands): a
+// batch acknowledged before would let a Redis failover roll the balance
+// back for good.
 func TestCacheBatchCoversTheRequestsWrite(t *testing.T) {
 	s, link := replicatedRedis(t, time.Hour)
 	ctx := context.Background()
