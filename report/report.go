@@ -44,13 +44,11 @@ type Report struct {
 	Inconclusive string    `json:"inconclusive,omitempty"` // why the run's analysis could not judge it
 	// Reasons are why the verdict is what it is: every failure, and for an
 	// inconclusive run every reason it could not be judged. Decide fills it.
-	Reasons    []string `json:"reasons,omitempty"`
-	Error      string   `json:"error,omitempty"`
-	Bugs       []string `json:"bugs,omitempty"`
-	TargetRate float64  `json:"target_rate"`
-	// Arrivals is how requests arrived around the rate: even (evenly
-	// spaced) or poisson (at random, seeded).
-	Arrivals      string      `json:"arrivals"`
+	Reasons       []string    `json:"reasons,omitempty"`
+	Error         string      `json:"error,omitempty"`
+	Bugs          []string    `json:"bugs,omitempty"`
+	TargetRate    float64     `json:"target_rate"`
+	Arrivals      string      `json:"arrivals"` // even (evenly spaced) or poisson (seeded random gaps)
 	Requests      Requests    `json:"requests"`
 	ThroughputRPS float64     `json:"throughput_rps"`
 	LatencyMS     Latency     `json:"latency_ms"`
