@@ -180,7 +180,7 @@ var runPage = template.Must(template.New("run").Funcs(funcs).Parse(`<!DOCTYPE ht
 <html lang="en"><head><meta charset="utf-8">` + CSP + `
 <title>paysim {{.R.Scenario}}: {{.R.Verdict}}</title>` + style + `</head><body>
 <h1>paysim · {{.R.Scenario}} <span id="verdict" class="badge {{verdict .R.Verdict}}">{{upper .R.Verdict}}</span></h1>
-<p class="meta">mode {{.R.Mode}} · seed {{.R.Seed}} · started {{.R.StartedAt.Format "2006-01-02 15:04:05 MST"}} · {{f1 .R.DurationS}} s · target {{f1 .R.TargetRate}}/s{{if eq .R.Arrivals "poisson"}} (poisson arrivals){{end}} · setup {{f1 .R.SetupS}} s{{if .R.RunID}} · run {{.R.RunID}}{{end}}{{if .R.Bugs}} · seeded bugs: {{join .R.Bugs ", "}}{{end}}</p>
+<p class="meta">mode {{.R.Mode}} · seed {{.R.Seed}} · started {{.R.StartedAt.Format "2006-01-02 15:04:05 MST"}} · {{f1 .R.DurationS}} s · target {{f1 .R.TargetRate}}/s{{if .R.PoissonArrivals}} (poisson arrivals){{end}} · setup {{f1 .R.SetupS}} s{{if .R.RunID}} · run {{.R.RunID}}{{end}}{{if .R.Bugs}} · seeded bugs: {{join .R.Bugs ", "}}{{end}}</p>
 {{if .R.Error}}<p><b>error:</b> {{.R.Error}}</p>{{end}}
 {{if .R.Interrupted}}<p><b>interrupted:</b> the report is partial{{if .R.StoppedBy}} (stopped by {{.R.StoppedBy}}){{end}}</p>{{end}}
 {{if .R.Reasons}}<ul id="reasons">{{range .R.Reasons}}<li>{{.}}</li>{{end}}</ul>{{end}}

@@ -28,6 +28,13 @@ const (
 	StatusInconclusive  = "inconclusive"
 )
 
+// How a run's requests arrive around its rate (Report.Arrivals), as
+// scenario files name it too.
+const (
+	ArrivalsEven    = "even"    // evenly spaced
+	ArrivalsPoisson = "poisson" // at random, exponential gaps from the seed
+)
+
 // Report is report.json.
 type Report struct {
 	Scenario string `json:"scenario"`
@@ -48,7 +55,7 @@ type Report struct {
 	Error         string      `json:"error,omitempty"`
 	Bugs          []string    `json:"bugs,omitempty"`
 	TargetRate    float64     `json:"target_rate"`
-	Arrivals      string      `json:"arrivals"` // even (evenly spaced) or poisson (seeded random gaps)
+	Arrivals      string      `json:"arrivals"` // ArrivalsEven or ArrivalsPoisson
 	Requests      Requests    `json:"requests"`
 	ThroughputRPS float64     `json:"throughput_rps"`
 	LatencyMS     Latency     `json:"latency_ms"`
@@ -69,6 +76,9 @@ type Report struct {
 	// Nodes is what each node ran: its image and the server's own version.
 	Nodes []Node `json:"nodes,omitempty"`
 }
+
+// PoissonArrivals reports whether the run's requests arrived at random.
+func (r Report) PoissonArrivals() bool { return r.Arrivals == ArrivalsPoisson }
 
 // Node is one node of the stack and what it ran.
 type Node struct {

@@ -18,6 +18,7 @@ import (
 
 	"paysim/chaos"
 	"paysim/loadgen"
+	"paysim/report"
 	"paysim/sim"
 	"paysim/sim/payments"
 	"paysim/sim/stack"
@@ -672,9 +673,9 @@ func (d *decoder) load(path string, l Load, fl *fileLoad) Load {
 	}
 	switch fl.Arrivals {
 	case "":
-	case "even":
+	case report.ArrivalsEven:
 		l.Poisson = false
-	case "poisson":
+	case report.ArrivalsPoisson:
 		l.Poisson = true
 		if _, err := l.arrivals(0); err != nil {
 			d.errorf(path+".arrivals", "%v", err)

@@ -15,6 +15,7 @@ import (
 	"paysim"
 	"paysim/chaos"
 	"paysim/loadgen"
+	"paysim/report"
 	"paysim/sim"
 	"paysim/sim/payments"
 	"paysim/sim/stack"
@@ -67,9 +68,9 @@ type Load struct {
 // report.json name it.
 func (l Load) arrivalsName() string {
 	if l.Poisson {
-		return "poisson"
+		return report.ArrivalsPoisson
 	}
-	return "even"
+	return report.ArrivalsEven
 }
 
 // SLOs are the objectives a run is judged by; zero values are not checked.
