@@ -87,9 +87,28 @@ func TestCacheWaitsForTheReplicaUntilSoloAfter(t *testing.T) {
 // the batch's connection, covers the stream up to the batch's commands): a
 // batch acknowledged before would let a Redis failover roll the balance
 // back for good.
+//
+// The updater's pool is FIFO and holds two connections idle since before
+// the request's write, so a WAIT sent through the pool apart from the
+// batch would land on one of those (Redis answers it at once) and count
+// the batch as replicated: the test fails for that mistake too.
 func TestCacheBatchCoversTheRequestsWrite(t *testing.T) {
 	s, link := replicatedRedis(t, time.Hour)
 	ctx := context.Background()
+	s.rdb = redis.NewClient(&redis.Options{Addr: s.rdb.Options().Addr, PoolFIFO: true})
+	t.Cleanup(func() { _ = s.rdb.Close() })
+	idle := []*redis.Conn{s.rdb.Conn(), s.rdb.Conn()}
+	for _, c := range idle {
+		if err := c.Ping(ctx).Err(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, c := range idle {
+		_ = c.Close()
+	}
+	if n := s.rdb.PoolStats().IdleConns; n != 2 {
+		t.Fatalf("%d idle connections in the updater's pool, want 2", n)
+	}
 	request := redis.NewClient(&redis.Options{Addr: s.rdb.Options().Addr})
 	t.Cleanup(func() { _ = request.Close() })
 	b := AccountBalance{ID: "u-1", Balance: 100, Version: 7}
