@@ -10,11 +10,14 @@
 # prints both CPU-ms per ok payment (report.json's host.process_cpu_s over
 # requests.ok) and B/A. ROUNDS defaults to 4. The ratios compare the trees;
 # the absolute figures are at RATE with another run beside, so quote
-# cpu-per-payment.sh for the issue's ratio.
+# cpu-per-payment.sh for the issue's ratio. Both run in a scratch directory,
+# each on its own built-in catalogue's baseline, so a binary of an older tree
+# (one that would refuse this tree's scenarios.yaml) can be measured too.
 set -euo pipefail
 [ $# -ge 2 ] || { echo "usage: cpu-ab.sh BIN_A BIN_B [ROUNDS] [RATE]" >&2; exit 2; }
-a=$1 b=$2 rounds=${3:-4} rate=${4:-350}
-for f in "$a" "$b"; do [ -x "$f" ] || { echo "cpu-ab.sh: $f is not an executable" >&2; exit 2; }; done
+rounds=${3:-4} rate=${4:-350}
+for f in "$1" "$2"; do [ -x "$f" ] || { echo "cpu-ab.sh: $f is not an executable" >&2; exit 2; }; done
+a=$(realpath "$1") b=$(realpath "$2")
 command -v jq >/dev/null || { echo "cpu-ab.sh: jq is missing (apt-get install jq)" >&2; exit 3; }
 tmp=$(mktemp -d)
 pids=()
@@ -34,7 +37,7 @@ for i in $(seq 1 "$rounds"); do
 	for bin in "$first" "$second"; do
 		d=$tmp/a
 		[ "$bin" = "$b" ] && d=$tmp/b
-		"$bin" run baseline --rate "$rate" --duration 40s --ui plain --out "$d" >"$d.log" 2>&1 &
+		(cd "$tmp" && exec "$bin" run baseline --rate "$rate" --duration 40s --ui plain --out "$d") >"$d.log" 2>&1 &
 		pids+=($!)
 	done
 	wait "${pids[@]}" || true

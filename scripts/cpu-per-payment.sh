@@ -9,7 +9,9 @@
 #   reference_cpu_ms=X payment_cpu_ms=Y ratio=Y/X verdict=V
 # Run it alone: anything else on the machine changes both figures.
 # PAYSIM_BIN=path measures that binary instead of building this tree (a
-# before/after pair, alternated, is the fair comparison).
+# before/after pair, alternated, is the fair comparison). paysim runs in a
+# scratch directory on its built-in catalogue's baseline, so a binary of an
+# older tree (one that would refuse this tree's scenarios.yaml) runs too.
 set -euo pipefail
 rate=${1:-500}
 duration=${2:-30s}
@@ -20,7 +22,7 @@ trap 'rm -rf "$tmp"' EXIT
 if [ -n "${PAYSIM_BIN:-}" ]; then cp "$PAYSIM_BIN" "$tmp/paysim"; else go build -o "$tmp/paysim" ./cmd/paysim; fi
 ref() { bash scripts/reference.sh | tee -a "$tmp/ref.txt"; }
 ref
-"$tmp/paysim" run baseline --rate "$rate" --duration "$duration" --ui plain --out "$tmp/run" >"$tmp/run.log" 2>&1 || true
+(cd "$tmp" && "$tmp/paysim" run baseline --rate "$rate" --duration "$duration" --ui plain --out "$tmp/run") >"$tmp/run.log" 2>&1 || true
 [ -f "$tmp/run/report.json" ] || { cat "$tmp/run.log"; echo "cpu-per-payment.sh: the run wrote no report" >&2; exit 1; }
 ref
 jq -r '"run: \(.verdict) ok=\(.requests.ok) load_s=\(.host.load_s) process_cpu_s=\(.host.process_cpu_s) host_cpu_busy=\(.host.host_cpu_busy) p99_ms=\(.latency_ms.p99)"' "$tmp/run/report.json"
