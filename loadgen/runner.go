@@ -208,7 +208,10 @@ func (r *Runner) Run(ctx context.Context) (Summary, error) {
 	var stopOnce sync.Once
 	stopPacing := func() { stopOnce.Do(func() { close(stop) }) }
 	defer stopPacing()
-	pacer := &pausablePacer{inner: cfg.Pacer, gate: &r.gate, stop: stop, du: cfg.Duration}
+	pacer := &pausablePacer{inner: cfg.Pacer, gate: &r.gate, stop: stop, du: cfg.Duration,
+		// Every worker waits on an operation (the one just handed a hit
+		// may not have started its own yet).
+		full: func() bool { return client.InFlight() >= int64(max(cfg.MaxWorkers, 2))-1 }}
 
 	atk := vegeta.NewAttacker(
 		vegeta.Client(&http.Client{
@@ -309,13 +312,20 @@ type pausablePacer struct {
 	du     time.Duration
 	offset atomic.Int64 // total paused time, ns
 
-	// Lateness: how late each hit fired against the schedule. Only the
-	// pacing goroutine touches these until the attack is over.
-	began   time.Time     // vegeta's start: now - elapsed at the first Pace
-	pending bool          // a hit was released; the next Pace times it
-	due     time.Duration // when that hit was due, on the inner clock
-	late    *hdr.Histogram
-	fired   uint64
+	// full tells whether every worker is busy: a hit then waits for an
+	// operation to end, a wait the system under test causes, not the host.
+	full func() bool
+
+	// Lateness: how late each hit fired against the schedule, apart for the
+	// hits handed over while every worker was busy. Only the pacing
+	// goroutine touches these until the attack is over.
+	began       time.Time     // vegeta's start: now - elapsed at the first Pace
+	pending     bool          // a hit was released; the next Pace times it
+	due         time.Duration // when that hit was due, on the inner clock
+	late        *hdr.Histogram
+	poolFull    int
+	poolFullMax time.Duration
+	fired       uint64
 }
 
 // Pacing is how the load generator kept to its schedule.
@@ -326,6 +336,12 @@ type Pacing struct {
 	LateP99   time.Duration
 	LateMax   time.Duration
 	LateCount int // hits timed
+	// PoolFull counts the hits handed over while every worker waited on an
+	// answer, and PoolFullLateMax is the latest of them: the system held
+	// MaxWorkers operations, so the schedule slipped because of it, not the
+	// host. They are left out of the lateness above, the host's measure.
+	PoolFull        int
+	PoolFullLateMax time.Duration
 }
 
 // recordLate times the hit released by the previous Pace: Pace is called
@@ -336,10 +352,16 @@ func (p *pausablePacer) recordLate(innerElapsed time.Duration, hits uint64) {
 		return
 	}
 	p.pending = false
+	late := max(innerElapsed-p.due, 0)
+	if p.full != nil && p.full() {
+		p.poolFull++
+		p.poolFullMax = max(p.poolFullMax, late)
+		return
+	}
 	if p.late == nil {
 		p.late = newHist()
 	}
-	recordLatency(p.late, max(innerElapsed-p.due, 0))
+	recordLatency(p.late, late)
 }
 
 // dueOf is when hit number hits (0-based) was due on the inner clock, given
@@ -370,7 +392,7 @@ func (p *pausablePacer) dueOf(innerElapsed, wait time.Duration, hits uint64) tim
 // pacing summarises lateness and counts the hits due until end (wall time
 // since the attack began, capped at the duration).
 func (p *pausablePacer) pacing() Pacing {
-	out := Pacing{Fired: int(p.fired)}
+	out := Pacing{Fired: int(p.fired), PoolFull: p.poolFull, PoolFullLateMax: p.poolFullMax}
 	if p.pending {
 		out.Fired++
 	}

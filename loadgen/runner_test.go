@@ -442,3 +442,66 @@ func TestPacingCountsHitsNeverSent(t *testing.T) {
 		t.Fatalf("fired %d, want 50", got.Fired)
 	}
 }
+
+// TestPacingLeavesPoolFullOut: hits handed over while every worker waited
+// on an answer are counted apart, not in the lateness that measures the
+// host: the system held the workers, the host did not starve them.
+func TestPacingLeavesPoolFullOut(t *testing.T) {
+	full := false
+	p := &pausablePacer{inner: vegeta.ConstantPacer(vegeta.Rate{Freq: 100, Per: time.Second}), gate: &gate{}, stop: make(chan struct{}), du: time.Minute,
+		full: func() bool { return full }}
+	// As in TestPacingLateness: hits 10..18 go out 1.5 s late, now with
+	// every worker busy.
+	for i := uint64(0); i < 20; i++ {
+		now := time.Duration(i) * 10 * time.Millisecond
+		if i >= 11 {
+			now += 1500 * time.Millisecond
+			full = true
+		}
+		if _, stop := p.Pace(now, i); stop {
+			t.Fatalf("hit %d: pacer stopped", i)
+		}
+	}
+	got := p.pacing()
+	if got.LateCount != 10 || got.LateMax > time.Millisecond {
+		t.Errorf("host lateness over %d hits, max %v: want the 10 on time only", got.LateCount, got.LateMax)
+	}
+	if got.PoolFull != 9 || got.PoolFullLateMax < 1490*time.Millisecond || got.PoolFullLateMax > 1510*time.Millisecond {
+		t.Errorf("pool full %d, latest %v: want 9, ~1.5s", got.PoolFull, got.PoolFullLateMax)
+	}
+}
+
+// TestRunCountsHitsWaitingForAWorker: a system slower than the rate holds
+// every worker, and the hits that wait for one are counted as such, not as
+// the load generator's (the host's) lateness.
+func TestRunCountsHitsWaitingForAWorker(t *testing.T) {
+	_, fake := newFakePay(t)
+	srv := newHandlerServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		slow := time.NewTimer(100 * time.Millisecond) // 4 workers answer 40/s of the 100/s
+		defer slow.Stop()
+		select {
+		case <-slow.C:
+		case <-r.Context().Done():
+			return
+		}
+		fake.Config.Handler.ServeHTTP(w, r)
+	}))
+	s, err := Run(testCtx(t), Config{
+		Targets:    []string{srv.URL},
+		Pacer:      vegeta.Rate{Freq: 100, Per: time.Second},
+		Duration:   time.Second,
+		MaxWorkers: 4,
+		Retry:      fastPolicy(),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := s.Pacing
+	t.Logf("pacing %+v", p)
+	if p.PoolFull < 10 || p.PoolFullLateMax < 200*time.Millisecond {
+		t.Errorf("pool full %d, latest %v: want the hits after the first few, hundreds of ms late", p.PoolFull, p.PoolFullLateMax)
+	}
+	if p.LateP99 >= p.PoolFullLateMax {
+		t.Errorf("lateness p99 %v: the hits that waited for a worker (latest %v) must be left out of it", p.LateP99, p.PoolFullLateMax)
+	}
+}

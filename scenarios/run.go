@@ -691,6 +691,7 @@ func judgeHost(st hoststat.Stats, p loadgen.Pacing) *report.Host {
 		LoadS: st.Wall.Seconds(), ProcessCPUS: st.ProcessCPU.Seconds(),
 		LoadgenLatenessP99MS: report.MS(p.LateP99), LoadgenLatenessMaxMS: report.MS(p.LateMax),
 		SchedLatencyP99MS: report.MS(st.SchedP99), NotSent: max(p.Due-p.Fired, 0), Thresholds: hostThresholds(),
+		LoadgenPoolFull: p.PoolFull, LoadgenPoolFullLateMaxMS: report.MS(p.PoolFullLateMax),
 	}
 	var over []string
 	if t := h.Thresholds; h.HostCPUBusy >= t.HostCPUBusy {

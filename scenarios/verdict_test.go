@@ -229,6 +229,9 @@ func TestJudgeHost(t *testing.T) {
 		{name: "scheduler latency", st: hoststat.Stats{Cores: 2, HostBusy: 0.5, SchedP99: 30 * time.Millisecond}, saturated: true, reason: "scheduler latency"},
 		{name: "host CPU unknown", st: hoststat.Stats{Cores: 2, HostBusy: -1}},
 		{name: "never sent counted", st: hoststat.Stats{Cores: 2}, p: loadgen.Pacing{Due: 120, Fired: 100}},
+		// A failover held every worker: hits went out seconds late on a
+		// quiet host. The system's wait, reported, not the host's.
+		{name: "every worker busy", st: hoststat.Stats{Cores: 2, HostBusy: 0.53, SchedP99: 3 * time.Millisecond}, p: loadgen.Pacing{LateP99: 2 * time.Millisecond, PoolFull: 4000, PoolFullLateMax: 3300 * time.Millisecond}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -241,6 +244,9 @@ func TestJudgeHost(t *testing.T) {
 			}
 			if h.NotSent != max(tc.p.Due-tc.p.Fired, 0) {
 				t.Fatalf("not sent %d, want %d", h.NotSent, tc.p.Due-tc.p.Fired)
+			}
+			if h.LoadgenPoolFull != tc.p.PoolFull || h.LoadgenPoolFullLateMaxMS != report.MS(tc.p.PoolFullLateMax) {
+				t.Fatalf("pool full %d (latest %v ms), want %d (%v)", h.LoadgenPoolFull, h.LoadgenPoolFullLateMaxMS, tc.p.PoolFull, tc.p.PoolFullLateMax)
 			}
 		})
 	}

@@ -316,8 +316,8 @@ func printVerdict(w io.Writer, r *report.Report, out string) {
 		fmt.Fprintln(w)
 	}
 	if h := r.Host; h != nil {
-		fmt.Fprintf(w, "  host      cores=%d cpu_used=%.0f%% host_cpu_busy=%.0f%% loadgen_late_p99=%.1fms sched_p99=%.2fms not_sent=%d saturated=%v %s\n",
-			h.Cores, 100*h.CPUUsed, 100*h.HostCPUBusy, h.LoadgenLatenessP99MS, h.SchedLatencyP99MS, h.NotSent, h.Saturated, h.Reason)
+		fmt.Fprintf(w, "  host      cores=%d cpu_used=%.0f%% host_cpu_busy=%.0f%% loadgen_late_p99=%.1fms sched_p99=%.2fms not_sent=%d pool_full=%d saturated=%v %s\n",
+			h.Cores, 100*h.CPUUsed, 100*h.HostCPUBusy, h.LoadgenLatenessP99MS, h.SchedLatencyP99MS, h.NotSent, h.LoadgenPoolFull, h.Saturated, h.Reason)
 	}
 	if r.Error != "" {
 		fmt.Fprintf(w, "  error: %s\n", r.Error)
