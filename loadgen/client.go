@@ -111,13 +111,7 @@ type Client struct {
 	// Abort, when done, abandons in-flight operations (Ctrl-C): they complete
 	// at once as unknown, or fail when nothing was ever sent.
 	Abort context.Context
-
-	inFlight atomic.Int64 // operations between RoundTrip's start and return
 }
-
-// InFlight is how many operations are running now: with one load generator
-// worker each, how many workers wait on the system.
-func (c *Client) InFlight() int64 { return c.inFlight.Load() }
 
 var _ http.RoundTripper = (*Client)(nil)
 
@@ -125,8 +119,6 @@ var _ http.RoundTripper = (*Client)(nil)
 // request. It returns the final response (2xx, 4xx, or the last 5xx) with its
 // body buffered, or an error wrapping ErrNotSent or ErrOutcomeUnknown.
 func (c *Client) RoundTrip(req *http.Request) (*http.Response, error) {
-	c.inFlight.Add(1)
-	defer c.inFlight.Add(-1)
 	start := time.Now()
 	p := c.Policy.withDefaults()
 	body, err := readAndClose(req.Body)

@@ -208,10 +208,15 @@ func (r *Runner) Run(ctx context.Context) (Summary, error) {
 	var stopOnce sync.Once
 	stopPacing := func() { stopOnce.Do(func() { close(stop) }) }
 	defer stopPacing()
+	// busy counts vegeta's workers between taking a hit (the targeter call)
+	// and handing its result over (received below): all of them busy, the
+	// next hit waits for one.
+	var busy atomic.Int64
+	targeter := mix.Targeter()
+	counted := func(t *vegeta.Target) error { busy.Add(1); return targeter(t) }
 	pacer := &pausablePacer{inner: cfg.Pacer, gate: &r.gate, stop: stop, du: cfg.Duration,
-		// Every worker waits on an operation (the one just handed a hit
-		// may not have started its own yet).
-		full: func() bool { return client.InFlight() >= int64(max(cfg.MaxWorkers, 2))-1 }}
+		// The worker just handed a hit may not have taken it yet.
+		full: func() bool { return busy.Load() >= int64(max(cfg.MaxWorkers, 2))-1 }}
 
 	atk := vegeta.NewAttacker(
 		vegeta.Client(&http.Client{
@@ -223,7 +228,7 @@ func (r *Runner) Run(ctx context.Context) (Summary, error) {
 		vegeta.MaxWorkers(cfg.MaxWorkers),
 		vegeta.MaxBody(-1),
 	)
-	results := atk.Attack(mix.Targeter(), pacer, cfg.Duration, "paysim")
+	results := atk.Attack(counted, pacer, cfg.Duration, "paysim")
 
 	ticker := time.NewTicker(advanceEvery)
 	defer ticker.Stop()
@@ -236,6 +241,7 @@ loop:
 			if !ok {
 				break loop
 			}
+			busy.Add(-1)
 			metrics.Add(res)
 			if cfg.OnResult != nil {
 				cfg.OnResult(res)
@@ -316,15 +322,17 @@ type pausablePacer struct {
 	// operation to end, a wait the system under test causes, not the host.
 	full func() bool
 
-	// Lateness: how late each hit fired against the schedule, apart for the
-	// hits handed over while every worker was busy. Only the pacing
-	// goroutine touches these until the attack is over.
+	// Lateness: how late each hit fired against the schedule; the hits
+	// handed over while every worker was busy are counted apart. Only the
+	// pacing goroutine touches these until the attack is over.
 	began       time.Time     // vegeta's start: now - elapsed at the first Pace
 	pending     bool          // a hit was released; the next Pace times it
 	due         time.Duration // when that hit was due, on the inner clock
 	late        *hdr.Histogram
 	poolFull    int
 	poolFullMax time.Duration
+	lastFull    time.Duration // inner clock when a hand-off last found every worker busy
+	sawFull     bool
 	fired       uint64
 }
 
@@ -336,10 +344,11 @@ type Pacing struct {
 	LateP99   time.Duration
 	LateMax   time.Duration
 	LateCount int // hits timed
-	// PoolFull counts the hits handed over while every worker waited on an
-	// answer, and PoolFullLateMax is the latest of them: the system held
-	// MaxWorkers operations, so the schedule slipped because of it, not the
-	// host. They are left out of the lateness above, the host's measure.
+	// PoolFull counts the hits due before a hand-off that found every
+	// worker waiting on an answer (sent then, or in the catch-up after),
+	// and PoolFullLateMax is the latest of them: the system held MaxWorkers
+	// operations, so the schedule slipped because of it, not the host.
+	// They are left out of the lateness above, the host's measure.
 	PoolFull        int
 	PoolFullLateMax time.Duration
 }
@@ -354,6 +363,11 @@ func (p *pausablePacer) recordLate(innerElapsed time.Duration, hits uint64) {
 	p.pending = false
 	late := max(innerElapsed-p.due, 0)
 	if p.full != nil && p.full() {
+		p.lastFull, p.sawFull = innerElapsed, true
+	}
+	// Due before the pool was last full: the hit waited on the system,
+	// handed over then or in the catch-up once workers came free.
+	if p.sawFull && p.due <= p.lastFull {
 		p.poolFull++
 		p.poolFullMax = max(p.poolFullMax, late)
 		return

@@ -447,27 +447,44 @@ func TestPacingCountsHitsNeverSent(t *testing.T) {
 // on an answer are counted apart, not in the lateness that measures the
 // host: the system held the workers, the host did not starve them.
 func TestPacingLeavesPoolFullOut(t *testing.T) {
-	full := false
-	p := &pausablePacer{inner: vegeta.ConstantPacer(vegeta.Rate{Freq: 100, Per: time.Second}), gate: &gate{}, stop: make(chan struct{}), du: time.Minute,
-		full: func() bool { return full }}
-	// As in TestPacingLateness: hits 10..18 go out 1.5 s late, now with
-	// every worker busy.
-	for i := uint64(0); i < 20; i++ {
-		now := time.Duration(i) * 10 * time.Millisecond
-		if i >= 11 {
-			now += 1500 * time.Millisecond
-			full = true
-		}
-		if _, stop := p.Pace(now, i); stop {
-			t.Fatalf("hit %d: pacer stopped", i)
-		}
+	tests := []struct {
+		name string
+		full func(i uint64) bool // at the Pace call for hit i
+		pool int                 // hits counted as waiting on the system
+	}{
+		{name: "full throughout", full: func(i uint64) bool { return i >= 11 }, pool: 9},
+		// The pool is full at the first late hand-off only: the hits due
+		// before it go out in the catch-up with workers free, still late
+		// for the system's sake.
+		{name: "catch-up after", full: func(i uint64) bool { return i == 11 }, pool: 9},
+		{name: "never full", full: func(uint64) bool { return false }},
 	}
-	got := p.pacing()
-	if got.LateCount != 10 || got.LateMax > time.Millisecond {
-		t.Errorf("host lateness over %d hits, max %v: want the 10 on time only", got.LateCount, got.LateMax)
-	}
-	if got.PoolFull != 9 || got.PoolFullLateMax < 1490*time.Millisecond || got.PoolFullLateMax > 1510*time.Millisecond {
-		t.Errorf("pool full %d, latest %v: want 9, ~1.5s", got.PoolFull, got.PoolFullLateMax)
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var i uint64
+			p := &pausablePacer{inner: vegeta.ConstantPacer(vegeta.Rate{Freq: 100, Per: time.Second}), gate: &gate{}, stop: make(chan struct{}), du: time.Minute,
+				full: func() bool { return tc.full(i) }}
+			// As in TestPacingLateness: hits 10..18 go out 1.5 s late.
+			for i = 0; i < 20; i++ {
+				now := time.Duration(i) * 10 * time.Millisecond
+				if i >= 11 {
+					now += 1500 * time.Millisecond
+				}
+				if _, stop := p.Pace(now, i); stop {
+					t.Fatalf("hit %d: pacer stopped", i)
+				}
+			}
+			got := p.pacing()
+			if got.PoolFull != tc.pool || got.LateCount != 19-tc.pool {
+				t.Fatalf("pool full %d, host lateness over %d hits: want %d and %d", got.PoolFull, got.LateCount, tc.pool, 19-tc.pool)
+			}
+			if tc.pool > 0 && (got.LateMax > time.Millisecond || got.PoolFullLateMax < 1490*time.Millisecond || got.PoolFullLateMax > 1510*time.Millisecond) {
+				t.Errorf("host lateness max %v, pool full latest %v: want ~0 and ~1.5s", got.LateMax, got.PoolFullLateMax)
+			}
+			if tc.pool == 0 && got.LateMax < 1490*time.Millisecond {
+				t.Errorf("host lateness max %v: want ~1.5s, the pool never full", got.LateMax)
+			}
+		})
 	}
 }
 
