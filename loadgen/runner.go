@@ -322,9 +322,9 @@ type pausablePacer struct {
 	// operation to end, a wait the system under test causes, not the host.
 	full func() bool
 
-	// Lateness: how late each hit fired against the schedule; the hits
-	// handed over while every worker was busy are counted apart. Only the
-	// pacing goroutine touches these until the attack is over.
+	// Lateness: how late each hit fired against the schedule; the hits due
+	// before a hand-off that found every worker busy are counted apart.
+	// Only the pacing goroutine touches these until the attack is over.
 	began       time.Time     // vegeta's start: now - elapsed at the first Pace
 	pending     bool          // a hit was released; the next Pace times it
 	due         time.Duration // when that hit was due, on the inner clock

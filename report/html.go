@@ -214,7 +214,7 @@ var runPage = template.Must(template.New("run").Funcs(funcs).Parse(`<!DOCTYPE ht
 {{end}}</table>{{else}}<p>The report names no nodes.</p>{{end}}
 
 <h2>Host</h2>
-{{with .R.Host}}<table id="host"><tr><th>cores</th><th>paysim CPU</th><th>host busy</th><th>loadgen lateness p99 / max ms</th><th>scheduler p99 ms</th><th>sent with every worker busy (latest ms)</th><th>not sent</th><th>saturated</th></tr>
+{{with .R.Host}}<table id="host"><tr><th>cores</th><th>paysim CPU</th><th>host busy</th><th>loadgen lateness p99 / max ms</th><th>scheduler p99 ms</th><th>held back by a full worker pool (latest ms)</th><th>not sent</th><th>saturated</th></tr>
 <tr><td class="n">{{.Cores}}</td><td class="n">{{pct .CPUUsed}}</td><td class="n">{{if ge .HostCPUBusy 0.0}}{{pct .HostCPUBusy}}{{else}}n/a{{end}}</td><td class="n">{{f1 .LoadgenLatenessP99MS}} / {{f1 .LoadgenLatenessMaxMS}}</td><td class="n">{{f1 .SchedLatencyP99MS}}</td><td class="n">{{.LoadgenPoolFull}}{{if .LoadgenPoolFull}} ({{f1 .LoadgenPoolFullLateMaxMS}}){{end}}</td><td class="n">{{.NotSent}}</td><td class="{{if .Saturated}}unsure{{else}}pass{{end}}">{{if .Saturated}}yes: {{.Reason}}{{else}}no{{end}}</td></tr></table>{{else}}<p>Not measured.</p>{{end}}
 {{with .R.Drain}}<p>Drain before the checks: {{f1 .ActualS}} s of {{f1 .BoundS}} s{{if not .Complete}}, incomplete: {{.Pending}}{{end}}.</p>{{end}}
 </body></html>

@@ -115,10 +115,11 @@ type Host struct {
 	// SchedLatencyP99MS is the Go scheduler's p99 wait of a runnable
 	// goroutine over the load phase.
 	SchedLatencyP99MS float64 `json:"sched_latency_p99_ms"`
-	// LoadgenPoolFull counts requests sent while every load generator worker
+	// LoadgenPoolFull counts requests due while every load generator worker
 	// waited on an answer (the system held them all, e.g. through a
-	// failover), and LoadgenPoolFullLateMaxMS is the latest of them: late
-	// for the system's sake, so not in the lateness above, the host's measure.
+	// failover), sent late then or in the catch-up after, and
+	// LoadgenPoolFullLateMaxMS is the latest of them: late for the system's
+	// sake, so not in the lateness above, the host's measure.
 	LoadgenPoolFull          int     `json:"loadgen_pool_full"`
 	LoadgenPoolFullLateMaxMS float64 `json:"loadgen_pool_full_late_max_ms"`
 	// NotSent counts requests the schedule called for that were never sent.
