@@ -390,23 +390,7 @@ func TestPacingLateness(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			p := &pausablePacer{inner: tc.pacer, gate: &gate{}, stop: make(chan struct{}), du: time.Minute}
-			// Hit i is due at (i+1)*10ms. Fire hits 0..9 on time, then 10..19
-			// each 1.5 s late (the process was starved for a while).
-			for i := uint64(0); i < 20; i++ {
-				// Pace for hit i is called when hit i-1 went out: on time
-				// (at its due time, i*10ms) up to hit 9, 1.5 s late after.
-				now := time.Duration(i) * 10 * time.Millisecond
-				if i >= 11 {
-					now += 1500 * time.Millisecond
-				}
-				wait, stop := p.Pace(now, i)
-				if stop {
-					t.Fatalf("hit %d: pacer stopped", i)
-				}
-				if due := time.Duration(i+1) * 10 * time.Millisecond; i < 11 && now+wait != due {
-					t.Fatalf("hit %d: released for %v, due %v", i, now+wait, due)
-				}
-			}
+			paceHitsLate(t, p, nil)
 			got := p.pacing()
 			// 10 hits timed on time (hits 0..9, timed by the next Pace), 9 late
 			// ones: hit 10 timed at 1.61 s (1.5 s late), hits 11..18 likewise.
@@ -423,6 +407,32 @@ func TestPacingLateness(t *testing.T) {
 				t.Fatalf("p99 lateness %v, want ~1.5s", got.LateP99)
 			}
 		})
+	}
+}
+
+// paceHitsLate drives p by hand, as vegeta's pacing goroutine would: hit i
+// is due at (i+1)*10ms; hits 0..9 go out on time, then 10..18 each 1.5 s
+// late (the process was starved, or the workers held, for a while). before,
+// when set, is called ahead of the Pace call for hit i.
+func paceHitsLate(t *testing.T, p *pausablePacer, before func(i uint64)) {
+	t.Helper()
+	for i := uint64(0); i < 20; i++ {
+		if before != nil {
+			before(i)
+		}
+		// Pace for hit i is called when hit i-1 went out: on time (at its
+		// due time, i*10ms) up to hit 9, 1.5 s late after.
+		now := time.Duration(i) * 10 * time.Millisecond
+		if i >= 11 {
+			now += 1500 * time.Millisecond
+		}
+		wait, stop := p.Pace(now, i)
+		if stop {
+			t.Fatalf("hit %d: pacer stopped", i)
+		}
+		if due := time.Duration(i+1) * 10 * time.Millisecond; i < 11 && now+wait != due {
+			t.Fatalf("hit %d: released for %v, due %v", i, now+wait, due)
+		}
 	}
 }
 
@@ -461,19 +471,10 @@ func TestPacingLeavesPoolFullOut(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			var i uint64
+			var full bool
 			p := &pausablePacer{inner: vegeta.ConstantPacer(vegeta.Rate{Freq: 100, Per: time.Second}), gate: &gate{}, stop: make(chan struct{}), du: time.Minute,
-				full: func() bool { return tc.full(i) }}
-			// As in TestPacingLateness: hits 10..18 go out 1.5 s late.
-			for i = 0; i < 20; i++ {
-				now := time.Duration(i) * 10 * time.Millisecond
-				if i >= 11 {
-					now += 1500 * time.Millisecond
-				}
-				if _, stop := p.Pace(now, i); stop {
-					t.Fatalf("hit %d: pacer stopped", i)
-				}
-			}
+				full: func() bool { return full }}
+			paceHitsLate(t, p, func(i uint64) { full = tc.full(i) })
 			got := p.pacing()
 			if got.PoolFull != tc.pool || got.LateCount != 19-tc.pool {
 				t.Fatalf("pool full %d, host lateness over %d hits: want %d and %d", got.PoolFull, got.LateCount, tc.pool, 19-tc.pool)
