@@ -91,7 +91,15 @@ type Config struct {
 	// alone: its writes would be lost with it.
 	CacheSoloAfter time.Duration
 	LeaseTTL       time.Duration
-	RelayInterval  time.Duration // outbox poll interval after a batch that was not full
+	// RelayInterval is the outbox poll interval after a batch that was not
+	// full (default 100 ms, a polling relay's usual). Each cycle costs
+	// about as much CPU as a payment whatever it moves (an outbox read, a
+	// read-only check, a produce to every partition that has a row, a
+	// committed DELETE): at 20 ms the cycles were 5% of a 350/s run's CPU
+	// (side by side), for events published 80 ms sooner, which nothing
+	// waits on (a request caches its own balances; logs wait for a
+	// one-second refresh).
+	RelayInterval time.Duration
 }
 
 // WithDefaults fills unset tuning fields.
@@ -123,7 +131,7 @@ func (c Config) WithDefaults() Config {
 	def(&c.IdemTTL, 30*time.Second)
 	def(&c.CacheSoloAfter, 15*time.Second)
 	def(&c.LeaseTTL, 2*time.Second)
-	def(&c.RelayInterval, 20*time.Millisecond)
+	def(&c.RelayInterval, 100*time.Millisecond)
 	if c.Failpoints == nil {
 		c.Failpoints = &failpoint.Failpoints{}
 	}
