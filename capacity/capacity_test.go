@@ -99,8 +99,13 @@ func TestSearch(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			var res Result
+			res := Result{Precision: cfg.Precision, MaxSteps: cfg.MaxSteps}
 			res.Analyze(all, down, &Reference{ReqPerS: 20000, CPUMSPerReq: 0.05}, Options{Target: 4000, InstanceCores: 1, AZs: 3, HotDays: 7, WarmDays: 30, Replicas: 1})
+			for _, e := range res.Searches {
+				if (e.EndedBy != EndPrecision && e.EndedBy != EndAdjacentRates) || e.Gap > cfg.Precision || e.Sustained == 0 || e.Failed <= e.Sustained {
+					t.Fatalf("search %+v: want a bracket within the precision", e)
+				}
+			}
 			if res.MaxRate < tt.wantAll[0] || res.MaxRate > tt.wantAll[1] || res.MaxRateOneAZDown < tt.wantOne[0] || res.MaxRateOneAZDown > tt.wantOne[1] {
 				t.Fatalf("max_rate %.0f (want %v), one AZ down %.0f (want %v); steps %+v", res.MaxRate, tt.wantAll, res.MaxRateOneAZDown, tt.wantOne, res.Steps)
 			}
@@ -172,5 +177,47 @@ func TestSearchBadConfig(t *testing.T) {
 	}
 	if len(fs.runs) != 0 {
 		t.Fatalf("a bad config ran %d steps", len(fs.runs))
+	}
+}
+
+// TestSearchEnd runs searches that end each way and checks what
+// capacity.json and the text say about it.
+func TestSearchEnd(t *testing.T) {
+	tests := []struct {
+		name                string
+		limit, growth       float64
+		maxSteps, interrupt int
+		wantAll, wantDown   string
+		wantText            string
+	}{
+		{"the bisection reaches the precision", 700, 1.5, 12, 0, EndPrecision, EndPrecision, "every AZ 6"},
+		{"the step bound cuts the bisection short", 700, 1.5, 5, 0, EndStepBound, EndStepBound, "the step bound ended it before the 5% precision"},
+		{"every step held up to the bound", 1e6, 1.5, 3, 0, EndNothingFailed, EndStepBound, "held every step up to 450/s"},
+		{"nothing held down to 1/s", 0, 2, 12, 0, EndNothingSustained, EndNotRun, "no rate down to 1/s held"},
+		{"interrupted in the first search", 700, 1.5, 12, 3, EndInterrupted, EndInterrupted, ": interrupted"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			fs := &fakeStack{limit: tt.limit, limitDown: tt.limit * 0.6, interruptAt: tt.interrupt}
+			cfg := Config{Scenario: baseScenario(), Step: 2 * time.Second, Settle: time.Second, Precision: 0.05,
+				Start: 200, Growth: tt.growth, MaxSteps: tt.maxSteps, Out: t.TempDir(), Run: fs.run}
+			all, down, err := Search(context.Background(), cfg)
+			res := Result{Precision: cfg.Precision, MaxSteps: cfg.MaxSteps, Interrupted: errors.Is(err, scenarios.ErrInterrupted)}
+			if err != nil && !res.Interrupted {
+				t.Fatal(err)
+			}
+			res.Analyze(all, down, nil, Options{})
+			if len(res.Searches) != 2 || res.Searches[0].EndedBy != tt.wantAll || res.Searches[1].EndedBy != tt.wantDown {
+				t.Fatalf("searches %+v: want %s then %s", res.Searches, tt.wantAll, tt.wantDown)
+			}
+			if e := res.Searches[0]; e.Steps != len(all) || (e.Sustained > 0 && e.Failed > 0 && e.Gap != (e.Failed-e.Sustained)/e.Sustained) {
+				t.Fatalf("first search %+v over %d steps", e, len(all))
+			}
+			var out strings.Builder
+			res.Text(&out)
+			if !strings.Contains(out.String(), tt.wantText) {
+				t.Fatalf("text lacks %q:\n%s", tt.wantText, out.String())
+			}
+		})
 	}
 }

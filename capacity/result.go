@@ -24,6 +24,8 @@ type Result struct {
 	StepS     float64   `json:"step_s"`
 	SettleS   float64   `json:"settle_s"`
 	Precision float64   `json:"precision"`
+	// MaxSteps bounds each phase's steps (--max-steps).
+	MaxSteps int `json:"max_steps"`
 	// SLOP99MS is the p99 each step's judged window was held to (0: none).
 	SLOP99MS float64 `json:"slo_p99_ms"`
 	// MaxRate is the highest rate sustained with every AZ, and
@@ -37,9 +39,89 @@ type Result struct {
 	Limit            *Limit     `json:"limit,omitempty"`
 	Sizing           *Sizing    `json:"sizing,omitempty"`
 	LogRetention     *Retention `json:"log_retention,omitempty"`
-	Steps            []Step     `json:"steps"`
-	Interrupted      bool       `json:"interrupted,omitempty"`
-	Error            string     `json:"error,omitempty"`
+	// Searches says how each phase's search ended and how close its
+	// bracket came, so that a search the step bound cut short is told
+	// apart from one that reached the precision.
+	Searches    []SearchEnd `json:"searches"`
+	Steps       []Step      `json:"steps"`
+	Interrupted bool        `json:"interrupted,omitempty"`
+	Error       string      `json:"error,omitempty"`
+}
+
+// How a phase's search ended (SearchEnd.EndedBy).
+const (
+	EndPrecision        = "precision"         // the bracket is within the precision
+	EndAdjacentRates    = "adjacent_rates"    // no whole rate is left between its ends
+	EndStepBound        = "step_bound"        // MaxSteps ran out first
+	EndNothingSustained = "nothing_sustained" // not even 1/s was sustained
+	EndNothingFailed    = "nothing_failed"    // every step was sustained: no upper end
+	EndInterrupted      = "interrupted"
+	EndError            = "error"
+	EndNotRun           = "not_run"
+)
+
+// SearchEnd is one phase's bracket: the highest rate sustained and the
+// lowest rate above it that was not (for the one-AZ-down phase, the
+// all-AZs max_rate when every step held), their gap, and why the search
+// stopped there.
+type SearchEnd struct {
+	Phase     string  `json:"phase"`
+	Steps     int     `json:"steps"`
+	Sustained float64 `json:"sustained"`
+	Failed    float64 `json:"failed"`
+	// Gap is (Failed − Sustained) / Sustained, 0 without both ends.
+	Gap     float64 `json:"gap"`
+	EndedBy string  `json:"ended_by"`
+}
+
+// searchEnd derives a phase's bracket from its steps. ceiling is the rate
+// the phase may not exceed (0: none); stopped says why a search that
+// reached no natural end stopped (EndInterrupted, EndError, or "" when
+// only the step bound can have stopped it).
+func searchEnd(phase string, steps []Step, ceiling, precision float64, maxSteps int, stopped string) SearchEnd {
+	e := SearchEnd{Phase: phase, Steps: len(steps)}
+	if best := highest(steps); best != nil {
+		e.Sustained = best.Rate
+	}
+	for _, s := range steps {
+		if !s.Sustained && s.Rate > e.Sustained && (e.Failed == 0 || s.Rate < e.Failed) {
+			e.Failed = s.Rate
+		}
+	}
+	if e.Failed == 0 && ceiling > e.Sustained {
+		e.Failed = ceiling
+	}
+	if e.Sustained > 0 && e.Failed > 0 {
+		e.Gap = (e.Failed - e.Sustained) / e.Sustained
+	}
+	switch {
+	case len(steps) == 0 && stopped != "":
+		e.EndedBy = stopped
+	case len(steps) == 0:
+		e.EndedBy = EndNotRun
+	case e.Sustained > 0 && e.Failed > 0 && e.Gap <= precision:
+		e.EndedBy = EndPrecision
+	case e.Sustained > 0 && e.Failed > 0 && e.Failed-e.Sustained <= 2:
+		e.EndedBy = EndAdjacentRates // the bisection's midpoint rounds to an end
+	case stopped != "":
+		e.EndedBy = stopped
+	case e.Sustained == 0 && (len(steps) < maxSteps || lowestRate(steps) <= 2):
+		e.EndedBy = EndNothingSustained // it halved the rate below 1/s
+	case e.Failed == 0:
+		e.EndedBy = EndNothingFailed // the step bound, still growing
+	default:
+		e.EndedBy = EndStepBound // a bracket wider than the precision
+	}
+	return e
+}
+
+// lowestRate is the lowest rate steps tried.
+func lowestRate(steps []Step) float64 {
+	low := math.Inf(1)
+	for _, s := range steps {
+		low = math.Min(low, s.Rate)
+	}
+	return low
 }
 
 // Ratios put the capacity figures against the machine's reference.
@@ -64,8 +146,9 @@ type Options struct {
 	Replicas      int
 }
 
-// Analyze fills the results from the steps: the rates, the ratios, the
-// model, the limit, the sizing and the log retention.
+// Analyze fills the results from the steps: the rates, how each search
+// ended, the ratios, the model, the limit, the sizing and the log
+// retention. Set Precision, MaxSteps, Interrupted and Error first.
 func (r *Result) Analyze(all, down []Step, ref *Reference, o Options) {
 	r.Steps = append(append([]Step(nil), all...), down...)
 	r.Reference = ref
@@ -75,6 +158,24 @@ func (r *Result) Analyze(all, down []Step, ref *Reference, o Options) {
 	}
 	if d := highest(down); d != nil {
 		r.MaxRateOneAZDown = d.Rate
+	}
+	stopped := ""
+	switch {
+	case r.Interrupted:
+		stopped = EndInterrupted
+	case r.Error != "":
+		stopped = EndError
+	}
+	allStopped := stopped
+	if len(down) > 0 {
+		allStopped = "" // the first search ended on its own: the second began
+	}
+	r.Searches = []SearchEnd{
+		searchEnd(PhaseAllAZs, all, 0, r.Precision, r.MaxSteps, allStopped),
+		searchEnd(PhaseOneAZDown, down, r.MaxRate, r.Precision, r.MaxSteps, stopped),
+	}
+	if r.MaxRate == 0 && !r.Interrupted && r.Error == "" {
+		r.Searches[1].EndedBy = EndNotRun // nothing to lose an AZ from
 	}
 	if best != nil && ref != nil && ref.ReqPerS > 0 {
 		r.Ratios = &Ratios{
@@ -272,6 +373,13 @@ func (r *Result) Text(w io.Writer) {
 		fmt.Fprintf(w, " (%.0f%% of it)", 100*r.MaxRateOneAZDown/r.MaxRate)
 	}
 	fmt.Fprintln(w)
+	if len(r.Searches) > 0 {
+		parts := make([]string, len(r.Searches))
+		for i, e := range r.Searches {
+			parts[i] = e.describe(r.Precision)
+		}
+		fmt.Fprintf(w, "search                 %s\n", strings.Join(parts, "; "))
+	}
 	if ref := r.Reference; ref != nil {
 		fmt.Fprintf(w, "reference              %.0f no-op req/s, %.4f CPU-ms each (%s)\n", ref.ReqPerS, ref.CPUMSPerReq, ref.Method)
 	}
@@ -332,4 +440,26 @@ func (r *Result) kneeChart(w io.Writer) {
 		}
 		fmt.Fprintf(w, "%-12s %8.0f %9.1f %9.1f  %-32s %s\n", s.Phase, s.Rate, s.AnsweredPS, s.P99MS, strings.Repeat("█", n), mark)
 	}
+}
+
+// describe says in words how the search ended.
+func (e SearchEnd) describe(precision float64) string {
+	name := map[string]string{PhaseAllAZs: "every AZ", PhaseOneAZDown: "one AZ down"}[e.Phase]
+	if name == "" {
+		name = e.Phase
+	}
+	bracket := fmt.Sprintf("%.0f–%.0f/s (%.1f%% apart) in %d steps", e.Sustained, e.Failed, 100*e.Gap, e.Steps)
+	switch e.EndedBy {
+	case EndPrecision, EndAdjacentRates:
+		return name + " " + bracket
+	case EndStepBound:
+		return fmt.Sprintf("%s %s: the step bound ended it before the %.0f%% precision (raise --max-steps)", name, bracket, 100*precision)
+	case EndNothingFailed:
+		return fmt.Sprintf("%s held every step up to %.0f/s: the step bound ended it before one failed (raise --max-steps or --start)", name, e.Sustained)
+	case EndNothingSustained:
+		return name + ": no rate down to 1/s held"
+	case EndNotRun:
+		return name + ": not run"
+	}
+	return fmt.Sprintf("%s %s: %s", name, bracket, e.EndedBy)
 }

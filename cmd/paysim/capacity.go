@@ -148,7 +148,7 @@ func runCapacity(cmd *cobra.Command, f capacityFlags, args []string) error {
 		return withCode(exitEnvironment, fmt.Errorf("capacity: %w", err))
 	}
 	began := time.Now()
-	res := &capacity.Result{Scenario: sc.Name, Mode: sc.Mode, StartedAt: began, StepS: f.step.Seconds(), SettleS: f.settle.Seconds(), Precision: float64(f.precision), SLOP99MS: report.MS(sc.SLOs.P99)}
+	res := &capacity.Result{Scenario: sc.Name, Mode: sc.Mode, StartedAt: began, StepS: f.step.Seconds(), SettleS: f.settle.Seconds(), Precision: float64(f.precision), MaxSteps: f.maxSteps, SLOP99MS: report.MS(sc.SLOs.P99)}
 
 	fmt.Fprintf(w, "== capacity of %s (%s): machine reference for %v\n", sc.Name, sc.Mode, f.reference)
 	ref, err := capacity.MeasureReference(cmd.Context(), f.reference)
@@ -200,14 +200,14 @@ func runCapacity(cmd *cobra.Command, f capacityFlags, args []string) error {
 	if bars != nil {
 		bars.Close()
 	}
-	res.Analyze(all, down, &ref, capacity.Options{Target: target, InstanceCores: f.instanceCores, AZs: len(sc.Topology.AZs),
-		HotDays: f.hotDays, WarmDays: f.warmDays, Replicas: f.replicas})
-	res.DurationS = time.Since(began).Seconds()
 	interrupted := errors.Is(serr, scenarios.ErrInterrupted) || cmd.Context().Err() != nil
 	res.Interrupted = interrupted
 	if serr != nil {
 		res.Error = serr.Error()
 	}
+	res.Analyze(all, down, &ref, capacity.Options{Target: target, InstanceCores: f.instanceCores, AZs: len(sc.Topology.AZs),
+		HotDays: f.hotDays, WarmDays: f.warmDays, Replicas: f.replicas})
+	res.DurationS = time.Since(began).Seconds()
 	werr := res.Write(out)
 	res.Text(w)
 	fmt.Fprintf(w, "\ncapacity.json and capacity.html in %s (%.0fs)\n", out, res.DurationS)
