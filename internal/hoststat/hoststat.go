@@ -40,7 +40,8 @@ type Stats struct {
 	// ProcessShare is ProcessCPU over Wall × Cores (1 = every core busy).
 	ProcessShare float64
 	// HostBusy is the host's busy share of every core (all processes),
-	// or -1 where the OS does not say (no /proc/stat).
+	// never below ProcessShare, or -1 where the OS does not say (no
+	// /proc/stat).
 	HostBusy float64
 	// SchedP99 is the Go scheduler's p99 latency over the span.
 	SchedP99 time.Duration
@@ -66,6 +67,13 @@ func (s *Span) Stop() Stats {
 	if end, ok := readCPUTimes(s.procStat); ok && s.hostOK {
 		if total := end.total - s.host.total; total > 0 {
 			st.HostBusy = float64(total-(end.idle-s.host.idle)) / float64(total)
+		}
+		// The host is at least as busy as this process. /proc/stat's
+		// tick-sampled count can read below the process's own CPU
+		// (getrusage, exact) on a tickless guest: 0.19 against 0.23 over a
+		// 30 s run at 500/s on a 2-core Firecracker VM.
+		if st.HostBusy >= 0 && st.HostBusy < st.ProcessShare {
+			st.HostBusy = min(st.ProcessShare, 1)
 		}
 	}
 	st.SchedP99 = p99(s.sched, readSched())

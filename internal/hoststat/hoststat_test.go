@@ -65,7 +65,9 @@ func TestSpanSeesItsOwnCPU(t *testing.T) {
 	if err != nil || ctx.Err() != nil {
 		t.Fatalf("could not burn %v of CPU in 30s: %v", burn, err)
 	}
-	if st.Cores != runtime.NumCPU() || st.Wall < burn {
+	// The burn is counted in /proc's clock ticks, so it may end up to two
+	// ticks (20 ms) before burn of wall time has passed.
+	if st.Cores != runtime.NumCPU() || st.Wall < burn-20*time.Millisecond {
 		t.Fatalf("stats %+v: wrong cores or wall", st)
 	}
 	// /proc's count is in clock ticks (10 ms): allow two either way.
@@ -97,6 +99,32 @@ func selfTicks() (time.Duration, error) {
 		return 0, fmt.Errorf("/proc/self/stat: utime %q stime %q", f[11], f[12])
 	}
 	return time.Duration(u+k) * 10 * time.Millisecond, nil // USER_HZ is 100 on Linux
+}
+
+// TestHostBusyAtLeastTheProcess: a /proc/stat that counts the host idle
+// while this process burns CPU is read as at least the process's share.
+func TestHostBusyAtLeastTheProcess(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "stat")
+	write := func(idle int) {
+		t.Helper()
+		if err := os.WriteFile(path, []byte(fmt.Sprintf("cpu  100 0 100 %d 0 0 0 0 0 0\n", idle)), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write(1000)
+	s := start(path)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	for n := 0; ctx.Err() == nil; n++ {
+		if n%1_000_000 == 0 && processCPU()-s.procCPU >= 50*time.Millisecond {
+			break
+		}
+	}
+	write(2000) // every tick since the start idle
+	st := s.Stop()
+	if st.ProcessShare <= 0 || st.HostBusy < st.ProcessShare || st.HostBusy > 1 {
+		t.Fatalf("host busy %v, process share %v: want the host at least as busy as the process", st.HostBusy, st.ProcessShare)
+	}
 }
 
 func TestHostBusyUnknownWithoutProcStat(t *testing.T) {
