@@ -101,7 +101,7 @@ func searchEnd(phase string, steps []Step, ceiling, precision float64, maxSteps 
 		e.EndedBy = EndNotRun
 	case e.Sustained > 0 && e.Failed > 0 && e.Gap <= precision:
 		e.EndedBy = EndPrecision
-	case e.Sustained > 0 && e.Failed > 0 && e.Failed-e.Sustained <= 2:
+	case e.Sustained > 0 && e.Failed > 0 && e.Failed-e.Sustained <= 1:
 		e.EndedBy = EndAdjacentRates // the bisection's midpoint rounds to an end
 	case stopped != "":
 		e.EndedBy = stopped
@@ -173,9 +173,6 @@ func (r *Result) Analyze(all, down []Step, ref *Reference, o Options) {
 	r.Searches = []SearchEnd{
 		searchEnd(PhaseAllAZs, all, 0, r.Precision, r.MaxSteps, allStopped),
 		searchEnd(PhaseOneAZDown, down, r.MaxRate, r.Precision, r.MaxSteps, stopped),
-	}
-	if r.MaxRate == 0 && !r.Interrupted && r.Error == "" {
-		r.Searches[1].EndedBy = EndNotRun // nothing to lose an AZ from
 	}
 	if best != nil && ref != nil && ref.ReqPerS > 0 {
 		r.Ratios = &Ratios{

@@ -39,13 +39,13 @@ const consumerFetchBytes = 4 << 20
 // the nine consumers of a 500/s run fetched and committed a few records at
 // a time, and Kafka's part of the stack's CPU was mostly that.
 //
-// The cache updater waits least: it repairs a balance the request could not
-// cache (Redis slow or failing over), which readers see until it does. It
-// waits a quarter of a second: every fetch of each of its members is a batch of
-// ledger reads, Redis writes and a WAIT, and at 100 ms those cycles were 4%
-// of a 350/s run's CPU (side by side). The bonus and the log shipper wait up
-// to half a second, as a log line waits for Elasticsearch's one-second
-// refresh anyway. At 100 ms for every group, Kafka was a quarter of an
+// The cache updater waits least: it repairs a balance the request could
+// not cache (Redis slow or failing over), which readers see until it does.
+// It waits a quarter of a second: each fetch of each of its members is a
+// batch of ledger reads, Redis writes and a WAIT, and at 100 ms those
+// cycles were 4% of a 350/s run's CPU (side by side). The bonus and the log
+// shipper wait up to half a second, as a log line waits for
+// Elasticsearch's one-second refresh anyway. At 100 ms for every group, Kafka was a quarter of an
 // idle stack's CPU, most of it the nine consumers' fetches.
 const (
 	consumerFetchMinBytes = 256 << 10
