@@ -34,22 +34,23 @@ const consumerFetchBytes = 4 << 20
 
 // consumerFetchMinBytes and consumerFetchWait batch a caught-up consumer's
 // fetches: a broker answers once this much is waiting or the wait is over,
-// so a consumer makes at most four fetches (and commits, and handler round
+// so a consumer makes at most ten fetches (and commits, and handler round
 // trips) a second per broker. Answering as soon as one record was there,
 // the nine consumers of a 500/s run fetched and committed a few records at
 // a time, and Kafka's part of the stack's CPU was mostly that.
 //
 // The cache updater waits least: it repairs a balance the request could
 // not cache (Redis slow or failing over), which readers see until it does.
-// It waits a quarter of a second: each fetch of each of its members is a
-// batch of ledger reads, Redis writes and a WAIT, and at 100 ms those
-// cycles were 4% of a 350/s run's CPU (side by side). The bonus and the log
-// shipper wait up to half a second, as a log line waits for
-// Elasticsearch's one-second refresh anyway. At 100 ms for every group, Kafka was a quarter of an
+// At 250 ms its fetches cost 4% less CPU at 350/s (side by side), but at
+// 1,800/s each fetch's batch of ledger reads, Redis writes and WAIT held
+// the requests' own Redis commands back: 12% more CPU a payment and p99
+// 131–242 ms against 86–122 (alternated runs), so it stays at 100 ms. The
+// bonus and the log shipper wait up to half a second, as a log line waits
+// for Elasticsearch's one-second refresh anyway. At 100 ms for every group, Kafka was a quarter of an
 // idle stack's CPU, most of it the nine consumers' fetches.
 const (
 	consumerFetchMinBytes = 256 << 10
-	consumerFetchWait     = 250 * time.Millisecond
+	consumerFetchWait     = 100 * time.Millisecond
 	lazyFetchWait         = 500 * time.Millisecond
 )
 
