@@ -46,8 +46,9 @@ const consumerFetchBytes = 4 << 20
 // the requests' own Redis commands back: 12% more CPU a payment and p99
 // 131–242 ms against 86–122 (alternated runs), so it stays at 100 ms. The
 // bonus and the log shipper wait up to half a second, as a log line waits
-// for Elasticsearch's one-second refresh anyway. At 100 ms for every group, Kafka was a quarter of an
-// idle stack's CPU, most of it the nine consumers' fetches.
+// for Elasticsearch's one-second refresh anyway. At 100 ms for every
+// group, Kafka was a quarter of an idle stack's CPU, most of it the nine
+// consumers' fetches.
 const (
 	consumerFetchMinBytes = 256 << 10
 	consumerFetchWait     = 100 * time.Millisecond
