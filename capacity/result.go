@@ -441,9 +441,12 @@ func (r *Result) kneeChart(w io.Writer) {
 
 // describe says in words how the search ended.
 func (e SearchEnd) describe(precision float64) string {
-	name := map[string]string{PhaseAllAZs: "every AZ", PhaseOneAZDown: "one AZ down"}[e.Phase]
-	if name == "" {
-		name = e.Phase
+	name := e.Phase
+	switch e.Phase {
+	case PhaseAllAZs:
+		name = "every AZ"
+	case PhaseOneAZDown:
+		name = "one AZ down"
 	}
 	bracket := fmt.Sprintf("%.0f–%.0f/s (%.1f%% apart) in %d steps", e.Sustained, e.Failed, 100*e.Gap, e.Steps)
 	switch e.EndedBy {
