@@ -25,6 +25,7 @@ import (
 type fakeStack struct {
 	limit, limitDown float64
 	saturateAt       float64 // over it the host saturates (objectives still met); 0: never
+	saturateOnceAt   float64 // over it the first run at each rate saturates, the next does not; 0: never
 	runs             []scenarios.Scenario
 	interruptAt      int // the nth run is interrupted (0: never)
 }
@@ -41,6 +42,13 @@ func (f *fakeStack) run(_ context.Context, sc scenarios.Scenario, dir string) (*
 		latency = 1000
 	}
 	saturated := rate > f.saturateAt && f.saturateAt > 0
+	if f.saturateOnceAt > 0 && rate > f.saturateOnceAt {
+		first := true
+		for _, r := range f.runs[:len(f.runs)-1] {
+			first = first && (r.Load.Rate != sc.Load.Rate || len(r.Faults) != len(sc.Faults))
+		}
+		saturated = saturated || first
+	}
 	hf, err := os.Create(filepath.Join(dir, "history.jsonl"))
 	if err != nil {
 		return nil, err
@@ -80,18 +88,24 @@ func TestSearch(t *testing.T) {
 	tests := []struct {
 		name             string
 		limit, limitDown float64
-		saturateAt       float64
+		saturateAt, once float64
 		start            float64
 		wantAll, wantOne [2]float64 // the rate found lies in [lo, hi]
-		maxRuns          int
+		maxRuns, retried int
 	}{
-		{"grows then bisects to 5%", 700, 430, 0, 200, [2]float64{700 / 1.05, 700}, [2]float64{430 / 1.05, 430}, 18},
-		{"a start over the limit goes down", 150, 90, 0, 400, [2]float64{150 / 1.05, 150}, [2]float64{90 / 1.05, 90}, 20},
-		{"a saturated host is not sustained though the objectives held", 900, 500, 600, 200, [2]float64{600 / 1.05, 600}, [2]float64{500 / 1.05, 500}, 18},
+		{"grows then bisects to 5%", 700, 430, 0, 0, 200, [2]float64{700 / 1.05, 700}, [2]float64{430 / 1.05, 430}, 18, 0},
+		{"a start over the limit goes down", 150, 90, 0, 0, 400, [2]float64{150 / 1.05, 150}, [2]float64{90 / 1.05, 90}, 20, 0},
+		// Each rate over 600 saturates twice: its first step is retried
+		// (675 and 619/s), the second decides.
+		{"a saturated host is not sustained though the objectives held", 900, 500, 600, 0, 200, [2]float64{600 / 1.05, 600}, [2]float64{500 / 1.05, 500}, 20, 2},
+		// Over 350/s a rate's first step saturates: retried when its
+		// objectives held (450, 675, 696; 392, 414, 425 with the AZ lost),
+		// not when they failed too.
+		{"a host saturated once at a rate is run again", 700, 430, 0, 350, 200, [2]float64{700 / 1.05, 700}, [2]float64{430 / 1.05, 430}, 24, 6},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			fs := &fakeStack{limit: tt.limit, limitDown: tt.limitDown, saturateAt: tt.saturateAt}
+			fs := &fakeStack{limit: tt.limit, limitDown: tt.limitDown, saturateAt: tt.saturateAt, saturateOnceAt: tt.once}
 			var heard []Step
 			cfg := Config{Scenario: baseScenario(), Step: 4 * time.Second, Settle: 3 * time.Second, Precision: 0.05,
 				Start: tt.start, Growth: 1.5, MaxSteps: 12, Out: t.TempDir(), Run: fs.run, OnStep: func(s Step) { heard = append(heard, s) }}
@@ -112,10 +126,20 @@ func TestSearch(t *testing.T) {
 			if len(fs.runs) > tt.maxRuns || len(heard) != len(fs.runs) {
 				t.Fatalf("%d runs (bound %d), %d heard", len(fs.runs), tt.maxRuns, len(heard))
 			}
-			for _, st := range heard {
+			retried := 0
+			for i, st := range heard {
 				if math.Abs(st.CPUMSPerPayment-1) > 1e-9 {
 					t.Fatalf("step at %.0f/s: %.3f CPU-ms per payment, want the load phase's 1", st.Rate, st.CPUMSPerPayment)
 				}
+				if st.Retried {
+					retried++
+					if st.Sustained || i+1 == len(heard) || heard[i+1].Rate != st.Rate || heard[i+1].Retried || !strings.Contains(st.Why, "run again") {
+						t.Fatalf("step %d at %.0f/s retried (%s): want it not sustained and the next step at its rate, not retried", i, st.Rate, st.Why)
+					}
+				}
+			}
+			if retried != tt.retried {
+				t.Fatalf("%d steps retried, want %d", retried, tt.retried)
 			}
 			for i, sc := range fs.runs {
 				down := i >= len(all)
@@ -219,5 +243,28 @@ func TestSearchEnd(t *testing.T) {
 				t.Fatalf("text lacks %q:\n%s", tt.wantText, out.String())
 			}
 		})
+	}
+}
+
+// TestSearchRetryWithinBound: a step run again counts against --max-steps,
+// and a rate is run again once at most.
+func TestSearchRetryWithinBound(t *testing.T) {
+	fs := &fakeStack{limit: 700, limitDown: 400, saturateAt: 100}
+	cfg := Config{Scenario: baseScenario(), Step: 2 * time.Second, Settle: time.Second, Precision: 0.05,
+		Start: 200, Growth: 1.5, MaxSteps: 3, Out: t.TempDir(), Run: fs.run}
+	all, down, err := Search(context.Background(), cfg)
+	if err != nil || len(all) != 3 || down != nil {
+		t.Fatalf("err %v, %d and %d steps: want the bound's 3, nothing sustained", err, len(all), len(down))
+	}
+	// 200/s saturates twice (retried once), then 133/s, the last step
+	// the bound allows, is not retried.
+	want := []struct {
+		rate    float64
+		retried bool
+	}{{200, true}, {200, false}, {133, false}}
+	for i, w := range want {
+		if st := all[i]; st.Rate != w.rate || st.Retried != w.retried || st.Sustained {
+			t.Fatalf("step %d: %.0f/s retried %v sustained %v: want %.0f/s retried %v", i, st.Rate, st.Retried, st.Sustained, w.rate, w.retried)
+		}
 	}
 }

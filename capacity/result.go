@@ -84,7 +84,7 @@ func searchEnd(phase string, steps []Step, ceiling, precision float64, maxSteps 
 		e.Sustained = best.Rate
 	}
 	for _, s := range steps {
-		if !s.Sustained && s.Rate > e.Sustained && (e.Failed == 0 || s.Rate < e.Failed) {
+		if !s.Sustained && !s.Retried && s.Rate > e.Sustained && (e.Failed == 0 || s.Rate < e.Failed) {
 			e.Failed = s.Rate
 		}
 	}
@@ -237,11 +237,12 @@ func highest(steps []Step) *Step {
 	return best
 }
 
-// lowestFailed is the step not sustained of the lowest rate: the knee.
+// lowestFailed is the step not sustained of the lowest rate, less those
+// run again: the knee.
 func lowestFailed(steps []Step) *Step {
 	var knee *Step
 	for i := range steps {
-		if s := &steps[i]; !s.Sustained && (knee == nil || s.Rate < knee.Rate) {
+		if s := &steps[i]; !s.Sustained && !s.Retried && (knee == nil || s.Rate < knee.Rate) {
 			knee = s
 		}
 	}
