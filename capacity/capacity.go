@@ -82,8 +82,8 @@ type Step struct {
 	// Retried is set on a step whose objectives held but whose host
 	// saturated: the same rate ran once more and that step decides.
 	Retried bool   `json:"retried,omitempty"`
-	Dir             string  `json:"dir"`
-	Profile         string  `json:"profile,omitempty"`
+	Dir     string `json:"dir"`
+	Profile string `json:"profile,omitempty"`
 
 	rep *report.Report
 	// hostOnly: not sustained only because the host saturated; the
