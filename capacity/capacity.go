@@ -133,12 +133,12 @@ func (s *search) run(ctx context.Context, start, ceiling float64) (lo, hi float6
 			break
 		}
 		rate = math.Round(rate)
-		st, err := s.step(ctx, rate)
+		st, err := s.step(ctx, rate, true)
 		if err != nil {
 			return lo, hi, err
 		}
 		if st.Retried {
-			if st, err = s.step(ctx, rate); err != nil {
+			if st, err = s.step(ctx, rate, false); err != nil {
 				return lo, hi, err
 			}
 		}
@@ -166,8 +166,9 @@ func (s *search) run(ctx context.Context, start, ceiling float64) (lo, hi float6
 	return lo, hi, nil
 }
 
-// step runs one rate and judges it.
-func (s *search) step(ctx context.Context, rate float64) (Step, error) {
+// step runs one rate and judges it; mayRetry lets it mark the step to be
+// run again.
+func (s *search) step(ctx context.Context, rate float64, mayRetry bool) (Step, error) {
 	sc := s.cfg.Scenario
 	sc.Faults, sc.Nemesis, sc.Stop, sc.Failpoints = nil, nil, nil, nil
 	sc.Load.Pacer = nil
@@ -221,9 +222,7 @@ func (s *search) step(ctx context.Context, rate float64) (Step, error) {
 	// and one step decides by chance: a step whose objectives held on a
 	// saturated host is run once more, within the step bound, and the
 	// second step decides.
-	prev := len(s.steps) - 1
-	again := prev >= 0 && s.steps[prev].Retried && s.steps[prev].Rate == rate
-	if st.hostOnly && !again && len(s.steps)+1 < s.cfg.MaxSteps && runErr == nil {
+	if mayRetry && st.hostOnly && len(s.steps)+1 < s.cfg.MaxSteps && runErr == nil {
 		st.Retried = true
 		st.Why += " (the objectives held: run again)"
 	}
